@@ -1,0 +1,160 @@
+import * as fs from 'fs';
+import * as net from 'net';
+import * as tls from 'tls';
+import type { Logger } from './log';
+
+/**
+ * Server TLS the way the real components do it: TLS 1.2 minimum, optional required client
+ * certificate, and certificate reload without restart with the component's own policy:
+ * - `every-handshake`: PD, TiDB, TiCDC re-read cert+key for each new connection (CA loaded once);
+ * - `cert-mtime`: TiKV reloads CA, cert and key when the cert file's mtime changes;
+ * - `never`: loaded once at start.
+ */
+export type ReloadPolicy = 'every-handshake' | 'cert-mtime' | 'never';
+
+export interface TlsPaths {
+  ca?: string;
+  cert: string;
+  key: string;
+}
+
+export interface ServerTlsConfig {
+  paths: TlsPaths;
+  requireClientCert: boolean;
+  reload: ReloadPolicy;
+  /** Whether a reload also re-reads the CA (TiKV yes; PD/TiDB/CDC load it once). */
+  reloadCA: boolean;
+  /** ALPN list, or 'http1-else-h2': HTTP/1.1 when the client offers it (curl, Go's http client), else h2 (gRPC clients offer only h2). */
+  alpn?: string[] | 'http1-else-h2';
+}
+
+export class TlsFileError extends Error {
+  constructor(readonly file: string, readonly code: string | undefined, message: string) {
+    super(message);
+  }
+}
+
+export function readTlsFile(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const reason = err.code === 'ENOENT' ? 'no such file or directory' : err.code === 'EACCES' ? 'permission denied' : err.message;
+    throw new TlsFileError(file, err.code, `open ${file}: ${reason}`);
+  }
+}
+
+interface Loaded {
+  ca?: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+export class ServerTls {
+  private loaded: Loaded;
+  private certMtimeMs = 0;
+  private server?: tls.Server;
+
+  constructor(readonly cfg: ServerTlsConfig, private readonly log?: Logger) {
+    this.loaded = this.read(true);
+    this.certMtimeMs = this.mtime();
+    // Validate now so a bad key/cert pair fails at start, like the real components.
+    tls.createSecureContext(this.contextOptions());
+  }
+
+  private mtime(): number {
+    try {
+      return fs.statSync(this.cfg.paths.cert).mtimeMs;
+    } catch {
+      return 0;
+    }
+  }
+
+  private read(withCA: boolean): Loaded {
+    const ca = withCA ? (this.cfg.paths.ca ? readTlsFile(this.cfg.paths.ca) : undefined) : this.loaded.ca;
+    return { ca, cert: readTlsFile(this.cfg.paths.cert), key: readTlsFile(this.cfg.paths.key) };
+  }
+
+  contextOptions(): tls.SecureContextOptions {
+    return { ca: this.loaded.ca, cert: this.loaded.cert, key: this.loaded.key, minVersion: 'TLSv1.2' };
+  }
+
+  serverOptions(): tls.TlsOptions {
+    return {
+      ...this.contextOptions(),
+      requestCert: this.cfg.requireClientCert,
+      rejectUnauthorized: this.cfg.requireClientCert,
+      ...(this.cfg.alpn === 'http1-else-h2'
+        ? {
+            ALPNCallback: ({ protocols }: { protocols: string[] }) =>
+              protocols.includes('http/1.1') ? 'http/1.1' : protocols.includes('h2') ? 'h2' : protocols[0],
+          }
+        : { ALPNProtocols: this.cfg.alpn }),
+    };
+  }
+
+  /** Reloads when the policy says so; keeps the old material when the new files are broken (as TiKV does). */
+  maybeReload(): void {
+    if (this.cfg.reload === 'never') return;
+    if (this.cfg.reload === 'cert-mtime') {
+      const m = this.mtime();
+      if (m === this.certMtimeMs) return;
+      this.certMtimeMs = m;
+    }
+    try {
+      const next = this.read(this.cfg.reloadCA);
+      const before = this.loaded;
+      this.loaded = next;
+      tls.createSecureContext(this.contextOptions());
+      if (this.server) this.server.setSecureContext(this.contextOptions());
+      if (this.cfg.reload === 'cert-mtime' || !before.cert.equals(next.cert)) {
+        this.log?.info('certificate reloaded', { cert: this.cfg.paths.cert });
+      }
+    } catch (e) {
+      this.log?.warn('failed to reload certificate, keep the old one', { error: (e as Error).message });
+    }
+  }
+
+  /** Hooks reload in front of Node's own connection listener so the new context serves this very handshake. */
+  attach<S extends tls.Server>(server: S): S {
+    this.server = server;
+    server.prependListener('connection', () => this.maybeReload());
+    return server;
+  }
+}
+
+export function peerCommonName(socket: tls.TLSSocket): string | undefined {
+  const cert = socket.getPeerCertificate();
+  if (!cert || !cert.subject) return undefined;
+  const cn = cert.subject.CN as unknown;
+  return Array.isArray(cn) ? String(cn[0]) : typeof cn === 'string' ? cn : undefined;
+}
+
+/** Client-side TLS options, read fresh per connection (every component re-reads client certs per new connection). */
+export function clientTlsOptions(paths: Partial<TlsPaths>): tls.ConnectionOptions {
+  return {
+    ca: paths.ca ? readTlsFile(paths.ca) : undefined,
+    cert: paths.cert ? readTlsFile(paths.cert) : undefined,
+    key: paths.key ? readTlsFile(paths.key) : undefined,
+    minVersion: 'TLSv1.2',
+  };
+}
+
+/** Splits "host:port" (IPv6 in brackets allowed) for listen(). */
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(addr.replace(/^[a-z]+:\/\//, '').replace(/\/.*$/, ''));
+  if (!m) throw new Error(`invalid address "${addr}" (expected host:port)`);
+  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
+}
+
+export function listen(server: net.Server, addr: string): Promise<void> {
+  const { host, port } = splitHostPort(addr);
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error): void => reject(e);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}

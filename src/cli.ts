@@ -1,0 +1,154 @@
+import * as path from 'path';
+import { Command, CommanderError, Option } from 'commander';
+import { TisealError, UsageError } from './errors';
+import { GlobalOptions, toGlobalOptions } from './options';
+
+/** A verb's implementation: gets the topology path, its own flags and the shared options; returns the exit code. */
+export type CommandRunner = (topologyFile: string, flags: Record<string, unknown>, opts: GlobalOptions) => Promise<number>;
+
+const env = (name: string) => `TISEAL_${name}`;
+
+/** Options every cluster command accepts (with TISEAL_* environment equivalents for scripts). */
+function addSharedOptions(cmd: Command, { json = false } = {}): Command {
+  cmd
+    .addOption(new Option('-y, --yes', 'do not ask for confirmation').env(env('YES')))
+    .addOption(new Option('--dry-run', 'show the plan and the file diffs, change nothing').env(env('DRY_RUN')))
+    .addOption(new Option('-i, --identity-file <file...>', 'SSH private key(s)').env(env('IDENTITY_FILE')))
+    .addOption(new Option('--ssh-user <user>', 'SSH login user (default: topology global.user)').env(env('SSH_USER')))
+    .addOption(new Option('--ssh-port <port>', 'SSH port for hosts without ssh_port (default: topology)').env(env('SSH_PORT')))
+    .addOption(new Option('--known-hosts <file>', 'known_hosts used to verify host keys').default('~/.ssh/known_hosts').env(env('KNOWN_HOSTS')))
+    .addOption(new Option('--accept-new-host-keys', 'trust unknown host keys on first use and record them').env(env('ACCEPT_NEW_HOST_KEYS')))
+    .addOption(new Option('--ssh-config <file>', 'OpenSSH client config to honour (default ~/.ssh/config)').env(env('SSH_CONFIG')))
+    .addOption(new Option('--state-dir <dir>', 'local state: CA, journal, lock').default('~/.tiseal').env(env('STATE_DIR')))
+    .addOption(new Option('--cluster-name <name>', 'cluster name (default: topology file base name)').env(env('CLUSTER_NAME')))
+    .addOption(new Option('-c, --concurrency <n>', 'hosts worked on in parallel').default('5').env(env('CONCURRENCY')));
+  if (json) cmd.addOption(new Option('--json', 'print machine-readable JSON').env(env('JSON')));
+  return cmd;
+}
+
+type Loader = () => Promise<CommandRunner>;
+
+function action(load: Loader) {
+  return async (topologyFile: string, flags: Record<string, unknown>) => {
+    const run = await load();
+    const code = await run(topologyFile, flags, toGlobalOptions(flags));
+    process.exitCode = code;
+  };
+}
+
+/** package.json sits two levels up from dist/src/ and one up from src/ (ts-jest). */
+function packageVersion(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      return require(path.join(__dirname, rel)).version as string;
+    } catch {
+      /* try the next layout */
+    }
+  }
+  return 'unknown';
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tiseal')
+    .description('Secure a running TiUP-deployed TiDB cluster over SSH: TLS, client certs, rotation, encryption at rest')
+    .version(packageVersion(), '-V, --version')
+    .showSuggestionAfterError(true)
+    .configureHelp({ showGlobalOptions: true });
+
+  const topology = program.command('topology').description('work with TiUP topology files');
+  topology
+    .command('check')
+    .description('parse and validate a topology; print every resolved instance')
+    .argument('<topology.yaml>')
+    .option('--json', 'print the resolved topology as JSON')
+    .action(action(async () => (await import('./commands/topology-check')).run));
+
+  const tls = program.command('tls').description('TLS between cluster components');
+  addSharedOptions(tls.command('enable').description('turn TLS on across the cluster (resumable)').argument('<topology.yaml>'))
+    .option('--keep-pd <name>', 'PD member to keep while PD is scaled in (default: the leader)')
+    .option('--ca-cert <pem>', 'bring your own CA certificate')
+    .option('--ca-key <pem>', 'private key of --ca-cert')
+    .option('--ca-chain <pem>', 'chain to the root for an intermediate --ca-cert')
+    .option('--verify-cn', 'restrict every component to the certificate CNs of its legitimate callers')
+    .option('--extra-san <san...>', 'extra SAN for every leaf, or host=san1,san2 for one host')
+    .option('--cert-days <days>', 'leaf certificate validity in days', '365')
+    .option('--ca-days <days>', 'CA validity in days when tiseal creates it', '3650')
+    .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256)', 'rsa')
+    .option('--restart-run', 'ignore the journal of an interrupted run and start over')
+    .action(action(async () => (await import('./commands/tls-enable')).run));
+  addSharedOptions(tls.command('disable').description('turn TLS off again (also the rollback of a failed enable)').argument('<topology.yaml>'))
+    .option('--keep-pd <name>', 'PD member to keep while PD is scaled in (default: the leader)')
+    .option('--clean-certificate', 'also delete certificates on hosts and locally (asks again)')
+    .option('--restart-run', 'ignore the journal of an interrupted run and start over')
+    .action(action(async () => (await import('./commands/tls-disable')).run));
+  addSharedOptions(tls.command('status').description('per instance: TLS configured, live, certificate and expiry').argument('<topology.yaml>'), { json: true })
+    .action(action(async () => (await import('./commands/tls-status')).run));
+  addSharedOptions(tls.command('rotate').description('reissue certificates without restarting components').argument('<topology.yaml>'))
+    .option('--ca', 'rotate the CA too (needs tiered restarts)')
+    .option('--cert-days <days>', 'leaf certificate validity in days', '365')
+    .action(action(async () => (await import('./commands/tls-rotate')).run));
+
+  const cert = program.command('cert').description('certificates for people and tools');
+  addSharedOptions(cert.command('client').description('issue a client certificate signed by the cluster CA').argument('<topology.yaml>'))
+    .requiredOption('--cn <name>', 'common name of the client certificate')
+    .option('--out <dir>', 'output directory', '.')
+    .option('--p12', 'also write a PKCS#12 bundle')
+    .option('--p12-password-file <file>', 'password for the PKCS#12 bundle')
+    .option('--cert-days <days>', 'validity in days', '365')
+    .action(action(async () => (await import('./commands/cert-client')).run));
+
+  const encrypt = program.command('encrypt').description('TiKV / TiFlash encryption at rest');
+  addSharedOptions(encrypt.command('enable').description('enable encryption at rest with a rolling restart').argument('<topology.yaml>'))
+    .option('--master-key-file <file>', 'use this master key (64 hex chars + newline) instead of generating one')
+    .option('--method <method>', 'aes128-ctr | aes192-ctr | aes256-ctr | sm4-ctr', 'aes256-ctr')
+    .action(action(async () => (await import('./commands/encrypt')).enable));
+  addSharedOptions(encrypt.command('disable').description('switch encryption off (method plaintext)').argument('<topology.yaml>'))
+    .action(action(async () => (await import('./commands/encrypt')).disable));
+  addSharedOptions(encrypt.command('rotate-key').description('rotate the master key').argument('<topology.yaml>'))
+    .option('--master-key-file <file>', 'the new master key')
+    .action(action(async () => (await import('./commands/encrypt')).rotateKey));
+
+  addSharedOptions(program.command('audit').description('security audit: TLS, mTLS, CN lists, expiry, key files, encryption').argument('<topology.yaml>'), { json: true })
+    .option('--fail-on <level>', 'fail | warn', 'fail')
+    .action(action(async () => (await import('./commands/audit')).run));
+
+  // Every (sub)command: one-line errors, exit 2 for usage problems, no process.exit inside commander.
+  const harden = (cmd: Command) => {
+    cmd.exitOverride().configureOutput({ outputError: () => undefined });
+    cmd.commands.forEach(harden);
+  };
+  harden(program);
+  return program;
+}
+
+export function printError(err: unknown): number {
+  if (err instanceof TisealError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    if (err.suggestion) process.stderr.write(`  suggestion: ${err.suggestion}\n`);
+    if (process.env.TISEAL_DEBUG && err.stack) process.stderr.write(`${err.stack}\n`);
+    return err.exitCode;
+  }
+  const e = err as Error;
+  process.stderr.write(`error: ${e?.message ?? String(err)}\n`);
+  process.stderr.write(`  suggestion: this is a bug in tiseal; re-run with TISEAL_DEBUG=1 and report the stack trace\n`);
+  if (process.env.TISEAL_DEBUG && e?.stack) process.stderr.write(`${e.stack}\n`);
+  return 1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    process.exitCode = 0;
+    await program.parseAsync(argv, { from: 'user' });
+    return Number(process.exitCode ?? 0);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      // A bare group like `tiseal tls` shows its help and exits 2 (missing verb).
+      if (err.code === 'commander.executeSubCommandAsync' || err.exitCode === 0) return 0;
+      const msg = err.message.replace(/^error: /, '').split('\n')[0];
+      return printError(new UsageError(msg, 'see `tiseal --help` (or `tiseal <command> --help`)'));
+    }
+    return printError(err);
+  }
+}

@@ -1,0 +1,3 @@
+import { unavailable } from './unavailable';
+
+export const run = unavailable('tls rotate', 5);

@@ -1,0 +1,83 @@
+import { Listr, ListrTask } from 'listr2';
+import type { Journal } from '../state/journal';
+import type { Step } from './step';
+
+export interface RunOptions {
+  dryRun: boolean;
+  journal?: Journal;
+  /** Steps recorded done by an interrupted run of the same operation (resume). */
+  doneBefore?: Set<string>;
+  /** Collects the dry-run plan as text lines. */
+  plan?: string[];
+  /** listr2 renderer: default on a terminal, simple lines otherwise, silent for tests. */
+  renderer?: 'default' | 'simple' | 'silent';
+}
+
+const now = () => new Date().toISOString();
+
+function indent(text: string, pad = '    '): string {
+  return text.replace(/^/gm, pad);
+}
+
+/** Turn steps into a listr2 task list that journals, applies or (dry run) describes them. */
+export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptions): Listr<C> {
+  const tasks: ListrTask<C>[] = steps.map((step) => ({
+    title: step.title,
+    task: async (ctx, task) => {
+      if (!opts.dryRun && !step.alwaysRun && opts.doneBefore?.has(step.id)) {
+        task.skip(`${step.title}: done by the interrupted run (journal)`);
+        return;
+      }
+      if (!opts.dryRun) opts.journal?.append({ type: 'step-start', step: step.id, at: now() });
+      const decision = await step.decide(ctx);
+      if (decision.actions.length === 0) {
+        task.title = `${step.title}: nothing to do${decision.reason ? ` (${decision.reason})` : ''}`;
+        if (opts.dryRun) opts.plan?.push(`- ${step.title}: nothing to do${decision.reason ? ` (${decision.reason})` : ''}`);
+        else {
+          await step.verify?.(ctx);
+          opts.journal?.append({ type: 'step-done', step: step.id, at: now() });
+        }
+        return;
+      }
+      if (opts.dryRun) {
+        opts.plan?.push(`- ${step.title}:`);
+        for (const a of decision.actions) {
+          opts.plan?.push(`    would ${a.title}`);
+          if (a.diff) opts.plan?.push(indent(a.diff.trimEnd(), '      '));
+        }
+        task.title = `${step.title}: would do ${decision.actions.length} action(s)`;
+        return;
+      }
+      return task.newListr(
+        [
+          ...decision.actions.map(
+            (a): ListrTask<C> => ({
+              title: a.title,
+              task: async (_c, sub) => {
+                const note = await a.run();
+                if (note) sub.title = `${a.title}: ${note}`;
+              },
+            }),
+          ),
+          {
+            // Untitled: the gate and the journal entry after every action of the step succeeded.
+            task: async (c) => {
+              await step.verify?.(c);
+              opts.journal?.append({ type: 'step-done', step: step.id, at: now() });
+            },
+          },
+        ],
+        { concurrent: decision.concurrency && decision.concurrency > 1 ? decision.concurrency : false, exitOnError: true },
+      );
+    },
+  }));
+  return new Listr<C>(tasks, {
+    concurrent: false,
+    exitOnError: true,
+    renderer: opts.renderer ?? 'default',
+    fallbackRenderer: 'simple',
+    rendererOptions: { collapseSubtasks: false, collapseSkips: false, showErrorMessage: true },
+    fallbackRendererOptions: { timestamp: undefined },
+    silentRendererCondition: opts.renderer === 'silent',
+  } as ConstructorParameters<typeof Listr<C>>[1]);
+}

@@ -1,0 +1,90 @@
+/**
+ * Typed errors. Every error tiseal shows a user carries a suggestion; the CLI prints
+ * `error: <message>` and `  suggestion: <suggestion>` and exits with `exitCode`.
+ */
+export class TisealError extends Error {
+  readonly suggestion?: string;
+  readonly exitCode: number;
+  constructor(message: string, opts: { suggestion?: string; exitCode?: number; cause?: unknown } = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.suggestion = opts.suggestion;
+    this.exitCode = opts.exitCode ?? 1;
+    if (opts.cause !== undefined) (this as { cause?: unknown }).cause = opts.cause;
+  }
+}
+
+/** Bad command line: unknown verb, bad flag value. Exit 2 like most CLIs. */
+export class UsageError extends TisealError {
+  constructor(message: string, suggestion?: string) {
+    super(message, { suggestion, exitCode: 2 });
+  }
+}
+
+export interface SourcePosition {
+  file: string;
+  line: number; // 1-based
+  column: number; // 1-based
+}
+
+export interface TopologyProblem extends SourcePosition {
+  severity: 'error' | 'warning';
+  message: string;
+  suggestion?: string;
+}
+
+export function formatProblem(p: TopologyProblem): string {
+  const tail = p.suggestion ? ` (${p.suggestion})` : '';
+  return `${p.file}:${p.line}:${p.column}: ${p.severity}: ${p.message}${tail}`;
+}
+
+export class TopologyError extends TisealError {
+  readonly problems: TopologyProblem[];
+  constructor(problems: TopologyProblem[], suggestion = 'fix the topology file and run `tiseal topology check <file>` again') {
+    const errors = problems.filter((p) => p.severity === 'error');
+    const first = errors[0] ?? problems[0];
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? 's' : ''})` : '';
+    super(first ? `${formatProblem(first)}${more}` : 'invalid topology', { suggestion });
+    this.problems = problems;
+  }
+}
+
+export class RemoteCommandError extends TisealError {
+  readonly host: string;
+  readonly command: string;
+  readonly code: number | null;
+  readonly stderr: string;
+  constructor(host: string, command: string, code: number | null, stderr: string, suggestion?: string) {
+    const tail = stderrTail(stderr);
+    super(`${host}: \`${command}\` exited ${code === null ? '(killed)' : code}${tail ? `: ${tail}` : ''}`, { suggestion });
+    this.host = host;
+    this.command = command;
+    this.code = code;
+    this.stderr = stderr;
+  }
+}
+
+export function stderrTail(stderr: string, lines = 3): string {
+  return stderr.trim().split('\n').slice(-lines).join(' | ').slice(0, 500);
+}
+
+export class SshError extends TisealError {
+  readonly host: string;
+  constructor(host: string, message: string, suggestion?: string, cause?: unknown) {
+    super(`${host}: ${message}`, { suggestion, cause });
+    this.host = host;
+  }
+}
+
+export class HostKeyError extends SshError {
+  readonly fingerprint: string;
+  constructor(host: string, message: string, fingerprint: string, suggestion: string) {
+    super(host, message, suggestion);
+    this.fingerprint = fingerprint;
+  }
+}
+
+export class CertError extends TisealError {}
+export class PreflightError extends TisealError {}
+export class LockError extends TisealError {}
+export class StepError extends TisealError {}

@@ -1,0 +1,70 @@
+import * as net from 'net';
+import * as tls from 'tls';
+import { X509Certificate } from 'crypto';
+
+export interface ProbeResult {
+  /** 'tls': handshake completed; 'plain': TCP open but no TLS; 'closed': nothing listening / unreachable. */
+  kind: 'tls' | 'plain' | 'closed';
+  /** Set for kind 'tls' when the server accepted us and we verified it against `ca`. */
+  authorized?: boolean;
+  error?: string;
+  peer?: { subject: string; serialHex: string; notAfter: string; sans: string[]; issuer: string; fingerprint256: string };
+  protocol?: string;
+}
+
+/**
+ * Connect and try a TLS handshake (with our client cert when given). A server that requires a
+ * client certificate rejects us right after the handshake; we still learn it speaks TLS.
+ */
+export function probeTls(host: string, port: number, opts: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; timeoutMs?: number; minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion } = {}): Promise<ProbeResult> {
+  const timeoutMs = opts.timeoutMs ?? 3000;
+  return new Promise((resolve) => {
+    let settled = false;
+    let tcpOpen = false;
+    const done = (r: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      sock.destroy();
+      resolve(r);
+    };
+    const sock = tls.connect({
+      host,
+      port,
+      ca: opts.ca,
+      cert: opts.cert,
+      key: opts.key,
+      servername: net.isIP(host) ? undefined : host,
+      rejectUnauthorized: false,
+      minVersion: opts.minVersion ?? 'TLSv1.2',
+      maxVersion: opts.maxVersion,
+    });
+    sock.setTimeout(timeoutMs, () => done({ kind: tcpOpen ? 'plain' : 'closed', error: `no TLS answer within ${timeoutMs} ms` }));
+    sock.once('connect', () => {
+      tcpOpen = true;
+    });
+    sock.once('secureConnect', () => {
+      const raw = sock.getPeerX509Certificate();
+      let authorized = sock.authorized;
+      // We verify the hostname ourselves so an IP SAN counts the way Go clients count it.
+      if (authorized && raw && !raw.checkHost(host) && !raw.checkIP(host)) authorized = false;
+      done({
+        kind: 'tls',
+        authorized,
+        error: authorized ? undefined : String(sock.authorizationError ?? 'certificate does not match host'),
+        protocol: sock.getProtocol() ?? undefined,
+        peer: raw ? describe(raw) : undefined,
+      });
+    });
+    sock.once('error', (e: NodeJS.ErrnoException) => {
+      if (!tcpOpen || e.code === 'ECONNREFUSED' || e.code === 'EHOSTUNREACH' || e.code === 'ETIMEDOUT') return done({ kind: 'closed', error: e.message });
+      // TCP was open but the TLS handshake failed: a plaintext server answers garbage or closes.
+      const tlsAlert = /alert|certificate|handshake failure|unsupported protocol/i.test(e.message) && !/wrong version number|packet length too long|ECONNRESET/i.test(e.message);
+      done({ kind: tlsAlert ? 'tls' : 'plain', authorized: false, error: e.message });
+    });
+  });
+}
+
+export function describe(cert: X509Certificate) {
+  const sans = (cert.subjectAltName ?? '').split(/,\s*/).filter(Boolean);
+  return { subject: cert.subject, serialHex: cert.serialNumber.toLowerCase(), notAfter: cert.validTo, sans, issuer: cert.issuer, fingerprint256: cert.fingerprint256 };
+}

@@ -1,0 +1,165 @@
+import { TisealError } from '../errors';
+import { ClientTls, HttpResponse, request } from '../util/http';
+import { parseLosslessJson } from '../util/lossless-json';
+
+export interface PdMember {
+  name: string;
+  /** uint64 as a decimal string (lossless). */
+  memberId: string;
+  peerUrls: string[];
+  clientUrls: string[];
+}
+
+export interface PdStore {
+  id: string;
+  address: string;
+  statusAddress?: string;
+  stateName: string;
+  version?: string;
+  labels: Array<{ key: string; value: string }>;
+  isTiFlash: boolean;
+}
+
+export interface EtcdMember {
+  /** decimal string, as etcd's JSON gateway prints it */
+  id: string;
+  name: string;
+  peerUrls: string[];
+  clientUrls: string[];
+}
+
+export type Scheme = 'http' | 'https';
+
+/**
+ * PD's HTTP API (and the etcd v3 JSON gateway PD serves on the same port), from the control
+ * machine. During a TLS switch a PD may answer on either scheme, so each call tries the preferred
+ * scheme first and falls back to the other; endpoints that do not answer are skipped.
+ */
+export class PdClient {
+  private preferred: Scheme;
+  constructor(
+    private endpoints: string[], // host:port
+    private tls: ClientTls | undefined,
+    opts: { prefer?: Scheme; timeoutMs?: number } = {},
+  ) {
+    this.preferred = opts.prefer ?? (tls ? 'https' : 'http');
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+  }
+  private timeoutMs: number;
+
+  /** TLS material becomes available (or changes) during a run: the certificates step sets it. */
+  setTls(tls: ClientTls | undefined): void {
+    this.tls = tls;
+  }
+
+  setEndpoints(endpoints: string[]): void {
+    this.endpoints = endpoints;
+  }
+
+  /** The scheme that last worked (tasks use it to report what PD speaks now). */
+  get scheme(): Scheme {
+    return this.preferred;
+  }
+
+  private schemes(): Scheme[] {
+    const other: Scheme = this.preferred === 'https' ? 'http' : 'https';
+    return this.tls ? [this.preferred, other] : ['http'];
+  }
+
+  /** Call one endpoint (host:port) with scheme fallback. */
+  async callEndpoint(endpoint: string, method: string, path: string, body?: unknown): Promise<HttpResponse> {
+    let lastErr: unknown;
+    for (const scheme of this.schemes()) {
+      try {
+        const res = await request(`${scheme}://${endpoint}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body), tls: this.tls, timeoutMs: this.timeoutMs });
+        this.preferred = scheme;
+        return res;
+      } catch (e) {
+        lastErr = e;
+      }
+    }
+    throw lastErr;
+  }
+
+  /** Call the first endpoint that answers. */
+  async call(method: string, path: string, body?: unknown, only?: string[]): Promise<HttpResponse & { endpoint: string }> {
+    const errors: string[] = [];
+    for (const ep of only ?? this.endpoints) {
+      try {
+        const res = await this.callEndpoint(ep, method, path, body);
+        return { ...res, endpoint: ep };
+      } catch (e) {
+        errors.push(`${ep}: ${(e as Error).message}`);
+      }
+    }
+    throw new TisealError(`PD is not reachable (${errors.join('; ')})`, {
+      suggestion: 'check that at least one PD is running (systemctl status pd-<port>) and that this machine can reach its client port',
+    });
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown, only?: string[]): Promise<T> {
+    const res = await this.call(method, path, body, only);
+    if (res.status < 200 || res.status >= 300) {
+      throw new TisealError(`PD ${res.endpoint} ${method} ${path}: HTTP ${res.status}: ${res.body.trim().slice(0, 300)}`);
+    }
+    return parseLosslessJson<T>(res.body);
+  }
+
+  async members(only?: string[]): Promise<{ clusterId: string; members: PdMember[]; leader?: PdMember }> {
+    type Raw = { name?: string; member_id?: string | number; peer_urls?: string[]; client_urls?: string[] };
+    const r = await this.json<{ header?: { cluster_id?: string | number }; members?: Raw[]; leader?: Raw }>('GET', '/pd/api/v1/members', undefined, only);
+    const conv = (m: Raw): PdMember => ({ name: m.name ?? '', memberId: String(m.member_id ?? ''), peerUrls: m.peer_urls ?? [], clientUrls: m.client_urls ?? [] });
+    return { clusterId: String(r.header?.cluster_id ?? ''), members: (r.members ?? []).map(conv), leader: r.leader?.name ? conv(r.leader) : undefined };
+  }
+
+  async deleteMember(name: string): Promise<'removed' | 'not-found'> {
+    const res = await this.call('DELETE', `/pd/api/v1/members/name/${encodeURIComponent(name)}`);
+    if (res.status === 404) return 'not-found';
+    if (res.status < 200 || res.status >= 300) throw new TisealError(`PD refused to remove member ${name}: HTTP ${res.status}: ${res.body.trim().slice(0, 300)}`);
+    return 'removed';
+  }
+
+  async transferLeader(name: string): Promise<void> {
+    const res = await this.call('POST', `/pd/api/v1/leader/transfer/${encodeURIComponent(name)}`);
+    if (res.status < 200 || res.status >= 300) throw new TisealError(`PD leader transfer to ${name} failed: HTTP ${res.status}: ${res.body.trim().slice(0, 300)}`);
+  }
+
+  async health(only?: string[]): Promise<Array<{ name: string; memberId: string; clientUrls: string[]; health: boolean }>> {
+    type Raw = { name: string; member_id: string | number; client_urls?: string[]; health: boolean };
+    const r = await this.json<Raw[]>('GET', '/pd/api/v1/health', undefined, only);
+    return r.map((h) => ({ name: h.name, memberId: String(h.member_id), clientUrls: h.client_urls ?? [], health: Boolean(h.health) }));
+  }
+
+  async stores(): Promise<PdStore[]> {
+    type Raw = { store: { id: string | number; address: string; status_address?: string; state_name?: string; version?: string; labels?: Array<{ key: string; value: string }> } };
+    const r = await this.json<{ stores?: Raw[] }>('GET', '/pd/api/v1/stores');
+    return (r.stores ?? []).map(({ store: s }) => {
+      const labels = s.labels ?? [];
+      return { id: String(s.id), address: s.address, statusAddress: s.status_address, stateName: s.state_name ?? 'Unknown', version: s.version, labels, isTiFlash: labels.some((l) => l.key === 'engine' && l.value === 'tiflash') };
+    });
+  }
+
+  async status(only?: string[]): Promise<{ version?: string }> {
+    return this.json<{ version?: string }>('GET', '/pd/api/v1/status', undefined, only);
+  }
+
+  async etcdMembers(only?: string[]): Promise<EtcdMember[]> {
+    type Raw = { ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[] };
+    const r = await this.json<{ members?: Raw[] }>('POST', '/v3/cluster/member/list', {}, only);
+    return (r.members ?? []).map((m) => ({ id: String(m.ID), name: m.name ?? '', peerUrls: m.peerURLs ?? [], clientUrls: m.clientURLs ?? [] }));
+  }
+
+  async etcdMemberUpdate(id: string, peerUrls: string[], only?: string[]): Promise<void> {
+    await this.json('POST', '/v3/cluster/member/update', { ID: id, peerURLs: peerUrls }, only);
+  }
+
+  async kvPut(key: string, value: string): Promise<void> {
+    await this.json('POST', '/v3/kv/put', { key: Buffer.from(key).toString('base64'), value: Buffer.from(value).toString('base64') });
+  }
+
+  async kvGet(key: string): Promise<string | undefined> {
+    const r = await this.json<{ kvs?: Array<{ value?: string }> }>('POST', '/v3/kv/range', { key: Buffer.from(key).toString('base64') });
+    const v = r.kvs?.[0]?.value;
+    return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The one seam between tiseal and a host. Tasks talk only to this interface; ssh2 and the
+ * in-memory fake implement it, so most tests open no socket.
+ */
+export interface ExecOptions {
+  /** Run through `sudo -n` (never prompts; fails clearly when the user lacks passwordless sudo). */
+  sudo?: boolean;
+  /** Kill the command and reject after this long. */
+  timeoutMs?: number;
+  /** Bytes written to the command's stdin, then EOF. */
+  stdin?: string | Buffer;
+  /** Resolve even on non-zero exit instead of throwing RemoteCommandError. */
+  allowFailure?: boolean;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
+
+export interface PutOptions {
+  /** File mode, e.g. 0o600. */
+  mode?: number;
+  /** `user` or `user:group`; applied with sudo chown. */
+  owner?: string;
+  /** Write a temp file beside the target and rename it over (default true). */
+  atomic?: boolean;
+  /** Write with root rights (stage as the login user, then sudo install/mv). */
+  sudo?: boolean;
+}
+
+export interface RemoteStat {
+  exists: boolean;
+  isFile: boolean;
+  isDirectory: boolean;
+  mode: number; // permission bits, e.g. 0o600
+  size: number;
+  uid: number;
+  gid: number;
+  owner?: string;
+  /** Group name, when known. */
+  group?: string;
+  mtimeMs: number;
+}
+
+export interface Executor {
+  /** `host` as named in the topology (used in messages). */
+  readonly host: string;
+  /** The login user, when known (used in suggestions, e.g. for sudo). */
+  readonly user?: string;
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** content: data to write; or `{ localPath }` to upload a local file. */
+  put(content: string | Buffer | { localPath: string }, remotePath: string, opts?: PutOptions): Promise<void>;
+  /** Read a remote file. Rejects when it does not exist (use stat first). */
+  get(remotePath: string, opts?: { sudo?: boolean }): Promise<Buffer>;
+  stat(remotePath: string, opts?: { sudo?: boolean }): Promise<RemoteStat>;
+  close(): Promise<void>;
+}
+
+/** Hands out one Executor per host for a whole run. */
+export interface ExecutorPool {
+  get(host: string, port?: number): Promise<Executor>;
+  closeAll(): Promise<void>;
+}

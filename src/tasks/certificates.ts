@@ -1,0 +1,102 @@
+import * as fs from 'fs';
+import { CertError } from '../errors';
+import type { Action, Step } from '../engine/step';
+import { CertificateAuthority, CertStore, createCA, importCA, issueLeaf, parseCertificate, verifyChain } from '../pki';
+import type { Instance } from '../topology/types';
+import type { TlsContext } from './context';
+
+const DAY = 86_400_000;
+/** Certificates closer to expiry than this are reissued instead of reused. */
+export const RENEW_BEFORE_DAYS = 30;
+/** tiseal's own client certificate CN (allowed by every component under --verify-cn). */
+export const TISEAL_CLIENT_CN = 'tiseal';
+
+/** `--extra-san` values: `san` for every leaf, `host=san1,san2` for the instances on one host. */
+export function parseExtraSans(values: string[] | undefined): { all: string[]; byHost: Map<string, string[]> } {
+  const all: string[] = [];
+  const byHost = new Map<string, string[]>();
+  for (const v of values ?? []) {
+    const eq = v.indexOf('=');
+    if (eq > 0) byHost.set(v.slice(0, eq), [...(byHost.get(v.slice(0, eq)) ?? []), ...v.slice(eq + 1).split(',').filter(Boolean)]);
+    else all.push(...v.split(',').filter(Boolean));
+  }
+  return { all, byHost };
+}
+
+/** Every address an instance is dialled at: the host, TiUP's manage_host and advertise addresses. */
+export function instanceSans(inst: Instance, extra: ReturnType<typeof parseExtraSans>): string[] {
+  const hostOf = (addr: string) => addr.replace(/^https?:\/\//, '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return [inst.host, ...(inst.manageHost ? [inst.manageHost] : []), ...Object.values(inst.advertise).map(hostOf), ...extra.all, ...(extra.byHost.get(inst.host) ?? [])];
+}
+
+/** Is a certificate still good to use: issued by this CA, valid for long enough, covering these names? */
+export function certStillGood(certPem: string, ca: CertificateAuthority, names: string[], now = new Date()): boolean {
+  try {
+    if (!verifyChain(certPem, ca.bundlePem).ok) return false;
+    const info = parseCertificate(certPem);
+    if (info.notAfter.getTime() - now.getTime() < RENEW_BEFORE_DAYS * DAY) return false;
+    const have = new Set([...info.sans.dns.map((d) => d.toLowerCase()), ...info.sans.ip]);
+    return names.every((n) => have.has(n.toLowerCase()) || have.has(n));
+  } catch {
+    return false;
+  }
+}
+
+async function resolveCA(ctx: TlsContext, store: CertStore): Promise<{ ca: CertificateAuthority; save?: Action }> {
+  const { flags } = ctx;
+  if (flags.caCert || flags.caKey) {
+    if (!flags.caCert || !flags.caKey) throw new CertError('--ca-cert and --ca-key go together', { suggestion: 'pass both files (and --ca-chain for an intermediate CA)' });
+    const read = (f: string) => {
+      try {
+        return fs.readFileSync(f, 'utf8');
+      } catch (e) {
+        throw new CertError(`${f}: ${(e as Error).message}`, { suggestion: 'check the path given to --ca-cert/--ca-key/--ca-chain' });
+      }
+    };
+    const ca = importCA({ certPem: read(flags.caCert), keyPem: read(flags.caKey), chainPem: flags.caChain ? read(flags.caChain) : undefined });
+    if (!ca.outlives(flags.certDays)) throw new CertError(`${flags.caCert}: the CA expires ${ca.expiresAt.toISOString()}, before ${flags.certDays}-day certificates would`, { suggestion: 'use a longer-lived CA or a smaller --cert-days' });
+    if (store.hasCA()) {
+      const existing = store.loadCA({ allowExpired: true });
+      if (existing.info.fingerprintSha256 !== ca.info.fingerprintSha256) {
+        throw new CertError(`${store.dir} already holds a different CA (${existing.info.subjectCN})`, { suggestion: 'use `tiseal tls rotate --ca` to move the cluster to another CA' });
+      }
+      return { ca };
+    }
+    return { ca, save: { title: `import the CA from ${flags.caCert} into ${store.dir} (key 0600)`, run: () => store.saveCA(ca) } };
+  }
+  if (store.hasCA()) return { ca: store.loadCA() };
+  const ca = await createCA({ cluster: ctx.cluster.name, days: ctx.flags.caDays, keyType: ctx.flags.keyType });
+  return { ca, save: { title: `create the cluster CA (CN "${ca.info.subjectCN}", ${ctx.flags.caDays} days) in ${store.dir}; its key stays on this machine`, run: () => store.saveCA(ca) } };
+}
+
+/** Local certificate material: the CA (create, import or reuse) and tiseal's client certificate. */
+export const certificatesStep: Step<TlsContext> = {
+  id: 'certificates',
+  title: 'Certificates: CA and tiseal client certificate (local)',
+  alwaysRun: true,
+  async decide(ctx) {
+    const store = new CertStore(ctx.opts.stateDir, ctx.cluster.name);
+    if (ctx.want === 'off') {
+      return { actions: [], reason: store.hasCA() ? 'keeping the CA and certificates' : 'no CA' };
+    }
+    const { ca, save } = await resolveCA(ctx, store);
+    const actions: Action[] = save ? [save] : [];
+    let client = store.loadClient();
+    if (!client || !certStillGood(client.certPem, ca, [])) {
+      const issued = await issueLeaf(ca, { commonName: TISEAL_CLIENT_CN, usage: 'client', days: ctx.flags.certDays, keyType: ctx.flags.keyType });
+      client = { certPem: issued.certPem, keyPem: issued.keyPem };
+      const pair = client;
+      actions.push({ title: `issue tiseal's client certificate (CN ${TISEAL_CLIENT_CN}) into ${store.dir}`, run: () => store.saveClient(pair) });
+    }
+    const extra = parseExtraSans(ctx.flags.extraSan);
+    ctx.caBundlePem = ca.bundlePem;
+    ctx.clientTls = { ca: ca.bundlePem, cert: client.certPem, key: client.keyPem };
+    ctx.pd.setTls(ctx.clientTls);
+    ctx.issueLeaf = async (inst) => {
+      const issued = await issueLeaf(ca, { commonName: inst.certName, hosts: instanceSans(inst, extra), days: ctx.flags.certDays, keyType: ctx.flags.keyType });
+      return { certPem: issued.certPem, keyPem: issued.keyPem };
+    };
+    ctx.leafStillGood = (inst, pem) => certStillGood(pem, ca, instanceSans(inst, extra));
+    return actions.length ? { actions } : { actions: [], reason: `reusing the CA and client certificate in ${store.dir}` };
+  },
+};

@@ -1,0 +1,63 @@
+import type { ExecutorPool, Executor } from '../ssh/executor';
+import type { GlobalOptions } from '../options';
+import type { PdClient } from '../pd/client';
+import type { ClusterDir } from '../state/cluster-dir';
+import type { Instance, Topology } from '../topology/types';
+import type { ClientTls } from '../util/http';
+
+/** Shared state of one `tls enable|disable` run, filled step by step. */
+export interface TlsContext {
+  want: 'on' | 'off';
+  runId: string;
+  topology: Topology;
+  opts: GlobalOptions;
+  cluster: ClusterDir;
+  pool: ExecutorPool;
+  pd: PdClient;
+  /** Deploy user that owns the files on hosts (topology global.user). */
+  user: string;
+  /** Client TLS material for talking to the cluster once TLS is on (tiseal's own client cert). */
+  clientTls?: ClientTls;
+  /** The PD member kept while PD is scaled in to one. */
+  keepPd?: Instance;
+  /** PDs that are (to be) removed during the switch and re-added after. */
+  removedPds: Instance[];
+  /** Extra options from the command line. */
+  flags: TlsFlags;
+  /** Certificate material per instance id issued in this run (cert + key PEM), pushed by `stage`. */
+  leaves: Map<string, { certPem: string; keyPem: string }>;
+  /** CA bundle PEM pushed to hosts as tls/ca.crt (the CA key never leaves this machine). */
+  caBundlePem?: string;
+  /** Is the certificate found on a host still good for this instance (set by the certificates step)? */
+  leafStillGood?: (inst: Instance, certPem: string) => boolean;
+  /** CN allow-list for an instance's callers under --verify-cn (undefined: no CN check). */
+  allowedCn?: (inst: Instance) => string[] | undefined;
+  /** Issues a leaf for an instance (set by the certificates step). */
+  issueLeaf?: (inst: Instance) => Promise<{ certPem: string; keyPem: string }>;
+  /** Messages for the final summary. */
+  notes: string[];
+  /** An interrupted run is being resumed (outages are expected). */
+  resuming: boolean;
+  facts?: import('./facts').ClusterFacts;
+  problems?: import('./preflight').Problem[];
+}
+
+export interface TlsFlags {
+  keepPd?: string;
+  caCert?: string;
+  caKey?: string;
+  caChain?: string;
+  verifyCn?: boolean;
+  extraSan?: string[];
+  certDays: number;
+  caDays: number;
+  keyType: import('../pki').KeyType;
+  cleanCertificate?: boolean;
+}
+
+export function executorFor(ctx: Pick<TlsContext, 'pool'>, inst: Pick<Instance, 'host' | 'manageHost' | 'sshPort'>): Promise<Executor> {
+  return ctx.pool.get(inst.manageHost ?? inst.host, inst.sshPort);
+}
+
+export const pdEndpoint = (inst: Instance) => `${inst.host}:${inst.ports.client_port}`;
+export const where = (inst: Instance) => `${inst.id} @ ${inst.host}`;

@@ -1,0 +1,56 @@
+import * as path from 'path';
+import type { Executor } from '../ssh/executor';
+import { shq } from '../util/shell';
+
+/** Read a remote text file, or undefined when it does not exist. */
+export async function readRemoteText(exec: Executor, file: string): Promise<string | undefined> {
+  const st = await exec.stat(file, { sudo: true });
+  if (!st.exists) return undefined;
+  return (await exec.get(file, { sudo: true })).toString('utf8');
+}
+
+/**
+ * Replace a remote file the safe way: copy the current one into the run's backup dir (once per
+ * run: a resumed run does not overwrite the original backup), then write atomically with mode/owner.
+ */
+export async function writeWithBackup(exec: Executor, file: string, content: string | Buffer, opts: { backupRoot: string; relTo: string; mode: number; owner: string }): Promise<void> {
+  const rel = path.posix.relative(opts.relTo, file);
+  const backup = path.posix.join(opts.backupRoot, rel.startsWith('..') ? file.replace(/^\//, '') : rel);
+  await exec.exec(
+    `if [ -e ${shq(file)} ] && [ ! -e ${shq(backup)} ]; then mkdir -p ${shq(path.posix.dirname(backup))} && cp -p ${shq(file)} ${shq(backup)}; fi`,
+    { sudo: true },
+  );
+  await exec.put(content, file, { mode: opts.mode, owner: opts.owner, atomic: true, sudo: true });
+}
+
+export async function systemctl(exec: Executor, action: 'restart' | 'stop' | 'start', unit: string): Promise<void> {
+  await exec.exec(`systemctl daemon-reload && systemctl ${action} ${shq(unit)}`, { sudo: true, timeoutMs: 180_000 });
+}
+
+export interface UnitState {
+  loadState: string;
+  activeState: string;
+  /** Microseconds since epoch when the unit last became active (0 if never). */
+  activeEnterUs: number;
+  mainPid: number;
+}
+
+/** `systemctl show` for several units in one round trip. */
+export async function unitStates(exec: Executor, units: string[]): Promise<Map<string, UnitState>> {
+  const out = new Map<string, UnitState>();
+  if (units.length === 0) return out;
+  const r = await exec.exec(`systemctl show -p Id -p LoadState -p ActiveState -p ActiveEnterTimestamp -p MainPID --timestamp=unix ${units.map(shq).join(' ')}`, { allowFailure: true });
+  for (const block of r.stdout.split(/\n\s*\n/)) {
+    const kv = Object.fromEntries(block.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    if (!kv.Id) continue;
+    const ts = /@(\d+)/.exec(kv.ActiveEnterTimestamp ?? '');
+    out.set(kv.Id, { loadState: kv.LoadState, activeState: kv.ActiveState, activeEnterUs: ts ? Number(ts[1]) * 1e6 : 0, mainPid: Number(kv.MainPID ?? 0) });
+  }
+  return out;
+}
+
+/** Last lines of an instance's log (for failure messages). */
+export async function logTail(exec: Executor, files: string[], lines = 15): Promise<string> {
+  const r = await exec.exec(files.map((f) => `[ -r ${shq(f)} ] && { echo "== ${f}"; tail -n ${lines} ${shq(f)}; }`).join('; ') + '; true', { sudo: true, allowFailure: true });
+  return r.stdout.trim();
+}

@@ -1,0 +1,97 @@
+import * as fs from 'fs';
+import { StepError } from '../errors';
+import type { Step } from '../engine/step';
+import { noop } from '../engine/step';
+import { instancesToTiupYaml, pdInstances } from '../topology';
+import type { Instance } from '../topology/types';
+import { waitFor } from '../util/concurrency';
+import { shq } from '../util/shell';
+import { writeFileAtomic } from '../state/files';
+import { executorFor, pdEndpoint, TlsContext } from './context';
+import { unitStates } from './remote';
+
+/**
+ * Which PD stays while the others are removed: --keep-pd, else the current leader. Members on
+ * different schemes cannot talk (tikv/pd#2996), so the switch happens on a one-member PD.
+ */
+export async function choosePds(ctx: TlsContext): Promise<void> {
+  const pds = pdInstances(ctx.topology);
+  let keep: Instance | undefined;
+  if (ctx.flags.keepPd) {
+    keep = pds.find((p) => p.name === ctx.flags.keepPd);
+    if (!keep) throw new StepError(`--keep-pd ${ctx.flags.keepPd}: no PD with that name in ${ctx.topology.file}`, { suggestion: `choose one of: ${pds.map((p) => p.name).join(', ')}` });
+  } else {
+    const { members, leader } = await ctx.pd.members();
+    keep = pds.find((p) => p.name === leader?.name);
+    // Resuming after scale-in: the only member left is the one we kept.
+    if (!keep && members.length === 1) keep = pds.find((p) => p.name === members[0].name);
+    if (!keep) throw new StepError('cannot tell which PD to keep: PD reports no leader', { suggestion: 'wait for PD to elect a leader, or pass --keep-pd <name>' });
+  }
+  ctx.keepPd = keep;
+  ctx.removedPds = pds.filter((p) => p !== keep);
+}
+
+export const savePdStep: Step<TlsContext> = {
+  id: 'save-pd',
+  title: 'Save the PD members that will be removed and re-added (scale-pd.yaml)',
+  alwaysRun: true,
+  async decide(ctx) {
+    await choosePds(ctx);
+    if (ctx.removedPds.length === 0) return noop('single PD: no scale-in needed');
+    const file = ctx.cluster.scalePdFile;
+    const yaml = instancesToTiupYaml(ctx.removedPds);
+    if (fs.existsSync(file) && fs.readFileSync(file, 'utf8') === yaml) return noop(`${file} is current; keeping ${ctx.keepPd!.name}`);
+    return {
+      actions: [
+        {
+          title: `write ${file} (${ctx.removedPds.map((p) => p.name).join(', ')}; keeping ${ctx.keepPd!.name})`,
+          run: async () => writeFileAtomic(file, yaml, 0o600),
+        },
+      ],
+    };
+  },
+};
+
+async function removePd(ctx: TlsContext, pd: Instance, isMember: boolean): Promise<string> {
+  const keep = ctx.keepPd!;
+  const only = [pdEndpoint(keep)];
+  if (isMember) {
+    const { leader } = await ctx.pd.members(only);
+    if (leader?.name === pd.name) {
+      await ctx.pd.transferLeader(keep.name!);
+      await waitFor(`PD leader to move to ${keep.name}`, async () => (await ctx.pd.members(only)).leader?.name === keep.name, { timeoutMs: 30_000 });
+    }
+    await ctx.pd.deleteMember(pd.name!);
+    await waitFor(`PD ${pd.name} to leave the member list`, async () => !(await ctx.pd.members(only)).members.some((m) => m.name === pd.name), { timeoutMs: 30_000 });
+  }
+  // A removed member keeps running for a while; stop it before it can rejoin with stale data.
+  const exec = await executorFor(ctx, pd);
+  await exec.exec(`systemctl stop ${shq(pd.unit)}`, { sudo: true, timeoutMs: 120_000 });
+  const aside = `${pd.dataDir}.tiseal-removed-${ctx.runId}-${Date.now()}`;
+  await exec.exec(`if [ -d ${shq(pd.dataDir!)} ] && [ -n "$(ls -A ${shq(pd.dataDir!)})" ]; then mv ${shq(pd.dataDir!)} ${shq(aside)}; fi`, { sudo: true });
+  return `removed; data kept in ${aside}`;
+}
+
+export const scaleInStep: Step<TlsContext> = {
+  id: 'scale-in',
+  title: 'Scale PD in to one member',
+  async decide(ctx) {
+    if (!ctx.keepPd) await choosePds(ctx);
+    if (ctx.removedPds.length === 0) return noop('single PD');
+    const { members } = await ctx.pd.members();
+    const actions = [];
+    for (const pd of ctx.removedPds) {
+      const isMember = members.some((m) => m.name === pd.name);
+      const exec = await executorFor(ctx, pd);
+      const unit = (await unitStates(exec, [pd.unit])).get(pd.unit);
+      const active = unit?.activeState === 'active' || unit?.activeState === 'activating';
+      const hasData = (await exec.exec(`[ -d ${shq(pd.dataDir!)} ] && [ -n "$(ls -A ${shq(pd.dataDir!)})" ]`, { sudo: true, allowFailure: true })).code === 0;
+      if (!isMember && !active && !hasData) continue;
+      actions.push({
+        title: `remove PD ${pd.name} (${pd.host}): ${isMember ? 'delete member, ' : ''}stop ${pd.unit}${hasData ? `, move ${pd.dataDir} aside` : ''}`,
+        run: () => removePd(ctx, pd, isMember),
+      });
+    }
+    return actions.length ? { actions } : noop(`only ${ctx.keepPd!.name} is a member`);
+  },
+};

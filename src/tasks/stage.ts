@@ -1,0 +1,97 @@
+import * as TOML from '@iarna/toml';
+import * as path from 'path';
+import { applyTlsKeys, tlsConfigFiles, tlsPaths, TomlTable } from '../components';
+import type { Action, Step } from '../engine/step';
+import { certMatchesKey } from '../pki';
+import { renderRunScript } from '../render';
+import type { Instance, Role } from '../topology/types';
+import { mapLimit } from '../util/concurrency';
+import { unifiedDiff } from '../util/diff';
+import { shq } from '../util/shell';
+import { executorFor, pdEndpoint, TlsContext } from './context';
+import { readRemoteText, writeWithBackup } from './remote';
+
+/** Roles that get a certificate (grafana and alertmanager do not talk to the cluster over TLS). */
+const CERT_ROLES = new Set<Role>(['pd', 'tikv', 'tidb', 'tiflash', 'cdc', 'pump', 'drainer', 'tiproxy', 'prometheus']);
+/** Roles whose run script carries URLs or TLS flags (the others keep theirs untouched). */
+const SCRIPT_ROLES = new Set<Role>(['pd', 'cdc', 'pump', 'drainer']);
+
+function fileAction(ctx: TlsContext, inst: Instance, file: string, before: string | undefined, after: string, mode: number): Action {
+  const rel = path.posix.relative(inst.deployDir, file);
+  return {
+    title: `${before === undefined ? 'create' : 'rewrite'} ${rel} of ${inst.id} on ${inst.host}`,
+    diff: mode === 0o600 ? `+++ ${inst.host}:${file} (private key, ${after.length} bytes, mode 0600, not shown)\n` : unifiedDiff(before ?? '', after, `${inst.host}:${file}`),
+    run: async () => {
+      const exec = await executorFor(ctx, inst);
+      await exec.exec(`mkdir -p ${shq(path.posix.dirname(file))} && chown ${shq(ctx.user)}: ${shq(path.posix.dirname(file))}`, { sudo: true });
+      await writeWithBackup(exec, file, after, { backupRoot: `${inst.deployDir}/backup/tiseal-${ctx.runId}`, relTo: inst.deployDir, mode, owner: ctx.user });
+    },
+  };
+}
+
+/** The run script this instance should have for the wanted scheme. */
+export function wantedRunScript(ctx: TlsContext, inst: Instance): string {
+  const tls = ctx.want === 'on';
+  if (inst.role === 'pd' && ctx.removedPds.includes(inst)) {
+    // Started again by scale-out: an empty data dir joining the member we kept.
+    return renderRunScript(inst, ctx.topology, { tls, pdMode: 'join', joinUrls: [`${tls ? 'https' : 'http'}://${pdEndpoint(ctx.keepPd!)}`] });
+  }
+  return renderRunScript(inst, ctx.topology, { tls, pdMode: 'initial' });
+}
+
+async function planInstance(ctx: TlsContext, inst: Instance): Promise<Action[]> {
+  const exec = await executorFor(ctx, inst);
+  const actions: Action[] = [];
+  const on = ctx.want === 'on';
+  if (on && CERT_ROLES.has(inst.role)) {
+    const p = tlsPaths(inst);
+    const ca = await readRemoteText(exec, p.ca);
+    if (ca !== ctx.caBundlePem) actions.push(fileAction(ctx, inst, p.ca, ca, ctx.caBundlePem!, 0o644));
+    const cert = await readRemoteText(exec, p.cert);
+    const key = await readRemoteText(exec, p.key);
+    const good = cert !== undefined && key !== undefined && ctx.leafStillGood!(inst, cert) && certMatchesKey(cert, key);
+    if (!good) {
+      const leaf = await ctx.issueLeaf!(inst);
+      actions.push(fileAction(ctx, inst, p.key, key, leaf.keyPem, 0o600));
+      actions.push(fileAction(ctx, inst, p.cert, cert, leaf.certPem, 0o644));
+    }
+  }
+  for (const file of tlsConfigFiles(inst)) {
+    const text = (await readRemoteText(exec, file)) ?? '';
+    const doc = TOML.parse(text) as TomlTable;
+    const changed = applyTlsKeys(inst.role, path.posix.basename(file), doc, on ? { paths: tlsPaths(inst), allowedCn: ctx.allowedCn?.(inst) } : null);
+    if (changed) actions.push(fileAction(ctx, inst, file, text, TOML.stringify(doc as TOML.JsonMap), 0o644));
+  }
+  if (SCRIPT_ROLES.has(inst.role)) {
+    const current = await readRemoteText(exec, inst.runScript);
+    const wanted = wantedRunScript(ctx, inst);
+    if (current !== wanted) actions.push(fileAction(ctx, inst, inst.runScript, current, wanted, 0o755));
+  }
+  return actions;
+}
+
+/**
+ * Everything is put in place before the first restart, so the outage is only the restarts:
+ * certificates, config security keys and run scripts, each file backed up and replaced atomically.
+ */
+export const stageStep: Step<TlsContext> = {
+  id: 'stage',
+  title: 'Stage certificates, configs and run scripts on every host (before any restart)',
+  async decide(ctx) {
+    const perInstance = await mapLimit(ctx.topology.instances, ctx.opts.concurrency, (inst) => planInstance(ctx, inst));
+    // One action per instance, its files written in order (key, certificate, configs, script), so a
+    // crash never leaves a config pointing at a file that is not there yet. Instances run in parallel.
+    const actions: Action[] = ctx.topology.instances
+      .map((inst, i) => ({ inst, files: perInstance[i] }))
+      .filter(({ files }) => files.length > 0)
+      .map(({ inst, files }) => ({
+        title: `${inst.id} on ${inst.host}: ${files.map((f) => f.title.replace(/ of .*$/, '')).join(', ')}`,
+        diff: files.map((f) => f.diff ?? '').join('\n'),
+        run: async () => {
+          for (const f of files) await f.run();
+        },
+      }));
+    if (actions.length === 0) return { actions, reason: `every file already says TLS ${ctx.want}` };
+    return { actions, concurrency: ctx.opts.concurrency };
+  },
+};

@@ -1,0 +1,41 @@
+/** Run `fn` over items with at most `limit` in flight; rejects with the first error after all settle. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  const errors: unknown[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i], i);
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (errors.length > 0) throw errors[0];
+  return results;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Poll `check` until it returns a truthy value or `timeoutMs` passes; the last error/value explains the timeout. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false | null>, opts: { timeoutMs: number; intervalMs?: number }): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+      last = v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() >= deadline) {
+      const why = last instanceof Error ? last.message : last === undefined ? 'no answer' : JSON.stringify(last);
+      throw new Error(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${what} (last: ${why})`);
+    }
+    await sleep(opts.intervalMs ?? 500);
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Unified diff of two small texts (config files, run scripts), for --dry-run. Myers-free LCS:
+ * files tiseal rewrites are a few hundred lines at most.
+ */
+export function unifiedDiff(oldText: string, newText: string, oldName: string, newName = oldName, context = 3): string {
+  if (oldText === newText) return '';
+  const a = oldText === '' ? [] : oldText.replace(/\n$/, '').split('\n');
+  const b = newText === '' ? [] : newText.replace(/\n$/, '').split('\n');
+  const n = a.length, m = b.length;
+  const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
+  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+  type Op = { t: ' ' | '-' | '+'; line: string; ai: number; bi: number };
+  const ops: Op[] = [];
+  let i = 0, j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && a[i] === b[j]) ops.push({ t: ' ', line: a[i], ai: i++, bi: j++ });
+    else if (j < m && (i >= n || lcs[i][j + 1] >= lcs[i + 1][j])) ops.push({ t: '+', line: b[j], ai: i, bi: j++ });
+    else ops.push({ t: '-', line: a[i], ai: i++, bi: j });
+  }
+  const out = [`--- ${oldName}`, `+++ ${newName}`];
+  let k = 0;
+  while (k < ops.length) {
+    if (ops[k].t === ' ') { k++; continue; }
+    let start = Math.max(0, k - context);
+    let end = k;
+    // extend the hunk while changes are within 2*context of each other
+    for (;;) {
+      while (end < ops.length && ops[end].t !== ' ') end++;
+      let look = end;
+      while (look < ops.length && ops[look].t === ' ' && look - end < 2 * context) look++;
+      if (look < ops.length && ops[look].t !== ' ') { end = look; continue; }
+      end = Math.min(ops.length, end + context);
+      break;
+    }
+    const hunk = ops.slice(start, end);
+    const aStart = hunk[0].ai, bStart = hunk[0].bi;
+    const aLen = hunk.filter((o) => o.t !== '+').length, bLen = hunk.filter((o) => o.t !== '-').length;
+    out.push(`@@ -${aLen ? aStart + 1 : aStart},${aLen} +${bLen ? bStart + 1 : bStart},${bLen} @@`);
+    for (const o of hunk) out.push(`${o.t}${o.line}`);
+    k = end;
+    start = end;
+  }
+  return out.join('\n') + '\n';
+}

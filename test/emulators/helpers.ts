@@ -1,0 +1,229 @@
+/**
+ * Test equipment for the emulator tests: a shared compiled build of lab/emulators, real processes
+ * (own process group each, so a PD's etcd child dies with it), openssl-made certificates, waits.
+ */
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+export const ROOT = path.resolve(__dirname, '../..');
+const SRC = path.join(ROOT, 'lab/emulators');
+export const ENTRIES = ['pd-server', 'tikv-server', 'tidb-server', 'tiflash', 'cdc'] as const;
+export type Entry = (typeof ENTRIES)[number];
+
+function listTs(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? listTs(path.join(dir, d.name)) : d.name.endsWith('.ts') ? [path.join(dir, d.name)] : [],
+  );
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Compiles lab/emulators once per source content; parallel test files share the result. */
+export function buildEmulators(): string {
+  const files = listTs(SRC).sort();
+  const h = crypto.createHash('sha256');
+  for (const f of files) h.update(f).update(fs.readFileSync(f));
+  const out = path.join(os.tmpdir(), `tiseal-emu-build-${h.digest('hex').slice(0, 16)}`);
+  const done = path.join(out, '.done');
+  const lock = `${out}.lock`;
+  const deadline = Date.now() + 180000;
+  while (!fs.existsSync(done)) {
+    let mine = false;
+    try {
+      fs.mkdirSync(lock);
+      mine = true;
+    } catch {
+      const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 120000) fs.rmSync(lock, { recursive: true, force: true });
+    }
+    if (mine) {
+      try {
+        if (!fs.existsSync(done)) {
+          const tmp = `${out}.tmp-${process.pid}`;
+          fs.rmSync(tmp, { recursive: true, force: true });
+          execFileSync(
+            process.execPath,
+            [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '--outDir', tmp, '--rootDir', ROOT, '--module', 'commonjs',
+              '--target', 'ES2022', '--strict', '--esModuleInterop', '--skipLibCheck', '--types', 'node',
+              ...ENTRIES.map((e) => path.join(SRC, `${e}.ts`))],
+            { cwd: ROOT, stdio: 'pipe' },
+          );
+          fs.writeFileSync(path.join(tmp, '.done'), '');
+          fs.rmSync(out, { recursive: true, force: true });
+          fs.renameSync(tmp, out);
+        }
+      } finally {
+        fs.rmSync(lock, { recursive: true, force: true });
+      }
+    } else {
+      if (Date.now() > deadline) throw new Error('timed out waiting for the emulator build');
+      sleepSync(200);
+    }
+  }
+  return path.join(out, 'lab/emulators');
+}
+
+export interface Proc {
+  child: ChildProcess;
+  pid: number;
+  output(): string;
+  exited: Promise<number | null>;
+  exitCode(): number | null | undefined;
+  stop(): Promise<void>;
+}
+
+const running = new Set<Proc>();
+// If the worker ends without afterAll (crash, forced exit), still kill every process group we started.
+process.on('exit', () => {
+  for (const p of running) {
+    try {
+      process.kill(-p.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+});
+
+/** A fresh loopback /24 for one test file (random second octet, so stale processes of an aborted run never answer). */
+export function loopbackNet(fileId: number): (n: number) => string {
+  const second = 100 + Math.floor(Math.random() * 100);
+  return (n: number) => `127.${second}.${fileId}.${n}`;
+}
+
+export function startEmulator(
+  buildDir: string,
+  entry: Entry,
+  args: string[],
+  opts: { cwd: string; version?: string; env?: Record<string, string> },
+): Proc {
+  fs.mkdirSync(opts.cwd, { recursive: true });
+  const child = spawn(process.execPath, [path.join(buildDir, `${entry}.js`), ...args], {
+    cwd: opts.cwd,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      NODE_PATH: path.join(ROOT, 'node_modules'),
+      TISEAL_EMULATED_VERSION: opts.version ?? 'v8.5.1',
+      ...opts.env,
+    },
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  let code: number | null | undefined;
+  const exited = new Promise<number | null>((r) => child.on('exit', (c, sig) => r((code = c ?? (sig ? 128 : null)))));
+  const p: Proc = {
+    child,
+    pid: child.pid!,
+    output: () => out,
+    exited,
+    exitCode: () => code,
+    stop: async () => {
+      if (code === undefined) {
+        try {
+          process.kill(-child.pid!, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
+        const t = setTimeout(() => {
+          try {
+            process.kill(-child.pid!, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }, 6000);
+        await exited;
+        clearTimeout(t);
+      }
+      // The process group may still hold the etcd child if PD died abruptly.
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      running.delete(p);
+    },
+  };
+  running.add(p);
+  return p;
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop()));
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export function tmpDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `tiseal-emu-${prefix}-`));
+}
+
+/** openssl-made CA and leaf certificates (EC P-256; SANs = IPs + localhost; serverAuth+clientAuth). */
+export class Pki {
+  constructor(readonly dir: string) {
+    fs.mkdirSync(dir, { recursive: true });
+    if (!fs.existsSync(this.ca)) {
+      openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(dir, 'ca.pem'),
+        '-out', this.ca, '-days', '30', '-subj', '/CN=tiseal-test-ca']);
+    }
+  }
+  get ca(): string {
+    return path.join(this.dir, 'ca.crt');
+  }
+  issue(name: string, cn: string, ips: string[], serial?: string): { cert: string; key: string } {
+    const key = path.join(this.dir, `${name}.pem`);
+    const csr = path.join(this.dir, `${name}.csr`);
+    const cert = path.join(this.dir, `${name}.crt`);
+    const ext = path.join(this.dir, `${name}.ext`);
+    fs.writeFileSync(ext, `subjectAltName=${[...ips.map((i) => `IP:${i}`), 'IP:127.0.0.1', 'DNS:localhost'].join(',')}\nextendedKeyUsage=serverAuth,clientAuth\n`);
+    openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${cn}`]);
+    openssl(['x509', '-req', '-in', csr, '-CA', this.ca, '-CAkey', path.join(this.dir, 'ca.pem'), '-out', cert, '-days', '10',
+      '-extfile', ext, ...(serial ? ['-set_serial', serial] : ['-CAcreateserial'])]);
+    return { cert, key };
+  }
+}
+
+export function openssl(args: string[]): string {
+  const r = spawnSync('openssl', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** curl with the given TLS material; returns exit code, HTTP code and body. */
+export function curl(url: string, o: { ca?: string; cert?: string; key?: string; method?: string; data?: string } = {}): { code: number; http: number; body: string; stderr: string } {
+  const args = ['-sS', '--max-time', '5', '-o', '-', '-w', '\n%{http_code}'];
+  if (o.ca) args.push('--cacert', o.ca);
+  if (o.cert) args.push('--cert', o.cert);
+  if (o.key) args.push('--key', o.key);
+  if (o.method) args.push('-X', o.method);
+  if (o.data !== undefined) args.push('-H', 'content-type: application/json', '--data', o.data);
+  const r = spawnSync('curl', [...args, url], { encoding: 'utf8' });
+  const lines = (r.stdout ?? '').split('\n');
+  const http = Number(lines.pop());
+  return { code: r.status ?? -1, http, body: lines.join('\n'), stderr: r.stderr ?? '' };
+}
+
+export function writeFile(file: string, text: string): string {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text);
+  return file;
+}

@@ -1,0 +1,120 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseJsonLossless } from '../../lab/emulators/common/json';
+import { buildEmulators, curl, loopbackNet, Pki, Proc, startEmulator, stopAll, tmpDir, waitFor, writeFile } from './helpers';
+
+jest.setTimeout(120000);
+
+const IP = loopbackNet(2);
+let build: string;
+let base: string;
+let pki: Pki;
+let pd: { cert: string; key: string };
+let client: { cert: string; key: string };
+let tidb: { cert: string; key: string };
+
+function tlsToml(allowed?: string[]): string {
+  return (
+    `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${pd.cert}"\nkey-path = "${pd.key}"\n` +
+    (allowed ? `cert-allowed-cn = [${allowed.map((c) => JSON.stringify(c)).join(', ')}]\n` : '')
+  );
+}
+
+function startPd(n: number, scheme: 'http' | 'https', toml: string, version = 'v8.5.1', dataName = `pd-${n}`): Proc {
+  const dir = path.join(base, dataName);
+  writeFile(path.join(dir, 'conf/pd.toml'), toml);
+  return startEmulator(build, 'pd-server', [
+    `--name=pd-${n}`,
+    `--client-urls=${scheme}://${IP(n)}:2379`,
+    `--peer-urls=${scheme}://${IP(n)}:2380`,
+    `--data-dir=${path.join(dir, 'data')}`,
+    `--initial-cluster=pd-${n}=${scheme}://${IP(n)}:2380`,
+    '--config=conf/pd.toml',
+    '--log-file=log/pd.log',
+  ], { cwd: dir, version });
+}
+
+const withCert = (c: { cert: string; key: string }) => ({ ca: pki.ca, cert: c.cert, key: c.key });
+
+beforeAll(() => {
+  build = buildEmulators();
+  base = tmpDir('pdtls');
+  pki = new Pki(path.join(base, 'tls'));
+  pd = pki.issue('pd', 'pd', [1, 2, 3, 4, 5].map(IP));
+  client = pki.issue('client', 'client', []);
+  tidb = pki.issue('tidb', 'tidb', []);
+});
+
+afterAll(async () => {
+  await stopAll();
+  fs.rmSync(base, { recursive: true, force: true });
+});
+
+test('https PD requires a client certificate; etcdctl works over TLS through the client port', async () => {
+  const p = startPd(1, 'https', tlsToml());
+  const url = `https://${IP(1)}:2379/pd/api/v1/members`;
+  await waitFor('TLS PD up', () => curl(url, withCert(client)).http === 200 || undefined);
+  const noCert = curl(url, { ca: pki.ca });
+  expect(noCert.code).not.toBe(0);
+  expect(noCert.http).toBe(0);
+  const plain = curl(`http://${IP(1)}:2379/pd/api/v1/members`);
+  expect(plain.http).not.toBe(200);
+  const m = parseJsonLossless(curl(url, withCert(client)).body) as Record<string, unknown>;
+  expect((m.members as Record<string, unknown>[])[0].client_urls).toEqual([`https://${IP(1)}:2379`]);
+  const r = spawnSync('etcdctl', ['--endpoints', `https://${IP(1)}:2379`, '--cacert', pki.ca, '--cert', client.cert, '--key', client.key, 'member', 'list'], {
+    encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' },
+  });
+  expect(r.stdout).toContain(`pd-1, https://${IP(1)}:2380, https://${IP(1)}:2379`);
+  await p.stop();
+});
+
+test('https client URL without certificates fails like etcd/PD', async () => {
+  const p = startPd(2, 'https', '');
+  expect(await p.exited).toBe(1);
+  expect(p.output()).toContain(`TLS key/cert (--cert-file, --key-file) must be provided for client url https://${IP(2)}:2379 with HTTPS scheme`);
+});
+
+test('cert-allowed-cn before v8.4.0: one CN only, not checked on the client port', async () => {
+  const two = startPd(3, 'https', tlsToml(['pd', 'tidb']), 'v8.1.2');
+  expect(await two.exited).toBe(1);
+  expect(two.output()).toContain('Currently only supports one CN');
+  const p = startPd(3, 'https', tlsToml(['pd']), 'v8.1.2', 'pd-3b');
+  const url = `https://${IP(3)}:2379/pd/api/v1/members`;
+  await waitFor('v8.1 PD up', () => curl(url, withCert(client)).http === 200 || undefined);
+  // CN "client" is not in the list, yet the client port lets it in (only the peer port checks it).
+  expect(curl(url, withCert(client)).http).toBe(200);
+  await p.stop();
+});
+
+test('cert-allowed-cn from v8.4.0: several CNs, checked on the client port', async () => {
+  const p = startPd(4, 'https', tlsToml(['pd', 'tidb']), 'v8.5.1');
+  const url = `https://${IP(4)}:2379/pd/api/v1/members`;
+  await waitFor('v8.5 PD up', () => curl(url, withCert(tidb)).http === 200 || undefined);
+  const denied = curl(url, withCert(client));
+  expect(denied.http).not.toBe(200);
+  expect(denied.code).not.toBe(0);
+  expect(curl(url, withCert(pd)).http).toBe(200);
+  await p.stop();
+});
+
+test('stored peer URLs win over the config after a switch to https, until member update', async () => {
+  const first = startPd(5, 'http', '');
+  await waitFor('http PD up', () => curl(`http://${IP(5)}:2379/pd/api/v1/members`).http === 200 || undefined);
+  await first.stop();
+  // Same data dir, now everything https.
+  const second = startPd(5, 'https', tlsToml());
+  const url = `https://${IP(5)}:2379`;
+  await waitFor('https PD up', () => curl(`${url}/pd/api/v1/members`, withCert(client)).http === 200 || undefined);
+  const list = () => JSON.parse(curl(`${url}/v3/cluster/member/list`, { ...withCert(client), method: 'POST', data: '{}' }).body);
+  const before = list().members[0];
+  expect(before.peerURLs).toEqual([`http://${IP(5)}:2380`]);
+  // The client URL is republished by etcd on start; the peer URL is not.
+  expect(before.clientURLs).toEqual([`https://${IP(5)}:2379`]);
+  const upd = curl(`${url}/v3/cluster/member/update`, { ...withCert(client), method: 'POST', data: JSON.stringify({ ID: before.ID, peerURLs: [`https://${IP(5)}:2380`] }) });
+  expect(upd.http).toBe(200);
+  expect(list().members[0].peerURLs).toEqual([`https://${IP(5)}:2380`]);
+  const m = parseJsonLossless(curl(`${url}/pd/api/v1/members`, withCert(client)).body) as Record<string, unknown>;
+  expect((m.members as Record<string, unknown>[])[0].peer_urls).toEqual([`https://${IP(5)}:2380`]);
+  await second.stop();
+});

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+'use strict';
+// `npm test`: unit tests in parallel, then lab tests serially (they share one lab cluster),
+// then one closing line `tests: N passed, N failed` computed from jest's JSON results.
+// Extra args are passed to jest (e.g. `npm test -- test/pki`).
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+const jest = path.join(root, 'node_modules', 'jest', 'bin', 'jest.js');
+const extra = process.argv.slice(2);
+const runs = [
+  { project: 'unit', args: [] },
+  { project: 'lab', args: ['--runInBand'] },
+];
+let passed = 0, failed = 0, skipped = 0, ok = true;
+for (const run of runs) {
+  const out = path.join(os.tmpdir(), `tiseal-jest-${run.project}-${process.pid}.json`);
+  const r = spawnSync(process.execPath, [jest, '--selectProjects', run.project, '--json', '--outputFile', out, '--passWithNoTests', ...run.args, ...extra], { cwd: root, stdio: 'inherit' });
+  if (!fs.existsSync(out)) { console.error(`jest (${run.project}) produced no result file (exit ${r.status})`); ok = false; failed += 1; continue; }
+  const res = JSON.parse(fs.readFileSync(out, 'utf8'));
+  fs.unlinkSync(out);
+  passed += res.numPassedTests; failed += res.numFailedTests; skipped += res.numPendingTests + (res.numTodoTests || 0);
+  // Suites that failed to run (syntax errors, hooks) count as failures too.
+  failed += res.testResults.filter((t) => t.status === 'failed' && t.assertionResults.every((a) => a.status !== 'failed')).length;
+  if (r.status !== 0 || !res.success) ok = false;
+}
+console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(ok && failed === 0 ? 0 : 1);
