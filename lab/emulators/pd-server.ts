@@ -16,7 +16,7 @@ import { initClusterId, saveMemberInfo } from './pd/cluster';
 import { loadPdConfig, PD_FLAGS, PdConfig, tlsEnabled } from './pd/config';
 import { EtcdProcess } from './pd/etcd';
 import { startFront } from './pd/front';
-import { isDataExist, JoinError, prepareJoin } from './pd/join';
+import { isDataExist, prepareJoin } from './pd/join';
 
 function printVersion(v: string): void {
   process.stdout.write(

@@ -118,8 +118,9 @@ export function connectError(t: ConnectTarget, err: Error & { code?: string; lev
       return new SshError(t.label, `cannot resolve host name ${t.hostName}`, 'check the host name in the topology (or HostName in ~/.ssh/config)', err);
     default:
   }
-  if (/forward|administratively prohibited|open failed/i.test(err.message) && p.via) {
-    return new SshError(t.label, `jump host ${p.via} could not open a connection to ${t.hostName}:${t.port}: ${err.message}`, `check that ${p.via} can reach ${t.hostName}:${t.port} and allows TCP forwarding (AllowTcpForwarding)`, err);
+  if (p.via && /channel open fail|administratively prohibited|open failed/i.test(err.message)) {
+    const why = err.message.replace(/^\(SSH\) Channel open failure: /, '');
+    return new SshError(t.label, `${p.via} could not open a connection to ${t.hostName}:${t.port}: ${why}`, `check that ${t.hostName}:${t.port} runs sshd and is reachable from the jump host, and that the jump host allows TCP forwarding (AllowTcpForwarding)`, err);
   }
   return new SshError(t.label, `SSH connection failed${via}: ${err.message}`, connectionSuggestion(t), err);
 }

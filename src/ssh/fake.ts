@@ -314,7 +314,7 @@ export class FakeExecutor implements Executor {
 
   /** Runs `cmd [&& | || | ;] cmd …` made of the built-ins, or returns UNHANDLED. */
   private builtin(command: string, sudo: boolean): ExecResult | typeof UNHANDLED {
-    const tokens = tokenize(command);
+    const tokens = lexShell(command);
     if (!tokens) return UNHANDLED;
     const pipeline: Array<{ argv: string[]; op: string }> = [];
     let argv: string[] = [];
@@ -329,21 +329,23 @@ export class FakeExecutor implements Executor {
     }
     if (argv.length) pipeline.push({ argv, op: '' });
     if (pipeline.length === 0 || !pipeline.every((s) => BUILTINS.has(s.argv[0]))) return UNHANDLED;
-    let result: ExecResult = { stdout: '', stderr: '', code: 0 };
+    let status: number | null = 0;
     let stdout = '';
     let stderr = '';
     let run = true;
     for (const step of pipeline) {
       if (run) {
-        result = this.runBuiltin(step.argv, sudo ? 'root' : this.user);
+        const result = this.runBuiltin(step.argv, sudo ? 'root' : this.user);
         stdout += result.stdout;
         stderr += result.stderr;
+        status = result.code;
       }
-      if (step.op === '&&') run = run ? result.code === 0 : false;
-      else if (step.op === '||') run = run ? result.code !== 0 : true;
+      // Like sh: a skipped command leaves the status of the last one that ran.
+      if (step.op === '&&') run = status === 0;
+      else if (step.op === '||') run = status !== 0;
       else run = true;
     }
-    return { stdout, stderr, code: result.code };
+    return { stdout, stderr, code: status };
   }
 
   private runBuiltin(argv: string[], who: string): ExecResult {
@@ -521,7 +523,7 @@ function splitFlags(cmd: string, rest: string[]): { flags: Map<string, string | 
  * Returns null for anything else a real shell would interpret (pipes, redirections,
  * expansions), which the fake refuses rather than misinterprets.
  */
-export function tokenize(command: string): Array<{ word?: string; op?: string }> | null {
+export function lexShell(command: string): Array<{ word?: string; op?: string }> | null {
   const out: Array<{ word?: string; op?: string }> = [];
   let i = 0;
   const n = command.length;

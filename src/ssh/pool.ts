@@ -8,7 +8,7 @@ import { planAuth } from './auth';
 import { connectError, openConnection, type ConnectParams, type ConnectTarget } from './connect';
 import type { ExecutorPool } from './executor';
 import { resolveSshOptions, localUserName, type ResolvedSshOptions, type SshOptions } from './options';
-import { loadHostConfig, type JumpHost } from './sshConfig';
+import { loadHostConfig, type JumpHost, type ResolvedHostConfig } from './sshConfig';
 import { SshExecutor } from './sshExecutor';
 
 export interface SshHostStats {
@@ -58,7 +58,7 @@ export class SshPool implements ExecutorPool {
 
   /** Apply precedence: explicit port > options.port > ssh config Port > 22; options.user > config User > local user. */
   resolveTarget(host: string, port?: number): ResolvedTarget {
-    const cfg = loadHostConfig(this.options.sshConfigFile, host);
+    const cfg = this.hostConfig(host);
     return {
       host,
       hostName: cfg.hostName ?? host,
@@ -67,6 +67,14 @@ export class SshPool implements ExecutorPool {
       configIdentityFiles: cfg.identityFiles,
       proxyJump: cfg.proxyJump,
     };
+  }
+
+  private hostConfig(host: string): ResolvedHostConfig {
+    try {
+      return loadHostConfig(this.options.sshConfigFile, host);
+    } catch (err) {
+      throw new SshError(host, `${this.options.sshConfigFile}: ${(err as Error).message}`, 'fix the ssh config file, or pass --ssh-config to use another one', err);
+    }
   }
 
   async get(host: string, port?: number): Promise<SshExecutor> {
@@ -147,7 +155,7 @@ export class SshPool implements ExecutorPool {
     let via: SshExecutor | undefined;
     let chainKey = '';
     for (const hop of hops) {
-      const cfg = loadHostConfig(this.options.sshConfigFile, hop.host);
+      const cfg = this.hostConfig(hop.host);
       const hostName = cfg.hostName ?? hop.host;
       const port = hop.port ?? cfg.port ?? 22;
       // Like OpenSSH, a hop's user comes from the ProxyJump spec or its own config, not --user.

@@ -52,7 +52,7 @@ export function octal(mode: number): string {
  * target's are kept (a replaced config stays readable by its service user).
  */
 export function installScript(p: { stage: string; tmp: string; target: string; mode?: number; owner?: string; atomic: boolean }): string {
-  const lines = ['set -e', `stage=${shq(p.stage)}`, `dst=${shq(p.target)}`];
+  const lines = ['set -e', 'LC_ALL=C; export LC_ALL', `stage=${shq(p.stage)}`, `dst=${shq(p.target)}`];
   lines.push(p.atomic ? `tmp=${shq(p.tmp)}` : 'tmp=$dst');
   lines.push(p.atomic ? `trap 'rm -f -- "$stage" "$tmp"' EXIT` : `trap 'rm -f -- "$stage"' EXIT`);
   lines.push(`mode=${p.mode === undefined ? '0644' : octal(p.mode)}`, 'own=');

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Duplex } from 'stream';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
-import { RemoteCommandError, SshError } from '../errors';
+import { RemoteCommandError, SshError, stderrTail } from '../errors';
 import { shq } from '../util/shell';
 import type { ByteCounters, OpenConnection } from './connect';
 import { CommandTimeoutError, RemoteFileError } from './errors';
@@ -34,6 +34,16 @@ function sftpCode(err: unknown): string {
   return typeof c === 'number' ? SFTP_CODES[c] ?? 'EIO' : typeof c === 'string' ? c : 'EIO';
 }
 
+/** errno-like code from coreutils' error text (commands run with LC_ALL=C or an English locale). */
+function errnoFromStderr(stderr: string): string {
+  if (/No such file/.test(stderr)) return 'ENOENT';
+  if (/Permission denied|Operation not permitted/.test(stderr)) return 'EACCES';
+  if (/Is a directory/.test(stderr)) return 'EISDIR';
+  if (/Not a directory/.test(stderr)) return 'ENOTDIR';
+  if (/No space left/.test(stderr)) return 'ENOSPC';
+  return 'EIO';
+}
+
 function rand(): string {
   return randomBytes(6).toString('hex');
 }
@@ -59,7 +69,7 @@ export class SshExecutor implements Executor {
   readonly counters: ByteCounters;
   /** Commands run (exec, and the exec half of sudo file operations). */
   execs = 0;
-  /** Sum of exec round-trip times, channel open to close. */
+  /** Sum of exec round-trip times, channel open request to channel close. */
   rttTotalMs = 0;
   private readonly client: Client;
   private readonly channels: Semaphore;
@@ -119,9 +129,8 @@ export class SshExecutor implements Executor {
     } else {
       wire = opts.sudo ? wrapSudo(command) : command;
     }
-    const started = process.hrtime.bigint();
     const r = await this.runChannel(wire, shown, opts);
-    const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+    const elapsedMs = r.elapsedMs;
     this.execs++;
     this.rttTotalMs += elapsedMs;
     const stderr = r.stderr.toString('utf8');
@@ -133,9 +142,10 @@ export class SshExecutor implements Executor {
     return { stdout: r.stdout, stderr: r.stderr, code: r.code, signal: r.signal };
   }
 
-  private async runChannel(wire: string, shown: string, opts: ExecOptions): Promise<RawExecResult & { timedOut?: boolean }> {
+  private async runChannel(wire: string, shown: string, opts: ExecOptions): Promise<RawExecResult & { timedOut: boolean; elapsedMs: number }> {
     if (this.closed) throw this.lost(`before running \`${shown}\``);
     const release = await this.channels.acquire();
+    const started = process.hrtime.bigint(); // after the wait for a free channel: a true round trip
     try {
       return await new Promise((resolve, reject) => {
         this.client.exec(wire, (err, stream: ClientChannel) => {
@@ -167,7 +177,8 @@ export class SshExecutor implements Executor {
               reject(this.lost(`while running \`${shown}\``));
               return;
             }
-            resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(errOut), code: code ?? null, signal, timedOut });
+            const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+            resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(errOut), code: code ?? null, signal, timedOut, elapsedMs });
           });
           stream.on('error', () => undefined); // surfaced through 'close' without exit status
           if (opts.stdin !== undefined) stream.end(opts.stdin);
@@ -253,6 +264,13 @@ export class SshExecutor implements Executor {
       }
       try {
         await this.exec(installScript({ stage, tmp, target: remotePath, mode: opts.mode, owner: opts.owner, atomic }), { sudo: true });
+      } catch (err) {
+        // Report the file, not the multi-line script that failed.
+        if (err instanceof RemoteCommandError && !(err instanceof CommandTimeoutError)) {
+          if (err.suggestion) throw sudoError(this.host, `install … ${remotePath}`, err.code, err.stderr, this.user);
+          throw new RemoteFileError(this.host, 'write', remotePath, errnoFromStderr(err.stderr), stderrTail(err.stderr) || `exit ${err.code}`);
+        }
+        throw err;
       } finally {
         // The script removes it; this covers sudo refusing to run the script at all.
         await this.sftpCall((cb) => sftp.unlink(stage, cb)).catch(() => undefined);
@@ -299,7 +317,7 @@ export class SshExecutor implements Executor {
       const r = await this.execBuffer(`LC_ALL=C cat -- ${shq(remotePath)}`, { sudo: true, allowFailure: true });
       if (r.code === 0) return r.stdout;
       const stderr = r.stderr.toString('utf8');
-      const code = /No such file/.test(stderr) ? 'ENOENT' : /Permission denied/.test(stderr) ? 'EACCES' : /Is a directory/.test(stderr) ? 'EISDIR' : 'EIO';
+      const code = errnoFromStderr(stderr);
       throw new RemoteFileError(this.host, 'read', remotePath, code, stderr.trim() || `cat exited ${r.code}`);
     }
     const sftp = await this.sftp();

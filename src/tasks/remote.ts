@@ -16,10 +16,9 @@ export async function readRemoteText(exec: Executor, file: string): Promise<stri
 export async function writeWithBackup(exec: Executor, file: string, content: string | Buffer, opts: { backupRoot: string; relTo: string; mode: number; owner: string }): Promise<void> {
   const rel = path.posix.relative(opts.relTo, file);
   const backup = path.posix.join(opts.backupRoot, rel.startsWith('..') ? file.replace(/^\//, '') : rel);
-  await exec.exec(
-    `if [ -e ${shq(file)} ] && [ ! -e ${shq(backup)} ]; then mkdir -p ${shq(path.posix.dirname(backup))} && cp -p ${shq(file)} ${shq(backup)}; fi`,
-    { sudo: true },
-  );
+  if ((await exec.stat(file, { sudo: true })).exists && !(await exec.stat(backup, { sudo: true })).exists) {
+    await exec.exec(`mkdir -p ${shq(path.posix.dirname(backup))} && cp -p ${shq(file)} ${shq(backup)}`, { sudo: true });
+  }
   await exec.put(content, file, { mode: opts.mode, owner: opts.owner, atomic: true, sudo: true });
 }
 

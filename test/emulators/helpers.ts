@@ -65,6 +65,14 @@ export function buildEmulators(): string {
       sleepSync(200);
     }
   }
+  // Drop builds of older sources (kept an hour so a parallel run on other sources is not disturbed).
+  for (const d of fs.readdirSync(os.tmpdir())) {
+    const full = path.join(os.tmpdir(), d);
+    if (d.startsWith('tiseal-emu-build-') && full !== out && !d.endsWith('.lock')) {
+      const st = fs.statSync(full, { throwIfNoEntry: false });
+      if (st && Date.now() - st.mtimeMs > 3600000) fs.rmSync(full, { recursive: true, force: true });
+    }
+  }
   return path.join(out, 'lab/emulators');
 }
 

@@ -145,7 +145,7 @@ test('join: a new PD joins through --join, writes the join file; join errors as 
   }, 40000);
   const joinFile = fs.readFileSync(path.join(base, 'pd-4/data/join'), 'utf8');
   expect(joinFile).toContain(`pd-4=http://${IP(4)}:2380`);
-  expect(curl(`http://${IP(4)}:2379/pd/api/v1/members`).http).toBe(200);
+  await waitFor('pd-4 serving', () => curl(`http://${IP(4)}:2379/pd/api/v1/members`).http === 200 || undefined, 20000);
 
   // Same name again with an empty data dir and other peer URLs: duplicated.
   const dup = startEmulator(build, 'pd-server', [

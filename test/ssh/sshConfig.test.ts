@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { SshError } from '../../src/errors';
 import { SshPool } from '../../src/ssh/pool';
 import { hostPatternsMatch, loadHostConfig, parseJumpHost, parseSshConfig, resolveHostConfig } from '../../src/ssh/sshConfig';
 
@@ -100,4 +101,19 @@ test('SshPool.resolveTarget precedence: explicit port > --ssh-port > config; --u
   expect(flags.resolveTarget('alias')).toMatchObject({ port: 2300, user: 'tidb' });
   expect(flags.resolveTarget('alias', 2400).port).toBe(2400);
   expect(new SshPool({ sshConfigFile: false }).resolveTarget('alias')).toMatchObject({ hostName: 'alias', port: 22, proxyJump: [] });
+});
+
+test('a broken ssh config surfaces as SshError naming the file', () => {
+  const cfg = path.join(dir, 'broken_config');
+  fs.writeFileSync(cfg, 'Host x\n  Port seventy\n');
+  const err = (() => {
+    try {
+      new SshPool({ sshConfigFile: cfg }).resolveTarget('x');
+    } catch (e) {
+      return e as SshError;
+    }
+    return undefined;
+  })();
+  expect(err).toBeInstanceOf(SshError);
+  expect(err!.message).toBe(`x: ${cfg}: invalid Port "seventy" for x`);
 });

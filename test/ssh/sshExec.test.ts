@@ -79,12 +79,10 @@ d('SshExecutor against a real sshd', () => {
 
   test('timeout kills the remote command and throws a clear error', async () => {
     const secs = `${700 + (process.pid % 200)}.${Date.now() % 1000}`;
-    const started = Date.now();
     const err = await ex.exec(`sleep ${secs}; echo never`, { timeoutMs: 600 }).catch((e) => e);
     expect(err).toBeInstanceOf(CommandTimeoutError);
     expect(err.message).toContain('timed out after 600ms');
     expect(err.timeoutMs).toBe(600);
-    expect(Date.now() - started).toBeLessThan(10_000);
     // Independent check on this machine (the host): no process left from that command.
     const left = spawnSyncOut('pgrep', ['-f', `sleep ${secs}`]);
     expect(left).toBe('');
@@ -139,7 +137,7 @@ d('SshExecutor against a real sshd', () => {
     expect(fs.readFileSync(target).equals(content)).toBe(true);
     expect(st.ino).not.toBe(oldIno); // a new inode renamed over the old one, not a rewrite in place
     expect(fs.readdirSync(dir)).toEqual(['tikv.pem']);
-    expect(fs.readdirSync('/tmp').filter((n) => n.startsWith('.tiseal-stage-'))).toEqual([]);
+    expect(rootStageFiles()).toEqual([]);
   });
 
   test('put keeps the mode and owner of the file it replaces when none is given', async () => {
@@ -160,6 +158,17 @@ d('SshExecutor against a real sshd', () => {
     await ex.put('new\n', path.join(dir, 'fresh'));
     expect(fs.statSync(path.join(dir, 'fresh')).mode & 0o7777).toBe(0o644);
     expect(fs.readdirSync(dir).sort()).toEqual(['fresh', 'pd.toml']);
+  });
+
+  test('put into a missing directory fails with RemoteFileError ENOENT and leaves nothing behind', async () => {
+    const target = path.join(work, 'no-such-dir', 'f.conf');
+    for (const sudo of [false, true]) {
+      const err = await ex.put('x', target, { sudo }).catch((e) => e);
+      expect(err).toBeInstanceOf(RemoteFileError);
+      expect(err.code).toBe('ENOENT');
+      expect(err.message).toContain(`cannot write ${target}`);
+    }
+    expect(rootStageFiles()).toEqual([]);
   });
 
   test('put of a local file, and non-atomic put rewrites in place', async () => {
@@ -272,6 +281,17 @@ d('SshExecutor against a real sshd', () => {
     await expect(e.exec('true')).rejects.toThrow(/connection lost/);
   });
 });
+
+/** Staged uploads of root logins left in /tmp (other test files stage as other users). */
+function rootStageFiles(): string[] {
+  return fs.readdirSync('/tmp').filter((n) => {
+    try {
+      return n.startsWith('.tiseal-stage-') && fs.statSync(path.join('/tmp', n)).uid === 0;
+    } catch {
+      return false;
+    }
+  });
+}
 
 function spawnSyncOut(cmd: string, args: string[]): string {
   try {
