@@ -24,7 +24,7 @@ function fileAction(ctx: TlsContext, inst: Instance, file: string, before: strin
     run: async () => {
       const exec = await executorFor(ctx, inst);
       await exec.exec(`mkdir -p ${shq(path.posix.dirname(file))} && chown ${shq(ctx.user)}: ${shq(path.posix.dirname(file))}`, { sudo: true });
-      await writeWithBackup(exec, file, after, { backupRoot: `${inst.deployDir}/backup/tiseal-${ctx.runId}`, relTo: inst.deployDir, mode, owner: ctx.user });
+      await writeWithBackup(exec, file, after, { backupRoot: `${inst.deployDir}/backup/tiseal-${ctx.runId}`, relTo: inst.deployDir, mode, owner: `${ctx.user}:${ctx.topology.global.group ?? ctx.user}` });
     },
   };
 }
