@@ -40,18 +40,8 @@ export function storeAddress(i: Instance): string {
   return i.advertise?.advertise_addr || joinHostPort(i.host, portOf(i, 'port', 20160));
 }
 
-/**
- * Addresses a store of this instance may be registered under. The TiFlash emulator registers its
- * proxy address (flash_proxy_port) where real TiFlash shows flash_service_port: accept both.
- */
-export function storeAddresses(i: Instance): string[] {
-  if (i.role !== 'tiflash') return [storeAddress(i)];
-  return [storeAddress(i), joinHostPort(i.host, portOf(i, 'flash_proxy_port', 20170))];
-}
-
 function storeStateOf(i: Instance, states: Map<string, string>): string | undefined {
-  for (const a of storeAddresses(i)) if (states.has(a)) return states.get(a);
-  return undefined;
+  return states.get(storeAddress(i));
 }
 
 async function firstOk<T>(urls: string[], path: string): Promise<T> {

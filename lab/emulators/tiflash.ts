@@ -150,6 +150,8 @@ async function server(argv: string[]): Promise<void> {
   const statusAddr = getString(raw, 'flash.proxy.status-addr') ?? getString(learner, 'server.status-addr') ?? '0.0.0.0:20292';
   const statusAdv = getString(raw, 'flash.proxy.advertise-status-addr') ?? getString(learner, 'server.advertise-status-addr') ?? statusAddr;
   const labels = [{ key: 'engine', value: 'tiflash' }];
+  /** A 0.0.0.0 listen address advertised with the proxy's host, as TiFlash does. */
+  const advertiseOf = (listen: string, adv: string) => (listen.startsWith('0.0.0.0:') ? `${adv.replace(/:\d+$/, '')}:${listen.split(':').pop()}` : listen);
   for (const [k, v] of Object.entries(getTable(learner, 'server.labels') ?? {})) if (k !== 'engine') labels.push({ key: k, value: String(v) });
   const self = process.env.TISEAL_EMULATOR_SELF;
   const hb = new StoreHeartbeat({
@@ -157,7 +159,9 @@ async function server(argv: string[]): Promise<void> {
     dataDir: proxyDataDir,
     log,
     info: {
-      address: proxyAdv,
+      // Real TiFlash registers its flash service (engine-addr, 3930) as the store address and the
+      // proxy (20170) as peer_address; TiUP and tiseal find TiFlash stores by host:3930.
+      address: getString(learner, 'server.engine-addr') ?? advertiseOf(getString(raw, 'flash.service_addr') ?? '0.0.0.0:3930', proxyAdv),
       peer_address: proxyAdv,
       status_address: statusAdv,
       version: version.text,

@@ -3,7 +3,7 @@ import { StepError } from '../errors';
 import type { Instance } from '../topology/types';
 import { sleep } from '../util/concurrency';
 import { executorFor, TlsContext } from './context';
-import { logTail } from './remote';
+import { logTail, unitStates } from './remote';
 
 /** Wait until every instance is healthy (over TLS when the cluster is on TLS); name the first laggard on timeout. */
 export async function waitHealthy(ctx: TlsContext, instances: Instance[], opts: { timeoutMs?: number; tls: boolean }): Promise<void> {
@@ -23,16 +23,27 @@ export async function waitHealthy(ctx: TlsContext, instances: Instance[], opts: 
     reasons = new Map(results.filter(([, r]) => r !== true).map(([i, r]) => [i, r as string]));
     pending = [...reasons.keys()];
     if (pending.length === 0) return;
+    // A unit that systemd is restarting in a loop will not get healthy by waiting: fail now.
+    for (const inst of pending) {
+      const u = (await unitStates(await executorFor(ctx, inst), [inst.unit])).get(inst.unit);
+      if (u && (u.activeState === 'failed' || u.subState === 'auto-restart')) {
+        throw await unhealthyError(ctx, inst, `${inst.unit} keeps exiting (systemd: ${u.activeState}/${u.subState}, ${u.nRestarts} restarts); last reason: ${reasons.get(inst)}`, []);
+      }
+    }
     if (Date.now() >= deadline) break;
     await sleep(1000);
   }
   const [inst, why] = [...reasons.entries()][0];
+  throw await unhealthyError(ctx, inst, `not healthy after ${Math.round((opts.timeoutMs ?? 120_000) / 1000)} s: ${why}`, pending.slice(1));
+}
+
+/** The error a failed gate shows: host, unit, why, and the tail of the component's log. */
+async function unhealthyError(ctx: TlsContext, inst: Instance, why: string, others: Instance[]): Promise<StepError> {
   const exec = await executorFor(ctx, inst);
   const tail = await logTail(exec, [`${inst.logDir}/${logName(inst)}`, `${inst.logDir}/${logName(inst).replace(/\.log$/, '_stderr.log')}`]).catch(() => '');
-  throw new StepError(
-    `${inst.host} ${inst.unit}: not healthy after ${Math.round((opts.timeoutMs ?? 120_000) / 1000)} s: ${why}${pending.length > 1 ? ` (also: ${pending.slice(1).map((i) => `${i.host} ${i.unit}`).join(', ')})` : ''}${tail ? `\n${tail}` : ''}`,
-    { suggestion: `fix it (journalctl -u ${inst.unit} on ${inst.host}) and re-run the same command to resume, or run \`tiseal tls disable\` to roll back` },
-  );
+  return new StepError(`${inst.host} ${inst.unit}: ${why}${others.length ? ` (also: ${others.map((i) => `${i.host} ${i.unit}`).join(', ')})` : ''}${tail ? `\n${tail}` : ''}`, {
+    suggestion: `fix it (journalctl -u ${inst.unit} on ${inst.host}) and re-run the same command to resume, or run \`tiseal tls disable\` to roll back`,
+  });
 }
 
 export function logName(inst: Instance): string {

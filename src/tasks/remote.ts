@@ -29,6 +29,9 @@ export async function systemctl(exec: Executor, action: 'restart' | 'stop' | 'st
 export interface UnitState {
   loadState: string;
   activeState: string;
+  /** e.g. running, auto-restart (crash loop), failed */
+  subState: string;
+  nRestarts: number;
   /** Microseconds since epoch when the unit last became active (0 if never). */
   activeEnterUs: number;
   mainPid: number;
@@ -38,12 +41,12 @@ export interface UnitState {
 export async function unitStates(exec: Executor, units: string[]): Promise<Map<string, UnitState>> {
   const out = new Map<string, UnitState>();
   if (units.length === 0) return out;
-  const r = await exec.exec(`systemctl show -p Id -p LoadState -p ActiveState -p ActiveEnterTimestamp -p MainPID --timestamp=unix ${units.map(shq).join(' ')}`, { allowFailure: true });
+  const r = await exec.exec(`systemctl show -p Id -p LoadState -p ActiveState -p SubState -p NRestarts -p ActiveEnterTimestamp -p MainPID --timestamp=unix ${units.map(shq).join(' ')}`, { allowFailure: true });
   for (const block of r.stdout.split(/\n\s*\n/)) {
     const kv = Object.fromEntries(block.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
     if (!kv.Id) continue;
     const ts = /@(\d+)/.exec(kv.ActiveEnterTimestamp ?? '');
-    out.set(kv.Id, { loadState: kv.LoadState, activeState: kv.ActiveState, activeEnterUs: ts ? Number(ts[1]) * 1e6 : 0, mainPid: Number(kv.MainPID ?? 0) });
+    out.set(kv.Id, { loadState: kv.LoadState, activeState: kv.ActiveState, subState: kv.SubState ?? '', nRestarts: Number(kv.NRestarts ?? 0), activeEnterUs: ts ? Number(ts[1]) * 1e6 : 0, mainPid: Number(kv.MainPID ?? 0) });
   }
   return out;
 }

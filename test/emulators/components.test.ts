@@ -178,13 +178,13 @@ describe('tiflash', () => {
     await waitFor('retrying PD', () => p.output().includes('TiFlash server cannot reach PD') || undefined);
     expect(p.output()).toContain('No security config is set.');
     expect(p.exitCode()).toBeUndefined();
-    expect(stores(true).some((s) => s.address === `${IP(43)}:20170`)).toBe(false);
+    expect(stores(true).some((s) => s.address === `${IP(43)}:3930`)).toBe(false);
     await p.stop();
   });
 
   test('underscore keys + learner TLS: a tiflash store Up, TLS on the proxy port', async () => {
     tiflash(40, `[security]\nca_path = "${pki.ca}"\ncert_path = "${certs.tiflash.cert}"\nkey_path = "${certs.tiflash.key}"\n`, learnerTls());
-    const s = await waitFor('tiflash store Up', () => stores(true).find((x) => x.address === `${IP(40)}:20170` && x.state_name === 'Up'), 20000);
+    const s = await waitFor('tiflash store Up', () => stores(true).find((x) => x.address === `${IP(40)}:3930` && x.peer_address === `${IP(40)}:20170` && x.state_name === 'Up'), 20000);
     expect(s.labels).toEqual([{ key: 'engine', value: 'tiflash' }]);
     await waitFor('proxy status', () => curl(`https://${IP(40)}:20292/status`, { ca: pki.ca }).http === 200 || undefined);
     const r = spawnSync('openssl', ['s_client', '-quiet', '-connect', `${IP(40)}:20170`, '-CAfile', pki.ca, '-cert', certs.client.cert, '-key', certs.client.key], { input: 'ping\n', encoding: 'utf8', timeout: 10000 });

@@ -68,7 +68,7 @@ describeLab('plaintext cluster on the lab', () => {
     const states = await storeStates(topo.instances.find((i) => i.role === 'pd')!.host);
     for (const kv of topo.instances.filter((i) => i.role === 'tikv')) expect(states[`${kv.host}:${kv.ports.port}`]).toBe('Up');
     const flash = topo.instances.find((i) => i.role === 'tiflash')!;
-    // Real TiFlash registers flash_service_port; the emulator registers its proxy port (see lab/README.md).
+    // Real TiFlash registers flash_service_port; earlier emulator builds used the proxy port (lab/README.md).
     const flashState = states[`${flash.host}:${flash.ports.flash_service_port}`] ?? states[`${flash.host}:${flash.ports.flash_proxy_port}`];
     expect(flashState).toBe('Up');
     expect(Object.values(states).every((s) => s === 'Up')).toBe(true);
