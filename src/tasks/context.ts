@@ -22,6 +22,8 @@ export interface TlsContext {
   keepPd?: Instance;
   /** PDs that are (to be) removed during the switch and re-added after. */
   removedPds: Instance[];
+  /** Members the scale-in step decided to remove in this run (later steps plan with them gone). */
+  plannedRemovals?: Set<string>;
   /** Extra options from the command line. */
   flags: TlsFlags;
   /** Certificate material per instance id issued in this run (cert + key PEM), pushed by `stage`. */

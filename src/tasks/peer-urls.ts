@@ -17,7 +17,8 @@ export const peerUrlsStep: Step<TlsContext> = {
   async decide(ctx) {
     const scheme = ctx.want === 'on' ? 'https' : 'http';
     const members = await ctx.pd.etcdMembers();
-    const todo = members.filter((m) => !onScheme(m.peerUrls, scheme));
+    const leaving = ctx.plannedRemovals ?? new Set<string>();
+    const todo = members.filter((m) => !leaving.has(m.name) && !onScheme(m.peerUrls, scheme));
     if (todo.length === 0) return noop(`every peer URL is ${scheme}`);
     return {
       actions: todo.map((m) => ({

@@ -1,7 +1,7 @@
 import { restartTiers } from '../components';
 import type { Step } from '../engine/step';
 import { noop } from '../engine/step';
-import type { Instance, Role } from '../topology/types';
+import type { Instance } from '../topology/types';
 import { executorFor, TlsContext } from './context';
 import { probeInstance } from './facts';
 import { systemctl, unitStates } from './remote';
@@ -29,9 +29,9 @@ async function restartReason(ctx: TlsContext, inst: Instance): Promise<string | 
 }
 
 export function restartTierSteps(ctx: Pick<TlsContext, 'topology'>): Step<TlsContext>[] {
-  return restartTiers(ctx.topology.instances).map(({ tier, roles }) => ({
+  return restartTiers(ctx.topology.instances).map(({ roles }, index, all) => ({
     id: `restart-${roles.join('+')}`,
-    title: `Restart ${roles.join(', ')} (tier ${tier + 1}), gated on health${roles.includes('pd' as Role) ? '' : ''}`,
+    title: `Restart ${roles.join(', ')} (tier ${index + 1} of ${all.length}), gated on health`,
     async decide(c: TlsContext) {
       const removed = new Set(c.removedPds.map((p) => p.id + '@' + p.host));
       const insts = c.topology.instances.filter((i) => roles.includes(i.role) && !removed.has(i.id + '@' + i.host));

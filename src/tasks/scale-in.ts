@@ -92,6 +92,7 @@ export const scaleInStep: Step<TlsContext> = {
         run: () => removePd(ctx, pd, isMember),
       });
     }
+    ctx.plannedRemovals = new Set(ctx.removedPds.filter((pd) => members.some((m) => m.name === pd.name)).map((pd) => pd.name!));
     return actions.length ? { actions } : noop(`only ${ctx.keepPd!.name} is a member`);
   },
 };

@@ -59,7 +59,8 @@ export const scaleOutStep: Step<TlsContext> = {
     if (ctx.removedPds.length === 0) return noop('single PD');
     const { members } = await ctx.pd.members();
     const healthy = new Set((await ctx.pd.health()).filter((h) => h.health).map((h) => h.name));
-    const todo = ctx.removedPds.filter((p) => !members.some((m) => m.name === p.name) || !healthy.has(p.name!));
+    const leaving = ctx.plannedRemovals ?? new Set<string>();
+    const todo = ctx.removedPds.filter((p) => leaving.has(p.name!) || !members.some((m) => m.name === p.name) || !healthy.has(p.name!));
     if (todo.length === 0) return noop('every PD of the topology is a healthy member');
     return {
       actions: todo.map((pd, i) => ({

@@ -2,7 +2,7 @@ import * as TOML from '@iarna/toml';
 import * as path from 'path';
 import { applyTlsKeys, tlsConfigFiles, tlsPaths, TomlTable } from '../components';
 import type { Action, Step } from '../engine/step';
-import { certMatchesKey } from '../pki';
+import { certMatchesKey, parseBundle } from '../pki';
 import { renderRunScript } from '../render';
 import type { Instance, Role } from '../topology/types';
 import { mapLimit } from '../util/concurrency';
@@ -16,11 +16,22 @@ const CERT_ROLES = new Set<Role>(['pd', 'tikv', 'tidb', 'tiflash', 'cdc', 'pump'
 /** Roles whose run script carries URLs or TLS flags (the others keep theirs untouched). */
 const SCRIPT_ROLES = new Set<Role>(['pd', 'cdc', 'pump', 'drainer']);
 
+/** Keys are never shown; certificates as what they say, not as base64; text files as a unified diff. */
+function describeChange(inst: Instance, file: string, before: string | undefined, after: string, mode: number): string {
+  const where = `${inst.host}:${file}`;
+  if (mode === 0o600) return `+++ ${where} (private key, ${after.length} bytes, mode 0600, not shown)\n`;
+  if (after.includes('-----BEGIN CERTIFICATE-----')) {
+    const certs = parseBundle(after).map((c) => `CN=${c.subjectCN} issuer=${c.issuerCN} serial=${c.serialHex.slice(0, 16)}… until ${c.notAfter.toISOString().slice(0, 10)}${c.sans.dns.length + c.sans.ip.length ? ` SANs=${[...c.sans.dns, ...c.sans.ip].join(',')}` : ''}`);
+    return `+++ ${where} (${before === undefined ? 'new' : 'replaced'} certificate: ${certs.join('; ')})\n`;
+  }
+  return unifiedDiff(before ?? '', after, where);
+}
+
 function fileAction(ctx: TlsContext, inst: Instance, file: string, before: string | undefined, after: string, mode: number): Action {
   const rel = path.posix.relative(inst.deployDir, file);
   return {
     title: `${before === undefined ? 'create' : 'rewrite'} ${rel} of ${inst.id} on ${inst.host}`,
-    diff: mode === 0o600 ? `+++ ${inst.host}:${file} (private key, ${after.length} bytes, mode 0600, not shown)\n` : unifiedDiff(before ?? '', after, `${inst.host}:${file}`),
+    diff: describeChange(inst, file, before, after, mode),
     run: async () => {
       const exec = await executorFor(ctx, inst);
       await exec.exec(`mkdir -p ${shq(path.posix.dirname(file))} && chown ${shq(ctx.user)}: ${shq(path.posix.dirname(file))}`, { sudo: true });
@@ -86,7 +97,7 @@ export const stageStep: Step<TlsContext> = {
       .filter(({ files }) => files.length > 0)
       .map(({ inst, files }) => ({
         title: `${inst.id} on ${inst.host}: ${files.map((f) => f.title.replace(/ of .*$/, '')).join(', ')}`,
-        diff: files.map((f) => f.diff ?? '').join('\n'),
+        diff: files.map((f) => f.diff ?? '').filter(Boolean).join(''),
         run: async () => {
           for (const f of files) await f.run();
         },
