@@ -104,6 +104,7 @@ export async function runTlsSwitch(want: 'on' | 'off', topologyFile: string, raw
     };
     const renderer = opts.json ? 'silent' : undefined;
     await buildTaskList([preflightStep(resuming)], { dryRun: false, renderer }).run(ctx);
+    for (const p of ctx.problems ?? []) process.stderr.write(`warning: ${p.where}: ${p.message}\n`);
     if (!resuming && alreadyThere(ctx)) {
       process.stdout.write(`TLS is already ${want} on every instance and every PD URL is ${want === 'on' ? 'https' : 'http'}: nothing to do, nothing restarted.\n`);
       return 0;

@@ -71,7 +71,9 @@ export const COMPONENTS: Record<Role, ComponentInfo> = {
     tier: 1,
     tlsPorts: (i) => [{ name: 'port', port: p(i, 'port') }, { name: 'status_port', port: p(i, 'status_port') }],
     async health(inst, ctx) {
-      return storeState(inst, p(inst, 'port'), ctx);
+      // PD keeps a store Up for a while after its last heartbeat, so also ask the new process itself.
+      const own = await statusOk(inst, p(inst, 'status_port'), '/status', ctx);
+      return own === true ? storeState(inst, p(inst, 'port'), ctx) : own;
     },
   },
   pump: { role: 'pump', tier: 2, tlsPorts: (i) => [{ name: 'port', port: p(i, 'port') }], health: (i, c) => statusOk(i, p(i, 'port'), '/status', c) },
@@ -82,7 +84,8 @@ export const COMPONENTS: Record<Role, ComponentInfo> = {
     tlsPorts: (i) =>
       ['flash_service_port', 'flash_proxy_port', 'flash_proxy_status_port'].filter((n) => i.ports[n]).map((name) => ({ name, port: p(i, name) })),
     async health(inst, ctx) {
-      return storeState(inst, p(inst, 'flash_service_port'), ctx);
+      const own = await statusOk(inst, p(inst, 'flash_proxy_status_port'), '/status', ctx);
+      return own === true ? storeState(inst, p(inst, 'flash_service_port'), ctx) : own;
     },
   },
   drainer: { role: 'drainer', tier: 5, tlsPorts: (i) => [{ name: 'port', port: p(i, 'port') }], health: (i, c) => statusOk(i, p(i, 'port'), '/status', c) },

@@ -24,7 +24,10 @@ export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptio
   const tasks: ListrTask<C>[] = steps.map((step) => ({
     title: step.title,
     task: async (ctx, task) => {
-      if (!opts.dryRun && !step.alwaysRun && opts.doneBefore?.has(step.id)) {
+      // Resume: a step the interrupted run finished is skipped only when re-deciding it could undo
+      // later progress (scale-in after scale-out began); every other step re-reads the hosts and
+      // finds nothing to do, or redoes what the crash left undone.
+      if (!opts.dryRun && step.resume === 'skip-if-done' && opts.doneBefore?.has(step.id)) {
         task.skip(`${step.title}: done by the interrupted run (journal)`);
         return;
       }
@@ -48,26 +51,28 @@ export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptio
         task.title = `${step.title}: would do ${decision.actions.length} action(s)`;
         return;
       }
+      const actions = decision.actions.map(
+        (a): ListrTask<C> => ({
+          title: a.title,
+          task: async (_c, sub) => {
+            const note = await a.run();
+            if (note) sub.title = `${a.title}: ${note}`;
+          },
+        }),
+      );
+      const concurrent = decision.concurrency && decision.concurrency > 1 ? decision.concurrency : false;
       return task.newListr(
         [
-          ...decision.actions.map(
-            (a): ListrTask<C> => ({
-              title: a.title,
-              task: async (_c, sub) => {
-                const note = await a.run();
-                if (note) sub.title = `${a.title}: ${note}`;
-              },
-            }),
-          ),
+          // Untitled wrapper: the actions (maybe in parallel) must all finish before the gate and the journal entry.
+          { task: (_c, sub) => sub.newListr(actions, { concurrent, exitOnError: true }) },
           {
-            // Untitled: the gate and the journal entry after every action of the step succeeded.
             task: async (c) => {
               await step.verify?.(c);
               opts.journal?.append({ type: 'step-done', step: step.id, at: now() });
             },
           },
         ],
-        { concurrent: decision.concurrency && decision.concurrency > 1 ? decision.concurrency : false, exitOnError: true },
+        { concurrent: false, exitOnError: true },
       );
     },
   }));

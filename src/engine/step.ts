@@ -26,8 +26,12 @@ export interface Step<C> {
   decide(ctx: C): Promise<Decision>;
   /** Gate after the actions ran (health, verification). Also read-only. */
   verify?(ctx: C): Promise<void>;
-  /** Steps that only read or only touch local state may run again freely on resume. */
-  alwaysRun?: boolean;
+  /**
+   * On resume, a step recorded done is decided again ('recheck', the default: decide is
+   * idempotent and finds nothing to do), or skipped ('skip-if-done') when re-deciding could undo
+   * progress made by later steps.
+   */
+  resume?: 'recheck' | 'skip-if-done';
 }
 
 export const noop = (reason: string): Decision => ({ actions: [], reason });

@@ -73,7 +73,6 @@ async function resolveCA(ctx: TlsContext, store: CertStore): Promise<{ ca: Certi
 export const certificatesStep: Step<TlsContext> = {
   id: 'certificates',
   title: 'Certificates: CA and tiseal client certificate (local)',
-  alwaysRun: true,
   async decide(ctx) {
     const store = new CertStore(ctx.opts.stateDir, ctx.cluster.name);
     if (ctx.want === 'off') {

@@ -64,8 +64,7 @@ export function preflightStep(resuming: boolean): Step<TlsContext & { facts?: Cl
   return {
     id: 'preflight',
     title: 'Preflight: SSH, sudo, units, PD, stores, TLS state, disk, clocks, versions',
-    alwaysRun: true,
-    async decide(ctx) {
+      async decide(ctx) {
       const facts = await gatherFacts(ctx);
       const problems = judgeFacts(ctx, facts, resuming);
       ctx.facts = facts;

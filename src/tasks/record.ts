@@ -6,7 +6,6 @@ import type { TlsContext } from './context';
 export const recordStep: Step<TlsContext> = {
   id: 'record',
   title: 'Record the verified state',
-  alwaysRun: true,
   async decide(ctx) {
     const file = ctx.cluster.metaFile;
     const meta = readMeta(file) ?? { enableTls: false };

@@ -34,7 +34,6 @@ export async function choosePds(ctx: TlsContext): Promise<void> {
 export const savePdStep: Step<TlsContext> = {
   id: 'save-pd',
   title: 'Save the PD members that will be removed and re-added (scale-pd.yaml)',
-  alwaysRun: true,
   async decide(ctx) {
     await choosePds(ctx);
     if (ctx.removedPds.length === 0) return noop('single PD: no scale-in needed');
@@ -61,7 +60,17 @@ async function removePd(ctx: TlsContext, pd: Instance, isMember: boolean): Promi
       await ctx.pd.transferLeader(keep.name!);
       await waitFor(`PD leader to move to ${keep.name}`, async () => (await ctx.pd.members(only)).leader?.name === keep.name, { timeoutMs: 30_000 });
     }
-    await ctx.pd.deleteMember(pd.name!);
+    // etcd's strict reconfig check also refuses a removal while a recently (re)joined member is
+    // less than ~5 s connected ("unhealthy cluster"): retry until it accepts.
+    await waitFor(`PD to accept removing ${pd.name}`, async () => {
+      try {
+        await ctx.pd.deleteMember(pd.name!);
+        return true;
+      } catch (e) {
+        if (/unhealthy cluster/.test((e as Error).message)) throw e;
+        throw Object.assign(e as Error, { fatal: true });
+      }
+    }, { timeoutMs: 30_000, intervalMs: 1000, fatal: (e) => Boolean((e as { fatal?: boolean }).fatal) });
     await waitFor(`PD ${pd.name} to leave the member list`, async () => !(await ctx.pd.members(only)).members.some((m) => m.name === pd.name), { timeoutMs: 30_000 });
   }
   // A removed member keeps running for a while; stop it before it can rejoin with stale data.
@@ -75,6 +84,8 @@ async function removePd(ctx: TlsContext, pd: Instance, isMember: boolean): Promi
 export const scaleInStep: Step<TlsContext> = {
   id: 'scale-in',
   title: 'Scale PD in to one member',
+  // Once scale-out has re-added members, deciding scale-in again would remove them again.
+  resume: 'skip-if-done',
   async decide(ctx) {
     if (!ctx.keepPd) await choosePds(ctx);
     if (ctx.removedPds.length === 0) return noop('single PD');

@@ -21,7 +21,7 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Poll `check` until it returns a truthy value or `timeoutMs` passes; the last error/value explains the timeout. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false | null>, opts: { timeoutMs: number; intervalMs?: number }): Promise<T> {
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false | null>, opts: { timeoutMs: number; intervalMs?: number; fatal?: (e: unknown) => boolean }): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   let last: unknown;
   for (;;) {
@@ -30,6 +30,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       if (v) return v;
       last = v;
     } catch (e) {
+      if (opts.fatal?.(e)) throw e;
       last = e;
     }
     if (Date.now() >= deadline) {

@@ -15,6 +15,7 @@ import {
   remoteChecksums,
   runAndKill,
   runTiseal,
+  RunResult,
   sClient,
   tlsEndpoints,
   tlsFiles,
@@ -90,6 +91,10 @@ function expectTlsCluster(info: LabInfo): void {
     expect(found.trim()).toBe('');
     expect(sshOk(info, h, 'sudo -n find / -xdev -name ca.key -o -xdev -name "ca.pem" 2>/dev/null | grep -v "^/proc" ; true').trim()).toBe('');
   }
+}
+
+function expectKilled(r: RunResult): void {
+  if (r.signal !== 'SIGKILL') throw new Error(`expected tiseal to be killed, it exited ${r.code}:\n${r.stdout.slice(-2000)}\n${r.stderr}`);
 }
 
 function expectPlainCluster(info: LabInfo): void {
@@ -178,7 +183,7 @@ describeLab('tiseal tls enable / disable on the lab', () => {
     ['during scale-out', { type: 'step-start' as const, step: 'scale-out', afterMs: 1500 }],
   ])('resumes after a SIGKILL %s', async (_when, kill) => {
     const killed = await runAndKill(info, ['tls', 'enable', topo, '--yes'], kill);
-    expect(killed.signal).toBe('SIGKILL');
+    expectKilled(killed);
     // the dead run's lock is reported, not silently stolen
     const refused = await runTiseal(info, ['tls', 'enable', topo, '--yes']);
     expect(refused.code).toBe(1);
@@ -193,7 +198,7 @@ describeLab('tiseal tls enable / disable on the lab', () => {
 
   it('stops with the failing host and unit when a TiKV cannot read its key, and disable rolls back', async () => {
     const killed = await runAndKill(info, ['tls', 'enable', topo, '--yes'], { type: 'step-done', step: 'stage' });
-    expect(killed.signal).toBe('SIGKILL');
+    expectKilled(killed);
     fs.rmSync(`${clusterDir(info)}/lock`);
     sshOk(info, '10.77.0.12', 'sudo -n chown root:root /tidb-deploy/tikv-20160/tls/tikv.pem && sudo -n chmod 000 /tidb-deploy/tikv-20160/tls/tikv.pem');
     const failed = await runTiseal(info, ['tls', 'enable', topo, '--yes']);
