@@ -4,7 +4,7 @@ import { readTlsKeys, tlsConfigFiles, COMPONENTS, tlsPaths } from '../components
 import { probeTls, ProbeResult } from '../net/probe';
 import type { PdMember, PdStore } from '../pd/client';
 import type { Instance } from '../topology/types';
-import { mapLimit } from '../util/concurrency';
+import { mapLimit, waitFor } from '../util/concurrency';
 import { shq } from '../util/shell';
 import { executorFor, TlsContext } from './context';
 import { readRemoteText, unitStates, UnitState } from './remote';
@@ -109,6 +109,8 @@ export async function gatherFacts(ctx: TlsContext): Promise<ClusterFacts> {
   let stores: PdStore[] = [];
   let pdVersion: string | undefined;
   try {
+    // An interrupted run may have left PD restarting: give it a moment before judging.
+    if (ctx.resuming) await waitFor('PD to answer', async () => (await ctx.pd.members()).members.length > 0, { timeoutMs: 45_000, intervalMs: 1000 }).catch(() => undefined);
     const m = await ctx.pd.members();
     members = m.members;
     leader = m.leader;

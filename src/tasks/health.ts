@@ -27,7 +27,7 @@ export async function waitHealthy(ctx: TlsContext, instances: Instance[], opts: 
     for (const inst of pending) {
       const u = (await unitStates(await executorFor(ctx, inst), [inst.unit])).get(inst.unit);
       if (u && (u.activeState === 'failed' || u.subState === 'auto-restart')) {
-        throw await unhealthyError(ctx, inst, `${inst.unit} keeps exiting (systemd: ${u.activeState}/${u.subState}, ${u.nRestarts} restarts); last reason: ${reasons.get(inst)}`, []);
+        throw await unhealthyError(ctx, inst, `${inst.unit} keeps exiting (systemd: ${u.activeState}/${u.subState}${u.nRestarts ? `, ${u.nRestarts} restarts` : ""}); last reason: ${reasons.get(inst)}`, []);
       }
     }
     if (Date.now() >= deadline) break;
