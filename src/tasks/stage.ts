@@ -65,6 +65,12 @@ async function planInstance(ctx: TlsContext, inst: Instance): Promise<Action[]> 
       const leaf = await ctx.issueLeaf!(inst);
       actions.push(fileAction(ctx, inst, p.key, key, leaf.keyPem, 0o600));
       actions.push(fileAction(ctx, inst, p.cert, cert, leaf.certPem, 0o644));
+    } else {
+      // A good key with the wrong owner or mode: the component could not read it, or others could.
+      const st = await exec.stat(p.key, { sudo: true });
+      if ((st.mode & 0o777) !== 0o600 || st.owner !== ctx.user) {
+        actions.push({ ...fileAction(ctx, inst, p.key, key, key!, 0o600), title: `fix owner/mode of ${path.posix.relative(inst.deployDir, p.key)} (was ${(st.mode & 0o777).toString(8)} ${st.owner}) of ${inst.id}` });
+      }
     }
   }
   for (const file of tlsConfigFiles(inst)) {

@@ -200,7 +200,9 @@ describeLab('tiseal tls enable / disable on the lab', () => {
     const killed = await runAndKill(info, ['tls', 'enable', topo, '--yes'], { type: 'step-done', step: 'stage' });
     expectKilled(killed);
     fs.rmSync(`${clusterDir(info)}/lock`);
-    sshOk(info, '10.77.0.12', 'sudo -n chown root:root /tidb-deploy/tikv-20160/tls/tikv.pem && sudo -n chmod 000 /tidb-deploy/tikv-20160/tls/tikv.pem');
+    // The key file itself stays 0600 tidb (tiseal would repair that); its directory becomes
+    // root-only, so the TiKV process (user tidb) cannot open it.
+    sshOk(info, '10.77.0.12', 'sudo -n chown root:root /tidb-deploy/tikv-20160/tls && sudo -n chmod 700 /tidb-deploy/tikv-20160/tls');
     const failed = await runTiseal(info, ['tls', 'enable', topo, '--yes']);
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(/10\.77\.0\.12 tikv-20160\.service/);
@@ -208,5 +210,6 @@ describeLab('tiseal tls enable / disable on the lab', () => {
     const back = await runTiseal(info, ['tls', 'disable', topo, '--yes']);
     if (back.code !== 0) throw new Error(`rollback failed (${back.code}):\n${back.stdout.slice(-3000)}\n${back.stderr}`);
     expectPlainCluster(info);
+    sshOk(info, '10.77.0.12', 'sudo -n chown tidb:tidb /tidb-deploy/tikv-20160/tls && sudo -n chmod 755 /tidb-deploy/tikv-20160/tls');
   });
 });
