@@ -2,6 +2,7 @@ import * as TOML from '@iarna/toml';
 import * as path from 'path';
 import { readTlsKeys, tlsConfigFiles, COMPONENTS, tlsPaths } from '../components';
 import { probeTls, ProbeResult } from '../net/probe';
+import { prometheusTlsState } from '../components/prometheus';
 import type { PdMember, PdStore } from '../pd/client';
 import type { Instance } from '../topology/types';
 import { mapLimit, waitFor } from '../util/concurrency';
@@ -54,6 +55,15 @@ export async function readInstanceTlsConfig(ctx: Pick<TlsContext, 'pool'>, inst:
     const s = readTlsKeys(inst.role, path.posix.basename(file), doc).state;
     if (s === 'partial') return 'partial';
     states.push(s === 'on');
+  }
+  if (inst.role === 'prometheus') {
+    const file = inst.configFiles.find((f) => f.endsWith('prometheus.yml'));
+    const text = file ? await readRemoteText(exec, file) : undefined;
+    if (text !== undefined) {
+      const s = prometheusTlsState(text);
+      if (s === 'partial') return 'partial';
+      states.push(s === 'on');
+    }
   }
   if (inst.role === 'pd' || inst.role === 'cdc') {
     const s = scriptHasTls(inst.role, await readRemoteText(exec, inst.runScript));

@@ -1,6 +1,7 @@
 import * as TOML from '@iarna/toml';
 import * as path from 'path';
 import { applyTlsKeys, tlsConfigFiles, tlsPaths, TomlTable } from '../components';
+import { applyPrometheusTls } from '../components/prometheus';
 import type { Action, Step } from '../engine/step';
 import { certMatchesKey, parseBundle } from '../pki';
 import { renderRunScript } from '../render';
@@ -78,6 +79,14 @@ async function planInstance(ctx: TlsContext, inst: Instance): Promise<Action[]> 
     const doc = TOML.parse(text) as TomlTable;
     const changed = applyTlsKeys(inst.role, path.posix.basename(file), doc, on ? { paths: tlsPaths(inst), allowedCn: ctx.allowedCn?.(inst) } : null);
     if (changed) actions.push(fileAction(ctx, inst, file, text, TOML.stringify(doc as TOML.JsonMap), 0o644));
+  }
+  if (inst.role === 'prometheus') {
+    const file = inst.configFiles.find((f) => f.endsWith('prometheus.yml'));
+    const text = file ? await readRemoteText(exec, file) : undefined;
+    if (file && text !== undefined) {
+      const next = applyPrometheusTls(text, on ? tlsPaths(inst) : null);
+      if (next !== text) actions.push(fileAction(ctx, inst, file, text, next, 0o644));
+    }
   }
   if (SCRIPT_ROLES.has(inst.role)) {
     const current = await readRemoteText(exec, inst.runScript);
