@@ -24,6 +24,8 @@ function intFlag(v: unknown, flag: string, def: number): number {
 export function tlsFlags(flags: Record<string, unknown>): TlsFlags {
   const keyType = String(flags.keyType ?? 'rsa') as KeyType;
   if (!KEY_TYPES.includes(keyType)) throw new UsageError(`invalid --key-type '${keyType}'`, `use one of: ${KEY_TYPES.join(', ')}`);
+  // Refuse rather than silently run without the CN checks the operator asked for.
+  if (flags.verifyCn) throw new UsageError('--verify-cn (Common-Name allow-lists) is not implemented in this version yet (issue #5)', 'run without it for now; CN allow-lists come with the next release');
   return {
     keepPd: flags.keepPd as string | undefined,
     caCert: flags.caCert as string | undefined,
