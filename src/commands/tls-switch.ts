@@ -10,6 +10,7 @@ import { Journal } from '../state/journal';
 import { pdInstances } from '../topology';
 import type { TlsContext, TlsFlags } from '../tasks/context';
 import { factKey } from '../tasks/facts';
+import { allowedCallers } from '../components/callers';
 import { preflightStep } from '../tasks/preflight';
 import { choosePds } from '../tasks/scale-in';
 import { confirm } from './prompt';
@@ -24,8 +25,6 @@ function intFlag(v: unknown, flag: string, def: number): number {
 export function tlsFlags(flags: Record<string, unknown>): TlsFlags {
   const keyType = String(flags.keyType ?? 'rsa') as KeyType;
   if (!KEY_TYPES.includes(keyType)) throw new UsageError(`invalid --key-type '${keyType}'`, `use one of: ${KEY_TYPES.join(', ')}`);
-  // Refuse rather than silently run without the CN checks the operator asked for.
-  if (flags.verifyCn) throw new UsageError('--verify-cn (Common-Name allow-lists) is not implemented in this version yet (issue #5)', 'run without it for now; CN allow-lists come with the next release');
   return {
     keepPd: flags.keepPd as string | undefined,
     caCert: flags.caCert as string | undefined,
@@ -51,7 +50,9 @@ function alreadyThere(ctx: TlsContext): boolean {
     facts.members.every((m) => m.peerUrls.every((u) => u.startsWith(`${scheme}://`)) && m.clientUrls.every((u) => u.startsWith(`${scheme}://`))) &&
     ctx.topology.instances.every((i) => {
       const f = facts.instances.get(factKey(i));
-      return f && f.config === ctx.want && (!f.live || f.live.kind === live);
+      const wantCn = ctx.want === 'on' && ctx.flags.verifyCn ? allowedCallers(i.role, facts.pdVersion ?? ctx.topology.componentVersions.pd)?.cns : undefined;
+      const sameCn = JSON.stringify([...(f?.allowedCn ?? [])].sort()) === JSON.stringify([...(wantCn ?? [])].sort());
+      return f && f.config === ctx.want && sameCn && (!f.live || f.live.kind === live);
     })
   );
 }

@@ -4,6 +4,7 @@ import type { Action, Step } from '../engine/step';
 import { CertificateAuthority, CertStore, createCA, importCA, issueLeaf, parseCertificate, verifyChain } from '../pki';
 import type { Instance } from '../topology/types';
 import type { TlsContext } from './context';
+import { allowedCallers } from '../components/callers';
 
 const DAY = 86_400_000;
 /** Certificates closer to expiry than this are reissued instead of reused. */
@@ -96,6 +97,12 @@ export const certificatesStep: Step<TlsContext> = {
       return { certPem: issued.certPem, keyPem: issued.keyPem };
     };
     ctx.leafStillGood = (inst, pem) => certStillGood(pem, ca, instanceSans(inst, extra));
+    if (ctx.flags.verifyCn) {
+      const version = ctx.facts?.pdVersion ?? ctx.topology.componentVersions.pd ?? ctx.topology.clusterVersion;
+      ctx.allowedCn = (inst) => allowedCallers(inst.role, version)?.cns;
+      const pdNote = allowedCallers('pd', version)?.note;
+      if (pdNote && !ctx.notes.includes(pdNote)) ctx.notes.push(pdNote);
+    }
     return actions.length ? { actions } : { actions: [], reason: `reusing the CA and client certificate in ${store.dir}` };
   },
 };

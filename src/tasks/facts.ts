@@ -16,6 +16,8 @@ export interface InstanceFacts {
   unit?: UnitState;
   /** TLS as the instance's config files (and run script) say. */
   config: TlsConfigState;
+  /** The CN allow-list its (first) TLS config sets, if any. */
+  allowedCn?: string[];
   /** What the instance's first TLS port speaks right now. */
   live?: ProbeResult;
 }
@@ -47,6 +49,19 @@ const scriptHasTls = (role: string, script: string | undefined) => {
 
 /** TLS state of one instance from its config files and run script. */
 export async function readInstanceTlsConfig(ctx: Pick<TlsContext, 'pool'>, inst: Instance): Promise<TlsConfigState> {
+  return (await readInstanceTls(ctx, inst)).state;
+}
+
+export async function readInstanceTls(ctx: Pick<TlsContext, 'pool'>, inst: Instance): Promise<{ state: TlsConfigState; allowedCn?: string[] }> {
+  const state = await readInstanceTlsState(ctx, inst);
+  const file = tlsConfigFiles(inst)[0];
+  if (!file || state === 'off') return { state };
+  const text = await readRemoteText(await executorFor(ctx, inst), file);
+  const allowedCn = text ? readTlsKeys(inst.role, path.posix.basename(file), TOML.parse(text) as Record<string, unknown>).allowedCn : undefined;
+  return { state, allowedCn };
+}
+
+async function readInstanceTlsState(ctx: Pick<TlsContext, 'pool'>, inst: Instance): Promise<TlsConfigState> {
   const exec = await executorFor(ctx, inst);
   const states: boolean[] = [];
   for (const file of tlsConfigFiles(inst)) {
@@ -107,7 +122,8 @@ export async function gatherFacts(ctx: TlsContext): Promise<ClusterFacts> {
     hosts.set(host, { host, sudo, clockSkewSec, freeKb });
     const units = await unitStates(exec, here.map((i) => i.unit));
     for (const inst of here) {
-      instances.set(inst.id + '@' + inst.host, { unit: units.get(inst.unit), config: sudo ? await readInstanceTlsConfig(ctx, inst) : 'off' });
+      const tls = sudo ? await readInstanceTls(ctx, inst) : { state: 'off' as const };
+      instances.set(inst.id + '@' + inst.host, { unit: units.get(inst.unit), config: tls.state, allowedCn: tls.allowedCn });
     }
   });
   await mapLimit(topology.instances, 16, async (inst) => {
