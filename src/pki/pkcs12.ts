@@ -81,10 +81,9 @@ function bagAttributes(localKeyId: Buffer, friendlyName?: string): Asn1 {
   return set(attrs);
 }
 
+/** forge writes a BMPSTRING value as UTF-16BE code units itself: give it the text, not bytes. */
 function bmpString(text: string): Asn1 {
-  const b = Buffer.alloc(text.length * 2);
-  for (let i = 0; i < text.length; i++) b.writeUInt16BE(text.charCodeAt(i), i * 2);
-  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BMPSTRING, false, toBinary(b));
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BMPSTRING, false, text);
 }
 
 /** EncryptedPrivateKeyInfo under PBES2: PBKDF2-HMAC-SHA256 → AES-256-CBC (RFC 8018). The password is used as its UTF-8 bytes, as OpenSSL does. */

@@ -13,7 +13,7 @@ import { executorFor, pdEndpoint, TlsContext } from './context';
 import { readRemoteText, writeWithBackup } from './remote';
 
 /** Roles that get a certificate (grafana and alertmanager do not talk to the cluster over TLS). */
-const CERT_ROLES = new Set<Role>(['pd', 'tikv', 'tidb', 'tiflash', 'cdc', 'pump', 'drainer', 'tiproxy', 'prometheus']);
+export const CERT_ROLES = new Set<Role>(['pd', 'tikv', 'tidb', 'tiflash', 'cdc', 'pump', 'drainer', 'tiproxy', 'prometheus']);
 /** Roles whose run script carries URLs or TLS flags (the others keep theirs untouched). */
 const SCRIPT_ROLES = new Set<Role>(['pd', 'cdc', 'pump', 'drainer']);
 
@@ -28,7 +28,7 @@ function describeChange(inst: Instance, file: string, before: string | undefined
   return unifiedDiff(before ?? '', after, where);
 }
 
-function fileAction(ctx: TlsContext, inst: Instance, file: string, before: string | undefined, after: string, mode: number): Action {
+export function fileAction(ctx: TlsContext, inst: Instance, file: string, before: string | undefined, after: string, mode: number): Action {
   const rel = path.posix.relative(inst.deployDir, file);
   return {
     title: `${before === undefined ? 'create' : 'rewrite'} ${rel} of ${inst.id} on ${inst.host}`,
