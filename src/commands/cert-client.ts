@@ -7,6 +7,7 @@ import fs from 'fs';
 import net from 'net';
 import path from 'path';
 import inquirer from 'inquirer';
+import { allowedCallers } from '../components/callers';
 import { CertError, UsageError } from '../errors';
 import { GlobalOptions, clusterNameFor, expandHome } from '../options';
 import { CertStore, IssuedCert, issueLeaf, writeFileAtomic } from '../pki';
@@ -97,16 +98,23 @@ function checkPassword(password: string, source: string): string {
 
 /**
  * Hidden password prompt (typed twice). Belongs in prompt.ts with the other prompts; kept here
- * until it moves. Callers check for a terminal first.
+ * until it moves. Callers check for a terminal first; `io` replaces stdin/stdout (tests).
  */
-export async function promptPassword(message: string): Promise<string> {
+export async function promptPassword(message: string, io?: { input: NodeJS.ReadStream; output: NodeJS.WriteStream }): Promise<string> {
+  const prompt = io ? inquirer.createPromptModule(io) : inquirer.prompt;
+  const validate = (v: string): true | string => {
+    try {
+      checkPassword(v, 'prompt');
+      return true;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
   for (;;) {
-    const { pw } = await inquirer.prompt<{ pw: string }>([
-      { type: 'password', name: 'pw', message, mask: '*', validate: (v: string) => { try { checkPassword(v, 'prompt'); return true; } catch (e) { return (e as Error).message; } } },
-    ]);
-    const { again } = await inquirer.prompt<{ again: string }>([{ type: 'password', name: 'again', message: 'Repeat the password:', mask: '*' }]);
+    const { pw } = await prompt<{ pw: string }>([{ type: 'password', name: 'pw', message, mask: '*', validate }]);
+    const { again } = await prompt<{ again: string }>([{ type: 'password', name: 'again', message: 'Repeat the password:', mask: '*' }]);
     if (pw === again) return pw;
-    process.stderr.write('The passwords differ; try again.\n');
+    (io?.output ?? process.stderr).write('The passwords differ; try again.\n');
   }
 }
 
@@ -257,16 +265,21 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
 /** Notes that depend on how the cluster is secured (meta.json) and on the chosen CN. */
 function clusterNotes(stateDir: string, clusterName: string, cn: string, t: Topology): string[] {
   const notes: string[] = [];
+  const pdVersion = t.componentVersions.pd ?? t.clusterVersion;
+  const roles = [...new Set(t.instances.map((i) => i.role))];
+  const listedBy = roles.filter((role) => allowedCallers(role, pdVersion)?.cns.includes(cn));
   const metaFile = new ClusterDir(stateDir, clusterName).metaFile;
+  let verifyCn = false;
   try {
-    if (readMeta(metaFile)?.verifyCn) {
-      notes.push(`this cluster runs with CN allow-lists (--verify-cn): components accept CN '${cn}' only once it is in their lists`);
-    }
+    verifyCn = Boolean(readMeta(metaFile)?.verifyCn);
   } catch (e) {
     notes.push(`cannot read ${metaFile} (${(e as Error).message}); whether CN allow-lists are on is unknown`);
   }
-  if (t.instances.some((i) => i.certName === cn)) {
-    notes.push(`CN '${cn}' is also a component's certificate name: with CN allow-lists this certificate passes as that component`);
+  if (verifyCn && listedBy.length === 0) {
+    notes.push(`this cluster runs with CN allow-lists (--verify-cn): components accept CN '${cn}' only once it is in their lists`);
+  }
+  if (listedBy.length > 0) {
+    notes.push(`CN '${cn}' is a cluster identity (on the CN allow-list of ${listedBy.join(', ')}): with --verify-cn this certificate passes as that identity`);
   }
   return notes;
 }
