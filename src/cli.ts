@@ -89,7 +89,7 @@ export function buildProgram(): Command {
     .action(action(async () => (await import('./commands/tls-rotate')).run));
 
   const cert = program.command('cert').description('certificates for people and tools');
-  addSharedOptions(cert.command('client').description('issue a client certificate signed by the cluster CA').argument('<topology.yaml>'))
+  addSharedOptions(cert.command('client').description('issue a client certificate signed by the cluster CA').argument('<topology.yaml>'), { json: true })
     .requiredOption('--cn <name>', 'common name of the client certificate')
     .option('--out <dir>', 'output directory', '.')
     .option('--p12', 'also write a PKCS#12 bundle')

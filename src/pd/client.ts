@@ -112,15 +112,16 @@ export class PdClient {
     return { clusterId: String(r.header?.cluster_id ?? ''), members: (r.members ?? []).map(conv), leader: r.leader?.name ? conv(r.leader) : undefined };
   }
 
-  async deleteMember(name: string): Promise<'removed' | 'not-found'> {
-    const res = await this.call('DELETE', `/pd/api/v1/members/name/${encodeURIComponent(name)}`);
+  /** Ask a member other than the one leaving (`only`): a member removing itself stops mid-answer. */
+  async deleteMember(name: string, only?: string[]): Promise<'removed' | 'not-found'> {
+    const res = await this.call('DELETE', `/pd/api/v1/members/name/${encodeURIComponent(name)}`, undefined, only);
     if (res.status === 404) return 'not-found';
     if (res.status < 200 || res.status >= 300) throw new TisealError(`PD refused to remove member ${name}: HTTP ${res.status}: ${res.body.trim().slice(0, 300)}`);
     return 'removed';
   }
 
-  async transferLeader(name: string): Promise<void> {
-    const res = await this.call('POST', `/pd/api/v1/leader/transfer/${encodeURIComponent(name)}`);
+  async transferLeader(name: string, only?: string[]): Promise<void> {
+    const res = await this.call('POST', `/pd/api/v1/leader/transfer/${encodeURIComponent(name)}`, undefined, only);
     if (res.status < 200 || res.status >= 300) throw new TisealError(`PD leader transfer to ${name} failed: HTTP ${res.status}: ${res.body.trim().slice(0, 300)}`);
   }
 

@@ -57,14 +57,14 @@ async function removePd(ctx: TlsContext, pd: Instance, isMember: boolean): Promi
   if (isMember) {
     const { leader } = await ctx.pd.members(only);
     if (leader?.name === pd.name) {
-      await ctx.pd.transferLeader(keep.name!);
+      await ctx.pd.transferLeader(keep.name!, only);
       await waitFor(`PD leader to move to ${keep.name}`, async () => (await ctx.pd.members(only)).leader?.name === keep.name, { timeoutMs: 30_000 });
     }
     // etcd's strict reconfig check also refuses a removal while a recently (re)joined member is
     // less than ~5 s connected ("unhealthy cluster"): retry until it accepts.
     await waitFor(`PD to accept removing ${pd.name}`, async () => {
       try {
-        await ctx.pd.deleteMember(pd.name!);
+        await ctx.pd.deleteMember(pd.name!, only);
         return true;
       } catch (e) {
         if (/unhealthy cluster/.test((e as Error).message)) throw e;

@@ -23,7 +23,7 @@ async function addPd(ctx: TlsContext, pd: Instance): Promise<string> {
   const hasData = (await exec.exec(`[ -n "$(ls -A ${shq(pd.dataDir!)} 2>/dev/null)" ]`, { sudo: true, allowFailure: true })).code === 0;
   if (members.some((m) => m.name === pd.name) && !hasData) {
     // A join that added the member but never started it: remove it and join again.
-    await ctx.pd.deleteMember(pd.name!);
+    await ctx.pd.deleteMember(pd.name!, [pdEndpoint(ctx.keepPd!)]);
   }
   if (!members.some((m) => m.name === pd.name) && hasData) {
     // Stale data from an earlier membership would make PD refuse to join; keep it, out of the way.
@@ -42,7 +42,7 @@ async function addPd(ctx: TlsContext, pd: Instance): Promise<string> {
       lastErr += tail ? `\n${tail}` : '';
       await exec.exec(`systemctl stop ${shq(pd.unit)}`, { sudo: true, allowFailure: true });
       const still = (await ctx.pd.members([pdEndpoint(ctx.keepPd!)])).members.some((m) => m.name === pd.name);
-      if (still) await ctx.pd.deleteMember(pd.name!);
+      if (still) await ctx.pd.deleteMember(pd.name!, [pdEndpoint(ctx.keepPd!)]);
       await exec.exec(`rm -rf ${shq(pd.dataDir!)} && mkdir -p ${shq(pd.dataDir!)} && chown ${shq(ctx.user)}: ${shq(pd.dataDir!)}`, { sudo: true });
       await sleep(backoff);
     }

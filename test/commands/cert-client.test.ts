@@ -8,9 +8,10 @@ import fs from 'fs';
 import net from 'net';
 import os from 'os';
 import path from 'path';
+import { PassThrough } from 'stream';
 import tls from 'tls';
 import { main } from '../../src/cli';
-import { run as runCertClient, CertClientResult } from '../../src/commands/cert-client';
+import { run as runCertClient, CertClientResult, promptPassword } from '../../src/commands/cert-client';
 import { toGlobalOptions } from '../../src/options';
 import { CertStore, KeyType, createCA, issueLeaf, CertificateAuthority } from '../../src/pki';
 import { openssl } from '../pki/helpers';
@@ -375,5 +376,28 @@ describe('tiseal cert client: refusals and options', () => {
     expect(r.out).toMatch(/note: the topology names no cluster version/);
     expect(r.out).toMatch(/note: tidb-ctl --host takes an IP address only/);
     expect(fs.existsSync(path.join(out, 'liam.crt'))).toBe(true);
+  });
+});
+
+describe('promptPassword', () => {
+  it('hides the input, refuses an empty password and asks again until both entries match', async () => {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    // inquirer ends its output stream after each prompt; keep this one open to see every prompt.
+    (output as unknown as { end: () => void }).end = () => undefined;
+    let shown = '';
+    output.on('data', (d) => (shown += String(d)));
+    const answer = promptPassword('Password for kate.p12:', { input: input as unknown as NodeJS.ReadStream, output: output as unknown as NodeJS.WriteStream });
+    // One line per macrotask: inquirer settles each line (and opens the next prompt) in microtasks.
+    for (const line of ['', 'first-try', 'typo', 'second-try', 'second-try']) {
+      await new Promise<void>((resolve) => setTimeout(() => (input.write(`${line}\n`), resolve()), 0));
+    }
+    await expect(answer).resolves.toBe('second-try');
+    const plain = shown.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '');
+    expect(plain).toContain('>> empty PKCS#12 password');
+    expect(plain).toContain('The passwords differ; try again.');
+    expect(plain).toContain('Repeat the password:');
+    expect(plain).not.toMatch(/first-try|second-try|typo/);
+    expect(plain).toContain('**********');
   });
 });

@@ -3,9 +3,14 @@
  * (checked with openssl s_client), and no unit restarted (systemd's ActiveEnterTimestamp).
  */
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { labReset, LabInfo } from '../../lab';
 import { describeLab, ensureLab } from './helpers';
-import { labTopology, pdJson, remoteChecksums, runTiseal, sClient, tlsEndpoints, unitStartTimes } from './tiseal';
+import { validate } from '../support/json-schema';
+import * as schema from '../../docs/tls-status.schema.json';
+import { curl, labTopology, pdJson, remoteChecksums, runTiseal, sClient, tlsEndpoints, unitStartTimes } from './tiseal';
 
 jest.setTimeout(8 * 60_000);
 
@@ -57,5 +62,24 @@ describeLab('tiseal tls rotate on the lab', () => {
     expect(unitStartTimes(info, t)).toEqual(started);
     const stores = pdJson<Stores>(info, '10.77.0.11', '/pd/api/v1/stores', 'https');
     for (const s of stores.stores) expect(`${s.store.address} ${s.store.state_name}`).toMatch(/ Up$/);
+
+    // tls status --json: documented schema, every port verified, serials as openssl sees them
+    const st = await runTiseal(info, ['tls', 'status', info.topologyFile, '--json']);
+    expect(st.code).toBe(0);
+    const report = JSON.parse(st.stdout);
+    expect(validate(schema, report)).toEqual([]);
+    expect(report.level).toBe('ok');
+    // a client certificate for a person, from `cert client`, is accepted by PD and TiKV's status port
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-cc-'));
+    try {
+      const cc = await runTiseal(info, ['cert', 'client', info.topologyFile, '--cn', 'ops-alice', '--out', out]);
+      expect(cc.code).toBe(0);
+      const pem = (f: string) => path.join(out, f);
+      expect(curl(['--cacert', pem('ca.crt'), '--cert', pem('ops-alice.crt'), '--key', pem('ops-alice.key'), 'https://10.77.0.11:2379/pd/api/v1/health']).out).toMatch(/"health": ?true/);
+      expect(curl(['--cacert', pem('ca.crt'), '--cert', pem('ops-alice.crt'), '--key', pem('ops-alice.key'), 'https://10.77.0.12:20180/status']).code).toBe(0);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+    for (const i of report.instances) for (const p of i.ports) expect(`${i.host}:${p.port} ${p.serial?.toUpperCase().replace(/^0+/, '')}`).toBe(`${i.host}:${p.port} ${after[`${i.host}:${p.port}`].replace(/^0+/, '')}`);
   });
 });

@@ -5,6 +5,8 @@
 import * as fs from 'fs';
 import { labReset, LabInfo } from '../../lab';
 import { describeLab, ensureLab, sshOk } from './helpers';
+import { validate } from '../support/json-schema';
+import * as schema from '../../docs/tls-status.schema.json';
 import {
   certSans,
   clusterDir,
@@ -152,6 +154,14 @@ describeLab('tiseal tls enable / disable on the lab', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/nothing to do, nothing restarted/);
     expect(unitStartTimes(info, t)).toEqual(started);
+
+    // disable --dry-run on the TLS cluster: the plan and diffs back to plaintext, nothing touched
+    const files = remoteChecksums(info);
+    const dry = await runTiseal(info, ['tls', 'disable', topo, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/-cacert-path = "\/tidb-deploy\/pd-2379\/tls\/ca\.crt"/);
+    expect(dry.stdout).toMatch(/would member update .*https:\/\/10\.77\.0\.1\d:2380 → http:\/\//);
+    expect(remoteChecksums(info)).toBe(files);
   });
 
   it('refuses a second concurrent run with the lock; disable brings the lab back to plaintext', async () => {
@@ -174,6 +184,12 @@ describeLab('tiseal tls enable / disable on the lab', () => {
     expect(s.stderr).toMatch(/another tiseal run holds the lock/);
     expectPlainCluster(info);
     expect(readKeys(info, 'http', 5)).toEqual(['value-0', 'value-1', 'value-2', 'value-3', 'value-4']);
+    // status on a plaintext cluster: every instance off, every port plaintext, exit 0
+    const st = await runTiseal(info, ['tls', 'status', topo, '--json']);
+    expect(st.code).toBe(0);
+    const report = JSON.parse(st.stdout);
+    expect(validate(schema, report)).toEqual([]);
+    for (const i of report.instances) expect(`${i.id}@${i.host} ${i.configured} ${i.ports.map((p: { live: string }) => p.live).join(',')}`).toMatch(/ off (plain,?)+$/);
   });
 
   it.each([
