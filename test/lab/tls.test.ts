@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import { labReset, LabInfo } from '../../lab';
-import { describeLab, ensureLab, sshOk } from './helpers';
+import { describeLab, ensureLab, sshOk, waitUntil } from './helpers';
 import { validate } from '../support/json-schema';
 import * as schema from '../../docs/tls-status.schema.json';
 import {
@@ -162,6 +162,15 @@ describeLab('tiseal tls enable / disable on the lab', () => {
     expect(dry.stdout).toMatch(/-cacert-path = "\/tidb-deploy\/pd-2379\/tls\/ca\.crt"/);
     expect(dry.stdout).toMatch(/would member update .*https:\/\/10\.77\.0\.1\d:2380 → http:\/\//);
     expect(remoteChecksums(info)).toBe(files);
+
+    // the run scripts tiseal left let any PD restart on its own and rejoin (joined ones keep --join)
+    for (const h of ['10.77.0.11', '10.77.0.12', '10.77.0.13']) {
+      sshOk(info, h, 'sudo -n systemctl restart pd-2379.service');
+      await waitUntil(`PD on ${h} healthy after a restart`, 60_000, () => {
+        const health = pdJson<Array<{ name: string; health: boolean }>>(info, PD, '/pd/api/v1/health', 'https');
+        return health.length === 3 && health.every((m) => m.health) ? true : undefined;
+      }, 1000);
+    }
   });
 
   it('refuses a second concurrent run with the lock; disable brings the lab back to plaintext', async () => {
