@@ -41,7 +41,6 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
       clientTls,
       removedPds: [],
       flags,
-      leaves: new Map(),
       notes: [],
       resuming: false,
     };

@@ -101,7 +101,6 @@ export async function runTlsSwitch(want: 'on' | 'off', topologyFile: string, raw
       clientTls,
       removedPds: [],
       flags,
-      leaves: new Map(),
       notes: [],
       resuming,
     };

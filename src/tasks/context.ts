@@ -26,8 +26,6 @@ export interface TlsContext {
   plannedRemovals?: Set<string>;
   /** Extra options from the command line. */
   flags: TlsFlags;
-  /** Certificate material per instance id issued in this run (cert + key PEM), pushed by `stage`. */
-  leaves: Map<string, { certPem: string; keyPem: string }>;
   /** CA bundle PEM pushed to hosts as tls/ca.crt (the CA key never leaves this machine). */
   caBundlePem?: string;
   /** Is the certificate found on a host still good for this instance (set by the certificates step)? */

@@ -1,6 +1,6 @@
 import * as TOML from '@iarna/toml';
 import * as path from 'path';
-import { readTlsKeys, tlsConfigFiles, COMPONENTS, tlsPaths } from '../components';
+import { readTlsKeys, tlsConfigFiles, COMPONENTS } from '../components';
 import { probeTls, ProbeResult } from '../net/probe';
 import { prometheusTlsState } from '../components/prometheus';
 import type { PdMember, PdStore } from '../pd/client';
@@ -149,4 +149,3 @@ export async function gatherFacts(ctx: TlsContext): Promise<ClusterFacts> {
 }
 
 export const factKey = (inst: Instance) => inst.id + '@' + inst.host;
-export { tlsPaths };

@@ -35,7 +35,7 @@ export const savePdStep: Step<TlsContext> = {
   id: 'save-pd',
   title: 'Save the PD members that will be removed and re-added (scale-pd.yaml)',
   async decide(ctx) {
-    await choosePds(ctx);
+    if (!ctx.keepPd) await choosePds(ctx);
     if (ctx.removedPds.length === 0) return noop('single PD: no scale-in needed');
     const file = ctx.cluster.scalePdFile;
     const yaml = instancesToTiupYaml(ctx.removedPds);

@@ -34,7 +34,6 @@ describe('a cluster with a single PD', () => {
       user: 'tidb',
       removedPds: [],
       flags: { certDays: 365, caDays: 3650, keyType: 'rsa' },
-      leaves: new Map(),
       notes: [],
       resuming: false,
     } as TlsContext;

@@ -42,7 +42,6 @@ function context(want: 'on' | 'off', pool: FakePool, stateDir: string): TlsConte
     keepPd: pds[0],
     removedPds: pds.slice(1),
     flags: { certDays: 365, caDays: 3650, keyType: 'rsa' },
-    leaves: new Map(),
     notes: [],
     resuming: false,
   };
