@@ -84,8 +84,10 @@ export function buildProgram(): Command {
   addSharedOptions(tls.command('status').description('per instance: TLS configured, live, certificate and expiry').argument('<topology.yaml>'), { json: true })
     .action(action(async () => (await import('./commands/tls-status')).run));
   addSharedOptions(tls.command('rotate').description('reissue certificates without restarting components').argument('<topology.yaml>'))
-    .option('--ca', 'rotate the CA too (needs tiered restarts)')
+    .option('--ca', 'move to a new CA: trust both, reissue, trust only the new one (two rolling restarts)')
     .option('--cert-days <days>', 'leaf certificate validity in days', '365')
+    .option('--ca-days <days>', 'validity of the new CA in days (with --ca)', '3650')
+    .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256)', 'rsa')
     .action(action(async () => (await import('./commands/tls-rotate')).run));
 
   const cert = program.command('cert').description('certificates for people and tools');

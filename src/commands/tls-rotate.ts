@@ -3,7 +3,7 @@ import { CertError, PreflightError, TisealError, UsageError } from '../errors';
 import type { GlobalOptions } from '../options';
 import { CertStore } from '../pki';
 import { PdClient } from '../pd/client';
-import { rotateSteps } from '../plans/rotate';
+import { rotateCaSteps, rotateSteps } from '../plans/rotate';
 import { ClusterLock } from '../state/lock';
 import { pdInstances } from '../topology';
 import type { TlsContext } from '../tasks/context';
@@ -15,7 +15,6 @@ import { tlsFlags } from './tls-switch';
 
 /** `tiseal tls rotate`: reissue every leaf from the cluster CA and let components reload them. */
 export async function run(topologyFile: string, rawFlags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
-  if (rawFlags.ca) throw new UsageError('`tls rotate --ca` (moving the cluster to a new CA) is not implemented in this version yet (issue #5)', 'rotate the leaves with `tiseal tls rotate` (same CA) for now');
   const flags = tlsFlags(rawFlags);
   if (!opts.yes && !opts.dryRun && !opts.interactive) {
     throw new UsageError('no terminal to ask for confirmation', 'pass --yes (or TISEAL_YES=1) to run without a prompt, or --dry-run to only see the plan');
@@ -26,9 +25,13 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
     const store = new CertStore(opts.stateDir, cluster.name);
     if (!store.hasCA()) throw new CertError(`no CA for cluster '${cluster.name}' in ${store.dir}`, { suggestion: 'turn TLS on with `tiseal tls enable` first (or point --state-dir at the directory that holds the CA)' });
     if (!opts.dryRun) lock.acquire(`tiseal tls rotate ${topologyFile}`);
-    const client = store.loadClient();
     const ca = store.loadCA();
-    const clientTls = client ? { ca: ca.bundlePem, cert: client.certPem, key: client.keyPem } : undefined;
+    // An interrupted `--ca` move: servers may already present (or only accept) the new CA's certificates.
+    const next = new CertStore(opts.stateDir, cluster.name, 'tls-next');
+    const nextCa = next.hasCA() ? next.loadCA() : undefined;
+    const client = (nextCa && next.loadClient()) || store.loadClient();
+    const clientTls = client ? { ca: ca.bundlePem + (nextCa?.bundlePem ?? ''), cert: client.certPem, key: client.keyPem } : undefined;
+    if (nextCa && !rawFlags.ca) throw new UsageError(`a move to the CA '${nextCa.info.subjectCN}' is not finished (${next.dir})`, 'finish it first: tiseal tls rotate --ca (it resumes)');
     const ctx: TlsContext = {
       want: 'on',
       runId: `rotate-${Date.now()}`,
@@ -50,12 +53,15 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
     if (notOn.length > 0) {
       throw new PreflightError(`${notOn[0].host} ${notOn[0].unit}: TLS is not on${notOn.length > 1 ? ` (and ${notOn.length - 1} more instance(s))` : ''}; there is nothing to rotate`, { suggestion: 'run `tiseal tls enable` first; nothing was changed' });
     }
-    if (!opts.yes && !opts.dryRun && !(await confirm(`tiseal will issue new certificates from '${ca.info.subjectCN}' for all ${topology.instances.length} instances and replace them in place; no component is restarted unless one fails to reload.\n  Proceed?`))) {
+    const question = rawFlags.ca
+      ? `tiseal will move cluster '${cluster.name}' from '${ca.info.subjectCN}' to a new CA: every host trusts both CAs (rolling restart, one instance at a time), every certificate is reissued from the new CA (no restart), then every host trusts only the new CA (a second rolling restart).\n  Proceed?`
+      : `tiseal will issue new certificates from '${ca.info.subjectCN}' for all ${topology.instances.length} instances and replace them in place; no component is restarted unless one fails to reload.\n  Proceed?`;
+    if (!opts.yes && !opts.dryRun && !(await confirm(question))) {
       process.stdout.write('Nothing was changed.\n');
       return 1;
     }
     const plan: string[] = [];
-    const { steps } = rotateSteps();
+    const { steps } = rawFlags.ca ? rotateCaSteps(opts.stateDir, cluster.name) : rotateSteps();
     try {
       await buildTaskList(steps, { dryRun: opts.dryRun, plan, renderer }).run(ctx);
     } catch (e) {

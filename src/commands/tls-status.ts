@@ -52,7 +52,7 @@ export interface StatusReport {
 const days = (d: Date | string) => Math.floor((new Date(d).getTime() - Date.now()) / 86_400_000);
 const worst = (levels: Array<'ok' | 'warning' | 'error'>) => (levels.includes('error') ? 'error' : levels.includes('warning') ? 'warning' : 'ok');
 
-function judge(inst: InstanceStatus): void {
+export function judge(inst: InstanceStatus): void {
   const live = inst.ports.map((p) => p.live).filter((l) => l !== 'closed');
   if (inst.configured === 'partial') inst.problems.push('TLS is half configured');
   if (inst.configured === 'on' && live.includes('plain')) inst.problems.push('configured for TLS but a port serves plaintext (restart pending?)');

@@ -17,6 +17,8 @@ const CALLERS: Partial<Record<Role, Role[]>> = {
   tidb: ['tidb', 'pd', 'tiproxy', 'prometheus'],
   // TiDB's MPP and TiKV/PD talk to TiFlash (and its proxy, with TiKV's rules).
   tiflash: ['tiflash', 'tikv', 'tidb', 'pd'],
+  // Captures talk to each other on the same port; Prometheus scrapes it.
+  cdc: ['cdc', 'prometheus'],
   pump: ['tidb', 'pump', 'drainer'],
   drainer: ['pump', 'drainer'],
 };

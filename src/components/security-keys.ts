@@ -39,7 +39,9 @@ const KEYS: Partial<Record<Role, Record<string, KeyNames>>> = {
   tiproxy: { 'tiproxy.toml': { table: ['security', 'cluster-tls'], ca: 'ca', cert: 'cert', key: 'key' } },
   pump: { 'pump.toml': { table: ['security'], ca: 'ssl-ca', cert: 'ssl-cert', key: 'ssl-key', allowedCn: 'cert-allowed-cn' } },
   drainer: { 'drainer.toml': { table: ['security'], ca: 'ssl-ca', cert: 'ssl-cert', key: 'ssl-key', allowedCn: 'cert-allowed-cn' } },
-  // cdc: TiUP passes --ca/--cert/--key in run_cdc.sh, so cdc.toml keeps no TLS keys (see render/).
+  // TiUP passes --ca/--cert/--key in run_cdc.sh (render/ keeps doing that); cdc.toml (v4.0.13+)
+  // carries the same paths and is where the CN allow-list lives.
+  cdc: { 'cdc.toml': dashed(['security']) },
 };
 
 export function securityKeyNames(role: Role, fileBase: string): KeyNames | undefined {

@@ -45,10 +45,14 @@ export class CertStore {
   /** `<state-dir>/clusters/<cluster>/tls` */
   readonly dir: string;
 
-  constructor(stateDir: string, cluster: string) {
+  /** `subdir`: 'tls' for the cluster's CA; 'tls-next' holds the CA a `tls rotate --ca` moves to. */
+  readonly subdir: string;
+
+  constructor(stateDir: string, cluster: string, subdir = 'tls') {
     this.stateDir = path.resolve(stateDir);
     this.cluster = checkName('cluster name', cluster);
-    this.dir = path.join(this.stateDir, 'clusters', cluster, 'tls');
+    this.subdir = checkName('store directory', subdir);
+    this.dir = path.join(this.stateDir, 'clusters', cluster, this.subdir);
   }
 
   get caCertPath(): string { return path.join(this.dir, CA_CERT_FILE); }
@@ -66,7 +70,7 @@ export class CertStore {
   async init(): Promise<void> {
     let d = this.stateDir;
     await ensurePrivateDir(d);
-    for (const part of ['clusters', this.cluster, 'tls']) {
+    for (const part of ['clusters', this.cluster, this.subdir]) {
       d = path.join(d, part);
       await ensurePrivateDir(d);
     }

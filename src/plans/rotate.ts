@@ -1,10 +1,23 @@
 import type { Step } from '../engine/step';
+import { CertStore } from '../pki';
 import { certificatesStep } from '../tasks/certificates';
 import type { TlsContext } from '../tasks/context';
 import { reissueStep, RotateState, verifyServedStep } from '../tasks/rotate';
+import { CaRotation, nextCaStep, promoteStep, reissueFromNewCaStep, trustBothSteps, trustNewOnlySteps } from '../tasks/rotate-ca';
 
 /** `tls rotate`: new leaves from the same CA, pushed in place, picked up without restarts. */
 export function rotateSteps(): { steps: Step<TlsContext>[]; state: RotateState } {
   const state: RotateState = { pushed: new Map() };
   return { state, steps: [certificatesStep, reissueStep(state), verifyServedStep(state)] };
+}
+
+/** `tls rotate --ca`: trust both, reissue from the new CA, trust only the new one, promote it. */
+export function rotateCaSteps(stateDir: string, cluster: string): { steps: Step<TlsContext>[]; state: RotateState; rotation: CaRotation } {
+  const state: RotateState = { pushed: new Map() };
+  const rotation: CaRotation = { current: new CertStore(stateDir, cluster), next: new CertStore(stateDir, cluster, 'tls-next') };
+  return {
+    state,
+    rotation,
+    steps: [nextCaStep(rotation), ...trustBothSteps(rotation), reissueFromNewCaStep(rotation, state), verifyServedStep(state), ...trustNewOnlySteps(rotation), promoteStep(rotation)],
+  };
 }

@@ -20,7 +20,7 @@ describe('caller allow-lists (--verify-cn)', () => {
   });
   it('components without a CN setting get none', () => {
     expect(allowedCallers('grafana', 'v8.5.1')).toBeUndefined();
-    expect(allowedCallers('cdc', 'v8.5.1')).toBeUndefined();
+    expect(allowedCallers('cdc', 'v8.5.1')!.cns).toEqual(['cdc', 'prometheus', 'tiseal']);
   });
   it('every list includes the control client', () => {
     for (const { callers } of callerMatrix()) expect(callers).toContain(CONTROL_CN);

@@ -1,0 +1,59 @@
+/**
+ * `tls rotate --ca`: the cluster moves to a new CA with rolling restarts (trust both, reissue,
+ * trust only the new one). Checked with openssl against the new and the retired CA.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { labReset, LabInfo } from '../../lab';
+import { describeLab, ensureLab, sshOk } from './helpers';
+import { clusterDir, labTopology, pdJson, runTiseal, sClient, tlsEndpoints, tlsFiles } from './tiseal';
+
+jest.setTimeout(10 * 60_000);
+
+type Stores = { stores: Array<{ store: { address: string; state_name: string } }> };
+type Members = { members: Array<{ name: string; peer_urls: string[] }> };
+
+const subjectOf = (pem: string) => spawnSync('openssl', ['x509', '-noout', '-subject'], { input: pem, encoding: 'utf8' }).stdout.trim();
+const issuerOf = (pem: string) => spawnSync('openssl', ['x509', '-noout', '-issuer'], { input: pem, encoding: 'utf8' }).stdout.trim();
+
+describeLab('tiseal tls rotate --ca on the lab', () => {
+  let info: LabInfo;
+
+  beforeAll(async () => {
+    info = await ensureLab();
+    await labReset();
+    const r = await runTiseal(info, ['tls', 'enable', info.topologyFile, '--yes']);
+    if (r.code !== 0) throw new Error(`enable failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+  }, 15 * 60_000);
+
+  it('moves every component to the new CA and keeps the cluster healthy', async () => {
+    const oldCa = fs.readFileSync(tlsFiles(info).ca, 'utf8');
+    const r = await runTiseal(info, ['tls', 'rotate', info.topologyFile, '--ca', '--yes']);
+    if (r.code !== 0) throw new Error(`rotate --ca failed (${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+
+    const newCa = fs.readFileSync(tlsFiles(info).ca, 'utf8');
+    expect(subjectOf(newCa)).not.toBe(subjectOf(oldCa));
+    const retired = fs.readdirSync(clusterDir(info)).filter((d) => d.startsWith('tls-retired-'));
+    expect(retired).toHaveLength(1);
+    expect(fs.readFileSync(path.join(clusterDir(info), retired[0], 'ca.crt'), 'utf8')).toBe(oldCa);
+    expect(fs.statSync(path.join(clusterDir(info), retired[0], 'ca.key')).mode & 0o777).toBe(0o600);
+    expect(fs.existsSync(path.join(clusterDir(info), 'tls-next'))).toBe(false);
+
+    const newSubject = subjectOf(newCa).replace(/^subject=/, '');
+    for (const { inst, port } of tlsEndpoints(labTopology(info))) {
+      const s = sClient(info, inst.host, port, ['-showcerts']);
+      expect(`${inst.host}:${port} ${/Verify return code: 0 \(ok\)/.test(s.out)}`).toBe(`${inst.host}:${port} true`);
+      expect(issuerOf(s.cert)).toContain(newSubject);
+    }
+    for (const h of info.hosts) {
+      const bundles = sshOk(info, h, 'sudo -n sh -c "cat /tidb-deploy/*/tls/ca.crt"');
+      expect(bundles).not.toContain(oldCa.split('\n')[1]);
+    }
+    const stores = pdJson<Stores>(info, '10.77.0.11', '/pd/api/v1/stores', 'https');
+    for (const s of stores.stores) expect(`${s.store.address} ${s.store.state_name}`).toMatch(/ Up$/);
+    const m = pdJson<Members>(info, '10.77.0.11', '/pd/api/v1/members', 'https');
+    expect(m.members).toHaveLength(3);
+    expect((await runTiseal(info, ['tls', 'status', info.topologyFile])).code).toBe(0);
+  });
+});
