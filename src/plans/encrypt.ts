@@ -1,0 +1,47 @@
+import { masterKeyPath, Method, previousKeyPath } from '../components/encryption';
+import type { Step } from '../engine/step';
+import type { TlsContext } from '../tasks/context';
+import { dropPreviousKeyStep, encryptionConfigStep, localKeys, localKeyStep, promoteKeyStep, pushKeysStep, recordEncryptionStep, rollingStoreRestartStep } from '../tasks/encrypt';
+import * as fs from 'fs';
+
+const keyText = (f: string) => fs.readFileSync(f, 'utf8');
+
+/** enable (or change the method): key on hosts, config, rolling restart. */
+export function encryptEnableSteps(method: Method, givenKey?: string): Step<TlsContext>[] {
+  return [
+    localKeyStep('current', givenKey),
+    pushKeysStep('push-key', (ctx, inst) => [{ path: masterKeyPath(inst), content: keyText(localKeys(ctx).current) }]),
+    encryptionConfigStep('config', (inst) => ({ method, masterKey: masterKeyPath(inst) })),
+    rollingStoreRestartStep('restart'),
+    recordEncryptionStep(method),
+  ];
+}
+
+/** disable: method plaintext; the master key stays configured so existing encrypted files stay readable. */
+export function encryptDisableSteps(): Step<TlsContext>[] {
+  return [
+    pushKeysStep('push-key', (ctx, inst) => [{ path: masterKeyPath(inst), content: keyText(localKeys(ctx).current) }]),
+    encryptionConfigStep('config', (inst) => ({ method: 'plaintext', masterKey: masterKeyPath(inst) })),
+    rollingStoreRestartStep('restart'),
+    recordEncryptionStep('plaintext'),
+  ];
+}
+
+/**
+ * rotate-key: the new key becomes master-key and the old one previous-master-key, every store
+ * restarts once (re-encrypting its data keys), then the old key is forgotten.
+ */
+export function encryptRotateSteps(method: Method, givenKey?: string): Step<TlsContext>[] {
+  return [
+    localKeyStep('next', givenKey),
+    pushKeysStep('push-keys', (ctx, inst) => [
+      { path: previousKeyPath(inst), content: keyText(localKeys(ctx).current) },
+      { path: masterKeyPath(inst), content: keyText(localKeys(ctx).next) },
+    ]),
+    encryptionConfigStep('config', (inst) => ({ method, masterKey: masterKeyPath(inst), previousMasterKey: previousKeyPath(inst) })),
+    rollingStoreRestartStep('restart'),
+    dropPreviousKeyStep((inst) => ({ method, masterKey: masterKeyPath(inst) })),
+    promoteKeyStep(),
+    recordEncryptionStep(method),
+  ];
+}
