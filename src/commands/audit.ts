@@ -1,3 +1,171 @@
-import { unavailable } from './unavailable';
+import * as TOML from '@iarna/toml';
+import * as fs from 'fs';
+import * as tls from 'tls';
+import * as path from 'path';
+import { COMPONENTS, readTlsKeys, TomlTable, tlsConfigFiles, tlsPaths } from '../components';
+import { encryptionConfigFile, readEncryption } from '../components/encryption';
+import { UsageError } from '../errors';
+import { probeTls } from '../net/probe';
+import type { GlobalOptions } from '../options';
+import { CertStore } from '../pki';
+import { PdClient } from '../pd/client';
+import { executorFor } from '../tasks/context';
+import { readRemoteText } from '../tasks/remote';
+import { CERT_ROLES } from '../tasks/stage';
+import { pdInstances } from '../topology';
+import { mapLimit } from '../util/concurrency';
+import { shq } from '../util/shell';
+import { openCluster } from './cluster';
+import { collectStatus, WARN_DAYS } from './tls-status';
 
-export const run = unavailable('audit', 6);
+/** One finding of `tiseal audit` (schema: docs/audit.schema.json). */
+export interface Finding {
+  check: string;
+  level: 'PASS' | 'WARN' | 'FAIL';
+  target: string;
+  evidence: string;
+  fix?: string;
+}
+
+const TLS_FIX = 'turn on TLS between components: tiseal tls enable <topology>';
+
+/** Exit code: 1 when any FAIL (or any WARN with --fail-on warn), else 0. */
+export const auditExitCode = (findings: Finding[], failOn: 'fail' | 'warn') => (findings.some((f) => f.level === 'FAIL' || (failOn === 'warn' && f.level === 'WARN')) ? 1 : 0);
+
+export async function runAudit(topologyFile: string, opts: GlobalOptions): Promise<Finding[]> {
+  const status = await collectStatus(topologyFile, opts);
+  const { topology, cluster, pool, close } = await openCluster(topologyFile, opts);
+  const findings: Finding[] = [];
+  const add = (f: Finding) => findings.push(f);
+  try {
+    const store = new CertStore(opts.stateDir, cluster.name);
+    const ca = store.hasCA() ? store.loadCA({ allowExpired: true }) : undefined;
+    const client = ca ? store.loadClient() : null;
+    const byKey = new Map(status.instances.map((i) => [`${i.id}@${i.host}`, i]));
+    const ctx = { pool };
+
+    // 1-2, 4-5: transport, per port
+    for (const inst of topology.instances) {
+      const st = byKey.get(`${inst.id}@${inst.host}`);
+      const target = `${inst.host}:${inst.id}`;
+      for (const p of st?.ports ?? []) {
+        const where = `${inst.host}:${p.port} (${inst.role} ${p.name})`;
+        if (p.live === 'closed') {
+          add({ check: 'tls', level: 'WARN', target: where, evidence: `nothing answered: ${p.error ?? ''}`.trim(), fix: `is ${inst.unit} running?` });
+          continue;
+        }
+        add(p.live === 'tls' ? { check: 'tls', level: 'PASS', target: where, evidence: `TLS (${p.protocol ?? '?'})` } : { check: 'tls', level: 'FAIL', target: where, evidence: 'speaks plaintext', fix: TLS_FIX });
+        if (p.live !== 'tls') continue;
+        // mTLS: a client without a certificate must not get through where the component requires one
+        const refusedAnon = await anonymousRefused(inst.host, p.port, ca?.bundlePem);
+        const mustRequire = ['pd', 'tikv', 'tiflash'].includes(inst.role) && p.name !== 'status_port' && p.name !== 'flash_proxy_status_port';
+        if (mustRequire) add(refusedAnon ? { check: 'mtls', level: 'PASS', target: where, evidence: 'a client without a certificate is refused' } : { check: 'mtls', level: 'FAIL', target: where, evidence: 'a client without a certificate was served', fix: `set the CA path in ${inst.role}'s [security] (tiseal tls enable)` });
+        // old protocol versions
+        const old = await probeTls(inst.host, p.port, { ca: ca?.bundlePem, cert: client?.certPem, key: client?.keyPem, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' });
+        add(old.kind === 'tls' && old.protocol && /TLSv1(\.1)?$/.test(old.protocol) ? { check: 'tls-version', level: 'FAIL', target: where, evidence: `accepted ${old.protocol}`, fix: 'upgrade the component; TLS 1.2 is the minimum' } : { check: 'tls-version', level: 'PASS', target: where, evidence: 'TLS 1.0/1.1 refused' });
+        // certificate
+        if (!p.verified) add({ check: 'certificate', level: 'FAIL', target: where, evidence: `not verified against ${ca ? 'the cluster CA' : 'any local CA'}: ${p.error ?? ''}`.trim(), fix: 'tiseal tls rotate (or tls enable) to reissue from the cluster CA' });
+        else if ((p.daysLeft ?? 0) < 0) add({ check: 'certificate', level: 'FAIL', target: where, evidence: `expired ${p.notAfter}`, fix: 'tiseal tls rotate' });
+        else if ((p.daysLeft ?? 0) < WARN_DAYS) add({ check: 'certificate', level: 'WARN', target: where, evidence: `expires in ${p.daysLeft} days`, fix: 'tiseal tls rotate' });
+        else add({ check: 'certificate', level: 'PASS', target: where, evidence: `issued by the cluster CA, SANs cover ${inst.host}, ${p.daysLeft} days left` });
+      }
+      // 3: caller identity
+      const cfg = tlsConfigFiles(inst)[0];
+      if (cfg && st?.configured === 'on') {
+        const text = await readRemoteText(await executorFor(ctx, inst), cfg);
+        const cns = text ? readTlsKeys(inst.role, path.posix.basename(cfg), TOML.parse(text) as TomlTable).allowedCn : undefined;
+        add(cns?.length ? { check: 'caller-identity', level: 'PASS', target, evidence: `allows CNs ${cns.join(', ')}` } : { check: 'caller-identity', level: 'WARN', target, evidence: 'no CN allow-list: any certificate from the CA is accepted', fix: 'tiseal tls enable --verify-cn' });
+      }
+    }
+
+    // 6: key files on hosts, and the CA key nowhere
+    // A line from the middle of the CA key: found in any file on a host means the key is there.
+    const caKeyLine = ca ? fs.readFileSync(store.caKeyPath, 'utf8').split('\n')[2] : undefined;
+    await mapLimit(topology.hosts, opts.concurrency, async ({ host, sshPort }) => {
+      const exec = await pool.get(host, sshPort);
+      const here = topology.instances.filter((i) => i.host === host && CERT_ROLES.has(i.role));
+      for (const inst of here) {
+        const key = tlsPaths(inst).key;
+        const s = await exec.stat(key, { sudo: true });
+        if (!s.exists) continue;
+        add((s.mode & 0o777) === 0o600 && s.owner === topology.global.user ? { check: 'key-files', level: 'PASS', target: `${host}:${key}`, evidence: `0600 ${s.owner}` } : { check: 'key-files', level: 'FAIL', target: `${host}:${key}`, evidence: `${(s.mode & 0o777).toString(8)} ${s.owner}`, fix: `chmod 600 and chown ${topology.global.user} (tiseal tls enable repairs it)` });
+      }
+      if (caKeyLine) {
+        const r = await exec.exec(`grep -rlF -- ${shq(caKeyLine)} /tidb-deploy ${[...new Set(topology.instances.filter((i) => i.host === host).map((i) => i.deployDir))].map(shq).join(' ')} /home /tmp /etc /root 2>/dev/null; true`, { sudo: true, allowFailure: true });
+        const found = r.stdout.trim();
+        add(found ? { check: 'ca-key', level: 'FAIL', target: host, evidence: `the CA private key is on this host: ${found.split('\n').join(', ')}`, fix: 'delete it there; the CA key belongs only on the control machine' } : { check: 'ca-key', level: 'PASS', target: host, evidence: 'the CA private key is not on this host' });
+      }
+    });
+
+    // 7: encryption at rest
+    for (const inst of topology.instances) {
+      const file = encryptionConfigFile(inst);
+      if (!file) continue;
+      const text = await readRemoteText(await executorFor(ctx, inst), file);
+      const enc = text ? readEncryption(TOML.parse(text) as TomlTable) : { method: 'plaintext' };
+      add(enc.method !== 'plaintext' ? { check: 'encryption-at-rest', level: 'PASS', target: `${inst.host}:${inst.id}`, evidence: `${enc.method}, master key ${enc.masterKey ?? '?'}` } : { check: 'encryption-at-rest', level: 'FAIL', target: `${inst.host}:${inst.id}`, evidence: 'data-encryption-method is plaintext', fix: 'tiseal encrypt enable <topology>' });
+    }
+
+    // 8: replication
+    const clientTls = client && ca ? { ca: ca.bundlePem, cert: client.certPem, key: client.keyPem } : undefined;
+    const pd = new PdClient(pdInstances(topology).map((p) => `${p.host}:${p.ports.client_port}`), clientTls);
+    try {
+      const res = await pd.call('GET', '/pd/api/v1/config/replicate');
+      const replicas = Number(JSON.parse(res.body)['max-replicas']);
+      add(replicas >= 3 ? { check: 'replicas', level: 'PASS', target: 'PD', evidence: `max-replicas = ${replicas}` } : { check: 'replicas', level: 'FAIL', target: 'PD', evidence: `max-replicas = ${replicas}: losing one store can lose data`, fix: 'pd-ctl config set max-replicas 3' });
+    } catch (e) {
+      add({ check: 'replicas', level: 'WARN', target: 'PD', evidence: `could not read /pd/api/v1/config/replicate: ${(e as Error).message}` });
+    }
+
+    // 9: log redaction
+    for (const inst of topology.instances.filter((i) => ['pd', 'tikv', 'tiflash'].includes(i.role))) {
+      const file = inst.role === 'tiflash' ? inst.configFiles.find((f) => f.endsWith('/tiflash.toml')) : tlsConfigFiles(inst)[0];
+      if (!file) continue;
+      const text = await readRemoteText(await executorFor(ctx, inst), file);
+      const sec = ((text ? (TOML.parse(text) as TomlTable) : {}).security ?? {}) as TomlTable;
+      const v = sec['redact-info-log'] ?? sec['redact_info_log'];
+      const on = v === true || v === 'on' || v === 'marker' || v === 'MARKER';
+      add(on ? { check: 'redact-info-log', level: 'PASS', target: `${inst.host}:${inst.id}`, evidence: `redact-info-log = ${JSON.stringify(v)}` } : { check: 'redact-info-log', level: 'WARN', target: `${inst.host}:${inst.id}`, evidence: 'user data can appear in info logs', fix: `set [security] ${inst.role === 'tiflash' ? 'redact_info_log' : 'redact-info-log'} = true` });
+    }
+    return findings;
+  } finally {
+    await close();
+  }
+}
+
+/**
+ * Connect without a client certificate and say something. Under TLS 1.3 the server's refusal
+ * (a "certificate required" alert) arrives after the client thinks the handshake is done, so
+ * wait for an answer: an alert or a close is a refusal, data is being served.
+ */
+export function anonymousRefused(host: string, port: number, ca: string | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (refused: boolean) => {
+      if (done) return;
+      done = true;
+      sock.destroy();
+      resolve(refused);
+    };
+    const sock = tls.connect({ host, port, ca, rejectUnauthorized: false, minVersion: 'TLSv1.2' });
+    sock.setTimeout(3000, () => finish(false));
+    sock.once('secureConnect', () => sock.write('GET / HTTP/1.0\r\n\r\n'));
+    sock.once('data', () => finish(false));
+    sock.once('error', () => finish(true));
+    sock.once('close', () => finish(true));
+  });
+}
+
+function render(findings: Finding[]): string {
+  const rows = findings.map((f) => `${f.level.padEnd(4)}  ${f.check.padEnd(18)} ${f.target}: ${f.evidence}${f.level !== 'PASS' && f.fix ? `\n      fix: ${f.fix}` : ''}`);
+  const count = (l: Finding['level']) => findings.filter((f) => f.level === l).length;
+  return `${rows.join('\n')}\n\n${count('PASS')} PASS, ${count('WARN')} WARN, ${count('FAIL')} FAIL`;
+}
+
+export async function run(topologyFile: string, flags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
+  const failOn = String(flags.failOn ?? 'fail');
+  if (failOn !== 'fail' && failOn !== 'warn') throw new UsageError(`invalid --fail-on '${failOn}'`, 'use fail or warn');
+  const findings = await runAudit(topologyFile, opts);
+  process.stdout.write(opts.json ? JSON.stringify({ findings }, null, 2) + '\n' : render(findings) + '\n');
+  return auditExitCode(findings, failOn);
+}

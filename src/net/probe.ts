@@ -16,7 +16,7 @@ export interface ProbeResult {
  * Connect and try a TLS handshake (with our client cert when given). A server that requires a
  * client certificate rejects us right after the handshake; we still learn it speaks TLS.
  */
-export function probeTls(host: string, port: number, opts: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; timeoutMs?: number; minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion } = {}): Promise<ProbeResult> {
+export function probeTls(host: string, port: number, opts: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; timeoutMs?: number; minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion; ciphers?: string } = {}): Promise<ProbeResult> {
   const timeoutMs = opts.timeoutMs ?? 3000;
   return new Promise((resolve) => {
     let settled = false;
@@ -37,6 +37,7 @@ export function probeTls(host: string, port: number, opts: { ca?: string | Buffe
       rejectUnauthorized: false,
       minVersion: opts.minVersion ?? 'TLSv1.2',
       maxVersion: opts.maxVersion,
+      ciphers: opts.ciphers,
     });
     sock.setTimeout(timeoutMs, () => done({ kind: tcpOpen ? 'plain' : 'closed', error: `no TLS answer within ${timeoutMs} ms` }));
     sock.once('connect', () => {
