@@ -1,4 +1,14 @@
+import { buildTaskList } from '../engine/runner';
+import type { Step } from '../engine/step';
+import { TisealError, UsageError } from '../errors';
 import type { GlobalOptions } from '../options';
+import { PdClient } from '../pd/client';
+import type { CertStore } from '../pki';
+import type { Journal } from '../state/journal';
+import type { TlsContext } from '../tasks/context';
+import { preflightStep } from '../tasks/preflight';
+import { pdInstances } from '../topology';
+import type { ClientTls } from '../util/http';
 import { clusterNameFor } from '../options';
 import { SshPool } from '../ssh';
 import type { ExecutorPool } from '../ssh/executor';
@@ -20,4 +30,55 @@ export async function openCluster(topologyFile: string, opts: GlobalOptions): Pr
     sshConfigFile: opts.sshConfig,
   });
   return { topology, cluster, pool, close: () => pool.closeAll() };
+}
+
+/** Without a terminal nobody can answer the prompt: ask for --yes (or --dry-run) up front. */
+export function requireConfirmable(opts: GlobalOptions): void {
+  if (!opts.yes && !opts.dryRun && !opts.interactive) {
+    throw new UsageError('no terminal to ask for confirmation', 'pass --yes (or TISEAL_YES=1) to run without a prompt, or --dry-run to only see the plan');
+  }
+}
+
+/** tiseal's client TLS material for a cluster whose CA it holds (`extraCaPem` is trusted too). */
+export function storedClientTls(store: CertStore, client = store.hasCA() ? store.loadClient() : null, extraCaPem = ''): ClientTls | undefined {
+  if (!client || !store.hasCA()) return undefined;
+  return { ca: store.loadCA({ allowExpired: true }).bundlePem + extraCaPem, cert: client.certPem, key: client.keyPem };
+}
+
+/** The context every step of a cluster command works with. */
+export function newContext(
+  base: { topology: Topology; cluster: ClusterDir; pool: ExecutorPool; opts: GlobalOptions },
+  run: Pick<TlsContext, 'want' | 'runId' | 'clientTls' | 'flags' | 'resuming'>,
+): TlsContext {
+  const { topology } = base;
+  return {
+    ...base,
+    ...run,
+    pd: new PdClient(pdInstances(topology).map((p) => `${p.host}:${p.ports.client_port}`), run.clientTls),
+    user: topology.global.user,
+    removedPds: [],
+    notes: [],
+  };
+}
+
+/**
+ * Run (or, with --dry-run, describe) a command's steps. A failure keeps its own suggestion or gets
+ * the way on (`again`); a dry run prints the plan. Returns whether the steps were applied.
+ */
+export async function runSteps(steps: Step<TlsContext>[], ctx: TlsContext, again: string, journal?: { journal: Journal; doneBefore?: Set<string> }): Promise<boolean> {
+  const plan: string[] = [];
+  try {
+    await buildTaskList(steps, { dryRun: ctx.opts.dryRun, journal: ctx.opts.dryRun ? undefined : journal?.journal, doneBefore: journal?.doneBefore, plan, renderer: ctx.opts.json ? 'silent' : undefined }).run(ctx);
+  } catch (e) {
+    const err = e instanceof TisealError ? e : new TisealError((e as Error).message, { cause: e });
+    throw new TisealError(err.message, { suggestion: err.suggestion ?? again, cause: e });
+  }
+  if (ctx.opts.dryRun) process.stdout.write(`\nDry run: nothing was changed. The plan:\n${plan.join('\n')}\n`);
+  return !ctx.opts.dryRun;
+}
+
+/** Read-only preflight; warnings are printed, errors stop the command before any change. */
+export async function preflight(ctx: TlsContext, resuming: boolean): Promise<void> {
+  await buildTaskList([preflightStep(resuming)], { dryRun: false, renderer: ctx.opts.json ? 'silent' : undefined }).run(ctx);
+  for (const p of ctx.problems ?? []) process.stderr.write(`warning: ${p.where}: ${p.message}\n`);
 }

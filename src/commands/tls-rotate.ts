@@ -1,24 +1,17 @@
-import { buildTaskList } from '../engine/runner';
-import { CertError, PreflightError, TisealError, UsageError } from '../errors';
+import { CertError, PreflightError, UsageError } from '../errors';
 import type { GlobalOptions } from '../options';
 import { CertStore } from '../pki';
-import { PdClient } from '../pd/client';
 import { rotateCaSteps, rotateSteps } from '../plans/rotate';
 import { ClusterLock } from '../state/lock';
-import { pdInstances } from '../topology';
-import type { TlsContext } from '../tasks/context';
 import { factKey } from '../tasks/facts';
-import { preflightStep } from '../tasks/preflight';
-import { openCluster } from './cluster';
+import { newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from './cluster';
 import { confirm } from './prompt';
 import { tlsFlags } from './tls-switch';
 
 /** `tiseal tls rotate`: reissue every leaf from the cluster CA and let components reload them. */
 export async function run(topologyFile: string, rawFlags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
   const flags = tlsFlags(rawFlags);
-  if (!opts.yes && !opts.dryRun && !opts.interactive) {
-    throw new UsageError('no terminal to ask for confirmation', 'pass --yes (or TISEAL_YES=1) to run without a prompt, or --dry-run to only see the plan');
-  }
+  requireConfirmable(opts);
   const { topology, cluster, pool, close } = await openCluster(topologyFile, opts);
   const lock = new ClusterLock(cluster.lockFile);
   try {
@@ -29,26 +22,10 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
     // An interrupted `--ca` move: servers may already present (or only accept) the new CA's certificates.
     const next = new CertStore(opts.stateDir, cluster.name, 'tls-next');
     const nextCa = next.hasCA() ? next.loadCA() : undefined;
-    const client = (nextCa && next.loadClient()) || store.loadClient();
-    const clientTls = client ? { ca: ca.bundlePem + (nextCa?.bundlePem ?? ''), cert: client.certPem, key: client.keyPem } : undefined;
+    const clientTls = storedClientTls(store, (nextCa && next.loadClient()) || store.loadClient(), nextCa?.bundlePem);
     if (nextCa && !rawFlags.ca) throw new UsageError(`a move to the CA '${nextCa.info.subjectCN}' is not finished (${next.dir})`, 'finish it first: tiseal tls rotate --ca (it resumes)');
-    const ctx: TlsContext = {
-      want: 'on',
-      runId: `rotate-${Date.now()}`,
-      topology,
-      opts,
-      cluster,
-      pool,
-      pd: new PdClient(pdInstances(topology).map((p) => `${p.host}:${p.ports.client_port}`), clientTls),
-      user: topology.global.user,
-      clientTls,
-      removedPds: [],
-      flags,
-      notes: [],
-      resuming: false,
-    };
-    const renderer = opts.json ? 'silent' : undefined;
-    await buildTaskList([preflightStep(false)], { dryRun: false, renderer }).run(ctx);
+    const ctx = newContext({ topology, cluster, pool, opts }, { want: 'on', runId: `rotate-${Date.now()}`, clientTls, flags, resuming: false });
+    await preflight(ctx, false);
     const notOn = topology.instances.filter((i) => ctx.facts!.instances.get(factKey(i))?.config !== 'on');
     if (notOn.length > 0) {
       throw new PreflightError(`${notOn[0].host} ${notOn[0].unit}: TLS is not on${notOn.length > 1 ? ` (and ${notOn.length - 1} more instance(s))` : ''}; there is nothing to rotate`, { suggestion: 'run `tiseal tls enable` first; nothing was changed' });
@@ -60,18 +37,8 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
       process.stdout.write('Nothing was changed.\n');
       return 1;
     }
-    const plan: string[] = [];
     const { steps } = rawFlags.ca ? rotateCaSteps(opts.stateDir, cluster.name) : rotateSteps();
-    try {
-      await buildTaskList(steps, { dryRun: opts.dryRun, plan, renderer }).run(ctx);
-    } catch (e) {
-      const err = e instanceof TisealError ? e : new TisealError((e as Error).message, { cause: e });
-      throw new TisealError(err.message, { suggestion: err.suggestion ?? `fix the cause and re-run \`tiseal tls rotate ${topologyFile}\``, cause: e });
-    }
-    if (opts.dryRun) {
-      process.stdout.write(`\nDry run: nothing was changed. The plan:\n${plan.join('\n')}\n`);
-      return 0;
-    }
+    if (!(await runSteps(steps, ctx, `fix the cause and re-run \`tiseal tls rotate${rawFlags.ca ? ' --ca' : ''} ${topologyFile}\` (it resumes)`))) return 0;
     process.stdout.write(`Certificates rotated for cluster '${cluster.name}'.\n`);
     for (const n of ctx.notes) process.stdout.write(`note: ${n}\n`);
     return 0;

@@ -1,20 +1,17 @@
 import { randomBytes } from 'crypto';
-import { buildTaskList } from '../engine/runner';
-import { TisealError, UsageError } from '../errors';
+import { UsageError } from '../errors';
 import type { GlobalOptions } from '../options';
 import { CertStore, KeyType, KEY_TYPES } from '../pki';
 import { tlsSteps } from '../plans/tls';
-import { PdClient } from '../pd/client';
 import { ClusterLock } from '../state/lock';
 import { Journal } from '../state/journal';
 import { pdInstances } from '../topology';
 import type { TlsContext, TlsFlags } from '../tasks/context';
 import { factKey } from '../tasks/facts';
 import { allowedCallers } from '../components/callers';
-import { preflightStep } from '../tasks/preflight';
 import { choosePds } from '../tasks/scale-in';
 import { confirm } from './prompt';
-import { openCluster } from './cluster';
+import { newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from './cluster';
 
 function intFlag(v: unknown, flag: string, def: number): number {
   if (v === undefined) return def;
@@ -74,9 +71,7 @@ function describePlan(ctx: TlsContext): string {
 export async function runTlsSwitch(want: 'on' | 'off', topologyFile: string, rawFlags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
   const op = want === 'on' ? 'tls-enable' : 'tls-disable';
   const flags = tlsFlags(rawFlags);
-  if (!opts.yes && !opts.dryRun && !opts.interactive) {
-    throw new UsageError('no terminal to ask for confirmation', 'pass --yes (or TISEAL_YES=1) to run without a prompt, or --dry-run to only see the plan');
-  }
+  requireConfirmable(opts);
   const { topology, cluster, pool, close } = await openCluster(topologyFile, opts);
   const lock = new ClusterLock(cluster.lockFile);
   try {
@@ -86,27 +81,17 @@ export async function runTlsSwitch(want: 'on' | 'off', topologyFile: string, raw
     const resumingSame = open?.op === op;
     const resuming = open !== undefined; // an interrupted enable or disable: the cluster may be half-way
     const store = new CertStore(opts.stateDir, cluster.name);
-    const client = store.hasCA() ? store.loadClient() : null;
-    const caPem = store.hasCA() ? store.loadCA({ allowExpired: true }).bundlePem : undefined;
-    const clientTls = client && caPem ? { ca: caPem, cert: client.certPem, key: client.keyPem } : undefined;
-    const ctx: TlsContext = {
-      want,
-      runId: resumingSame ? open!.runId : `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(2).toString('hex')}`,
-      topology,
-      opts,
-      cluster,
-      pool,
-      pd: new PdClient(pdInstances(topology).map((p) => `${p.host}:${p.ports.client_port}`), clientTls),
-      user: topology.global.user,
-      clientTls,
-      removedPds: [],
-      flags,
-      notes: [],
-      resuming,
-    };
-    const renderer = opts.json ? 'silent' : undefined;
-    await buildTaskList([preflightStep(resuming)], { dryRun: false, renderer }).run(ctx);
-    for (const p of ctx.problems ?? []) process.stderr.write(`warning: ${p.where}: ${p.message}\n`);
+    const ctx = newContext(
+      { topology, cluster, pool, opts },
+      {
+        want,
+        runId: resumingSame ? open!.runId : `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(2).toString('hex')}`,
+        clientTls: storedClientTls(store),
+        flags,
+        resuming,
+      },
+    );
+    await preflight(ctx, resuming);
     if (!resuming && alreadyThere(ctx)) {
       process.stdout.write(`TLS is already ${want} on every instance and every PD URL is ${want === 'on' ? 'https' : 'http'}: nothing to do, nothing restarted.\n`);
       return 0;
@@ -124,21 +109,9 @@ export async function runTlsSwitch(want: 'on' | 'off', topologyFile: string, raw
     }
     if (resumingSame) process.stdout.write(`Resuming the interrupted run ${open!.runId} (done: ${[...open!.done].join(', ') || 'nothing'}).\n`);
     else if (resuming) process.stdout.write(`An interrupted ${open!.op} run is left behind; converging from the state the hosts are in.\n`);
-    const plan: string[] = [];
     if (!opts.dryRun && !resumingSame) journal.append({ type: 'run-start', op, runId: ctx.runId, at: new Date().toISOString(), argv: process.argv.slice(2) });
-    try {
-      await buildTaskList(tlsSteps(ctx), { dryRun: opts.dryRun, journal: opts.dryRun ? undefined : journal, doneBefore: resumingSame ? open!.done : undefined, plan, renderer }).run(ctx);
-    } catch (e) {
-      const err = e instanceof TisealError ? e : new TisealError((e as Error).message, { cause: e });
-      throw new TisealError(err.message, {
-        suggestion: err.suggestion ?? `fix the cause and re-run \`tiseal tls ${want === 'on' ? 'enable' : 'disable'} ${topologyFile}\` to resume, or run \`tiseal tls disable ${topologyFile}\` to roll back`,
-        cause: e,
-      });
-    }
-    if (opts.dryRun) {
-      process.stdout.write(`\nDry run: nothing was changed. The plan:\n${plan.join('\n')}\n`);
-      return 0;
-    }
+    const again = `fix the cause and re-run \`tiseal tls ${want === 'on' ? 'enable' : 'disable'} ${topologyFile}\` to resume, or run \`tiseal tls disable ${topologyFile}\` to roll back`;
+    if (!(await runSteps(tlsSteps(ctx), ctx, again, { journal, doneBefore: resumingSame ? open!.done : undefined }))) return 0;
     journal.append({ type: 'run-done', op, runId: ctx.runId, at: new Date().toISOString() });
     process.stdout.write(`TLS is ${want} for cluster '${cluster.name}'${want === 'on' ? `; CA and tiseal client certificate in ${store.dir}` : ''}.\n`);
     for (const n of ctx.notes) process.stdout.write(`note: ${n}\n`);

@@ -1,4 +1,5 @@
 import type { Role } from '../topology/types';
+import { versionAtLeast } from '../util/version';
 
 /** The CN tiseal's own client certificate carries; allowed everywhere so tiseal can manage the cluster. */
 export const CONTROL_CN = 'tiseal';
@@ -26,14 +27,6 @@ const CALLERS: Partial<Record<Role, Role[]>> = {
 /** PD before v8.4.0 accepts exactly one CN and checks it on the peer port only. */
 export const PD_MULTI_CN_VERSION: [number, number, number] = [8, 4, 0];
 
-function atLeast(version: string | undefined, min: [number, number, number]): boolean | undefined {
-  const m = /(\d+)\.(\d+)\.(\d+)/.exec(version ?? '');
-  if (!m) return undefined;
-  const v = [Number(m[1]), Number(m[2]), Number(m[3])];
-  for (let i = 0; i < 3; i++) if (v[i] !== min[i]) return v[i] > min[i];
-  return true;
-}
-
 export interface AllowList {
   cns: string[];
   /** Why the list is narrower than the matrix (shown to the operator). */
@@ -44,7 +37,7 @@ export interface AllowList {
 export function allowedCallers(role: Role, pdVersion: string | undefined, extra: string[] = []): AllowList | undefined {
   const callers = CALLERS[role];
   if (!callers) return undefined;
-  if (role === 'pd' && atLeast(pdVersion, PD_MULTI_CN_VERSION) === false) {
+  if (role === 'pd' && versionAtLeast(pdVersion, PD_MULTI_CN_VERSION) === false) {
     return { cns: ['pd'], note: `PD ${pdVersion} accepts one CN and checks it on its peer port only: cert-allowed-cn = ["pd"] (PD v8.4.0+ takes the full list on both ports)` };
   }
   return { cns: [...new Set([...callers, CONTROL_CN, ...extra])].sort() };

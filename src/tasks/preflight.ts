@@ -2,6 +2,7 @@ import { PreflightError } from '../errors';
 import type { Step } from '../engine/step';
 import { noop } from '../engine/step';
 import { pdInstances } from '../topology';
+import { versionAtLeast } from '../util/version';
 import { ClusterFacts, factKey, gatherFacts } from './facts';
 import type { TlsContext } from './context';
 
@@ -10,14 +11,6 @@ export interface Problem {
   where: string;
   message: string;
   suggestion?: string;
-}
-
-function versionAtLeast(v: string | undefined, min: [number, number, number]): boolean | undefined {
-  const m = /(\d+)\.(\d+)\.(\d+)/.exec(v ?? '');
-  if (!m) return undefined;
-  const got = [Number(m[1]), Number(m[2]), Number(m[3])];
-  for (let i = 0; i < 3; i++) if (got[i] !== min[i]) return got[i] > min[i];
-  return true;
 }
 
 /** Judge the facts. `resuming`: an interrupted run left the cluster half-way, so outages are expected. */
