@@ -10,26 +10,12 @@ import os from 'os';
 import path from 'path';
 import { PassThrough } from 'stream';
 import tls from 'tls';
-import { main } from '../../src/cli';
+import { tiseal } from '../support/cli';
 import { run as runCertClient, CertClientResult, promptPassword } from '../../src/commands/cert-client';
 import { toGlobalOptions } from '../../src/options';
 import { CertStore, KeyType, createCA, issueLeaf, CertificateAuthority } from '../../src/pki';
 import { openssl } from '../pki/helpers';
 
-async function tiseal(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
-  try {
-    const code = await main(argv);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = 0;
-  }
-}
 
 /** Async so a TLS server in this process can answer while curl runs. */
 function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
