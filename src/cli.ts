@@ -2,6 +2,7 @@ import * as path from 'path';
 import { Command, CommanderError, Option } from 'commander';
 import { TisealError, UsageError } from './errors';
 import { GlobalOptions, toGlobalOptions } from './options';
+import { runStats } from './util/run-stats';
 
 /** A verb's implementation: gets the topology path, its own flags and the shared options; returns the exit code. */
 export type CommandRunner = (topologyFile: string, flags: Record<string, unknown>, opts: GlobalOptions) => Promise<number>;
@@ -21,7 +22,8 @@ function addSharedOptions(cmd: Command, { json = false } = {}): Command {
     .addOption(new Option('--ssh-config <file>', 'OpenSSH client config to honour (default ~/.ssh/config)').env(env('SSH_CONFIG')))
     .addOption(new Option('--state-dir <dir>', 'local state: CA, journal, lock').default('~/.tiseal').env(env('STATE_DIR')))
     .addOption(new Option('--cluster-name <name>', 'cluster name (default: topology file base name)').env(env('CLUSTER_NAME')))
-    .addOption(new Option('-c, --concurrency <n>', 'hosts worked on in parallel').default('5').env(env('CONCURRENCY')));
+    .addOption(new Option('-c, --concurrency <n>', 'hosts worked on in parallel').default('5').env(env('CONCURRENCY')))
+    .addOption(new Option('--stats-file <file>', 'write what the run measured (SSH handshakes and round trips, step and restart times, memory) as JSON').env(env('STATS_FILE')));
   if (json) cmd.addOption(new Option('--json', 'print machine-readable JSON').env(env('JSON')));
   return cmd;
 }
@@ -29,11 +31,25 @@ function addSharedOptions(cmd: Command, { json = false } = {}): Command {
 type Loader = () => Promise<CommandRunner>;
 
 function action(load: Loader) {
-  return async (topologyFile: string, flags: Record<string, unknown>) => {
+  return async (topologyFile: string, flags: Record<string, unknown>, cmd: Command) => {
     const run = await load();
-    const code = await run(topologyFile, flags, toGlobalOptions(flags));
-    process.exitCode = code;
+    let code: number | undefined;
+    try {
+      code = await run(topologyFile, flags, toGlobalOptions(flags));
+      process.exitCode = code;
+    } catch (e) {
+      code = e instanceof TisealError ? e.exitCode : 1;
+      throw e;
+    } finally {
+      if (flags.statsFile) runStats.write(String(flags.statsFile), commandPath(cmd), code);
+    }
   };
+}
+
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c && c.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 /** package.json sits two levels up from dist/src/ and one up from src/ (ts-jest). */
@@ -74,11 +90,13 @@ export function buildProgram(): Command {
     .option('--cert-days <days>', 'leaf certificate validity in days', '365')
     .option('--ca-days <days>', 'CA validity in days when tiseal creates it', '3650')
     .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256)', 'rsa')
+    .option('--schedule <schedule>', 'tiers: restart tier by tier, each tier in parallel | stop-all: stop everything, then start tier by tier (TiUP)', 'tiers')
     .option('--restart-run', 'ignore the journal of an interrupted run and start over')
     .action(action(async () => (await import('./commands/tls-enable')).run));
   addSharedOptions(tls.command('disable').description('turn TLS off again (also the rollback of a failed enable)').argument('<topology.yaml>'))
     .option('--keep-pd <name>', 'PD member to keep while PD is scaled in (default: the leader)')
     .option('--clean-certificate', 'also delete certificates on hosts and locally (asks again)')
+    .option('--schedule <schedule>', 'tiers: restart tier by tier, each tier in parallel | stop-all: stop everything, then start tier by tier (TiUP)', 'tiers')
     .option('--restart-run', 'ignore the journal of an interrupted run and start over')
     .action(action(async () => (await import('./commands/tls-disable')).run));
   addSharedOptions(tls.command('status').description('per instance: TLS configured, live, certificate and expiry').argument('<topology.yaml>'), { json: true })

@@ -33,11 +33,12 @@ const TLS_FIX = 'turn on TLS between components: tiseal tls enable <topology>';
 export const auditExitCode = (findings: Finding[], failOn: 'fail' | 'warn') => (findings.some((f) => f.level === 'FAIL' || (failOn === 'warn' && f.level === 'WARN')) ? 1 : 0);
 
 export async function runAudit(topologyFile: string, opts: GlobalOptions): Promise<Finding[]> {
-  const status = await collectStatus(topologyFile, opts);
-  const { topology, cluster, pool, close } = await openCluster(topologyFile, opts);
+  const opened = await openCluster(topologyFile, opts);
+  const { topology, cluster, pool, close } = opened;
   const findings: Finding[] = [];
   const add = (f: Finding) => findings.push(f);
   try {
+    const status = await collectStatus(opened, opts);
     const store = new CertStore(opts.stateDir, cluster.name);
     const ca = store.hasCA() ? store.loadCA({ allowExpired: true }) : undefined;
     const client = ca ? store.loadClient() : null;

@@ -14,10 +14,18 @@ import { SshPool } from '../ssh';
 import type { ExecutorPool } from '../ssh/executor';
 import { ClusterDir } from '../state/cluster-dir';
 import { loadTopology } from '../topology';
+import { runStats } from '../util/run-stats';
 import type { Topology } from '../topology/types';
 
+export interface OpenedCluster {
+  topology: Topology;
+  cluster: ClusterDir;
+  pool: ExecutorPool;
+  close: () => Promise<void>;
+}
+
 /** Everything a cluster command needs: the parsed topology, its local state dir and one SSH pool. */
-export async function openCluster(topologyFile: string, opts: GlobalOptions): Promise<{ topology: Topology; cluster: ClusterDir; pool: ExecutorPool; close: () => Promise<void> }> {
+export async function openCluster(topologyFile: string, opts: GlobalOptions): Promise<OpenedCluster> {
   const topology = loadTopology(topologyFile);
   const cluster = new ClusterDir(opts.stateDir, clusterNameFor(topologyFile, opts.clusterName));
   cluster.ensure();
@@ -29,6 +37,7 @@ export async function openCluster(topologyFile: string, opts: GlobalOptions): Pr
     acceptNewHostKeys: opts.acceptNewHostKeys,
     sshConfigFile: opts.sshConfig,
   });
+  runStats.watchPool(pool);
   return { topology, cluster, pool, close: () => pool.closeAll() };
 }
 

@@ -5,7 +5,7 @@ import { CertStore, parseCertificate } from '../pki';
 import { readInstanceTlsConfig } from '../tasks/facts';
 import type { Instance } from '../topology/types';
 import { mapLimit } from '../util/concurrency';
-import { openCluster } from './cluster';
+import { OpenedCluster, openCluster } from './cluster';
 
 export const WARN_DAYS = 30;
 
@@ -68,56 +68,53 @@ export function judge(inst: InstanceStatus): void {
   inst.level = error ? 'error' : soon ? 'warning' : 'ok';
 }
 
-export async function collectStatus(topologyFile: string, opts: GlobalOptions): Promise<StatusReport> {
-  const { topology, cluster, pool, close } = await openCluster(topologyFile, opts);
-  try {
-    const store = new CertStore(opts.stateDir, cluster.name);
-    const ca = store.hasCA() ? store.loadCA({ allowExpired: true }) : undefined;
-    const client = ca ? store.loadClient() : null;
-    const report: StatusReport = { cluster: cluster.name, instances: [], level: 'ok' };
-    if (ca) report.ca = { path: store.caCertPath, subject: ca.info.subjectCN, notAfter: ca.info.notAfter.toISOString(), daysLeft: days(ca.info.notAfter) };
-    if (client) {
-      const info = parseCertificate(client.certPem);
-      report.client = { certPath: store.clientCertPath, keyPath: store.clientKeyPath, subject: info.subjectCN, notAfter: info.notAfter.toISOString(), daysLeft: days(info.notAfter) };
-    }
-    const ctx = { pool };
-    report.instances = await mapLimit(topology.instances, opts.concurrency, async (inst: Instance) => {
-      const paths = tlsPaths(inst);
-      let configured: InstanceStatus['configured'] = 'unknown';
-      const problems: string[] = [];
-      try {
-        configured = await readInstanceTlsConfig(ctx, inst);
-      } catch (e) {
-        problems.push(`cannot read config: ${(e as Error).message}`);
-      }
-      const ports: PortStatus[] = [];
-      for (const { name, port } of COMPONENTS[inst.role].tlsPorts(inst)) {
-        const r = await probeTls(inst.host, port, { ca: ca?.bundlePem, cert: client?.certPem, key: client?.keyPem });
-        ports.push({
-          name,
-          port,
-          live: r.kind,
-          verified: r.kind === 'tls' && Boolean(r.authorized),
-          subject: r.peer?.subject.replace(/\n/g, ', '),
-          issuer: r.peer?.issuer.replace(/\n/g, ', '),
-          serial: r.peer?.serialHex,
-          sans: r.peer?.sans,
-          notAfter: r.peer ? new Date(r.peer.notAfter).toISOString() : undefined,
-          daysLeft: r.peer ? days(r.peer.notAfter) : undefined,
-          protocol: r.protocol,
-          error: r.kind === 'tls' && !r.authorized ? r.error : r.kind === 'closed' ? r.error : undefined,
-        });
-      }
-      const st: InstanceStatus = { id: inst.id, role: inst.role, host: inst.host, unit: inst.unit, configured, caPath: paths.ca, certPath: paths.cert, keyPath: paths.key, ports, level: 'ok', problems };
-      judge(st);
-      return st;
-    });
-    const caLevel = report.ca && report.ca.daysLeft < 0 ? 'error' : report.ca && report.ca.daysLeft < WARN_DAYS ? 'warning' : 'ok';
-    report.level = worst([caLevel, ...report.instances.map((i) => i.level)]);
-    return report;
-  } finally {
-    await close();
+/** Status of every instance, over an opened cluster (its SSH pool is reused, not closed). */
+export async function collectStatus(opened: Pick<OpenedCluster, 'topology' | 'cluster' | 'pool'>, opts: GlobalOptions): Promise<StatusReport> {
+  const { topology, cluster, pool } = opened;
+  const store = new CertStore(opts.stateDir, cluster.name);
+  const ca = store.hasCA() ? store.loadCA({ allowExpired: true }) : undefined;
+  const client = ca ? store.loadClient() : null;
+  const report: StatusReport = { cluster: cluster.name, instances: [], level: 'ok' };
+  if (ca) report.ca = { path: store.caCertPath, subject: ca.info.subjectCN, notAfter: ca.info.notAfter.toISOString(), daysLeft: days(ca.info.notAfter) };
+  if (client) {
+    const info = parseCertificate(client.certPem);
+    report.client = { certPath: store.clientCertPath, keyPath: store.clientKeyPath, subject: info.subjectCN, notAfter: info.notAfter.toISOString(), daysLeft: days(info.notAfter) };
   }
+  const ctx = { pool };
+  report.instances = await mapLimit(topology.instances, opts.concurrency, async (inst: Instance) => {
+    const paths = tlsPaths(inst);
+    let configured: InstanceStatus['configured'] = 'unknown';
+    const problems: string[] = [];
+    try {
+      configured = await readInstanceTlsConfig(ctx, inst);
+    } catch (e) {
+      problems.push(`cannot read config: ${(e as Error).message}`);
+    }
+    const ports: PortStatus[] = [];
+    for (const { name, port } of COMPONENTS[inst.role].tlsPorts(inst)) {
+      const r = await probeTls(inst.host, port, { ca: ca?.bundlePem, cert: client?.certPem, key: client?.keyPem });
+      ports.push({
+        name,
+        port,
+        live: r.kind,
+        verified: r.kind === 'tls' && Boolean(r.authorized),
+        subject: r.peer?.subject.replace(/\n/g, ', '),
+        issuer: r.peer?.issuer.replace(/\n/g, ', '),
+        serial: r.peer?.serialHex,
+        sans: r.peer?.sans,
+        notAfter: r.peer ? new Date(r.peer.notAfter).toISOString() : undefined,
+        daysLeft: r.peer ? days(r.peer.notAfter) : undefined,
+        protocol: r.protocol,
+        error: r.kind === 'tls' && !r.authorized ? r.error : r.kind === 'closed' ? r.error : undefined,
+      });
+    }
+    const st: InstanceStatus = { id: inst.id, role: inst.role, host: inst.host, unit: inst.unit, configured, caPath: paths.ca, certPath: paths.cert, keyPath: paths.key, ports, level: 'ok', problems };
+    judge(st);
+    return st;
+  });
+  const caLevel = report.ca && report.ca.daysLeft < 0 ? 'error' : report.ca && report.ca.daysLeft < WARN_DAYS ? 'warning' : 'ok';
+  report.level = worst([caLevel, ...report.instances.map((i) => i.level)]);
+  return report;
 }
 
 function table(rows: string[][]): string {
@@ -146,7 +143,8 @@ export function renderStatus(r: StatusReport): string {
 export const statusExitCode = (r: StatusReport) => (r.level === 'error' ? 1 : r.level === 'warning' ? 3 : 0);
 
 export async function run(topologyFile: string, _flags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
-  const report = await collectStatus(topologyFile, opts);
+  const opened = await openCluster(topologyFile, opts);
+  const report = await collectStatus(opened, opts).finally(() => opened.close());
   process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report) + '\n');
   return statusExitCode(report);
 }

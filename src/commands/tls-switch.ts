@@ -6,7 +6,7 @@ import { tlsSteps } from '../plans/tls';
 import { ClusterLock } from '../state/lock';
 import { Journal } from '../state/journal';
 import { pdInstances } from '../topology';
-import type { TlsContext, TlsFlags } from '../tasks/context';
+import { RESTART_SCHEDULES, RestartSchedule, TlsContext, TlsFlags } from '../tasks/context';
 import { factKey } from '../tasks/facts';
 import { allowedCallers } from '../components/callers';
 import { choosePds } from '../tasks/scale-in';
@@ -21,6 +21,8 @@ function intFlag(v: unknown, flag: string, def: number): number {
 
 export function tlsFlags(flags: Record<string, unknown>): TlsFlags {
   const keyType = String(flags.keyType ?? 'rsa') as KeyType;
+  const schedule = String(flags.schedule ?? 'tiers') as RestartSchedule;
+  if (!RESTART_SCHEDULES.includes(schedule)) throw new UsageError(`invalid --schedule '${schedule}'`, `use one of: ${RESTART_SCHEDULES.join(', ')}`);
   if (!KEY_TYPES.includes(keyType)) throw new UsageError(`invalid --key-type '${keyType}'`, `use one of: ${KEY_TYPES.join(', ')}`);
   return {
     keepPd: flags.keepPd as string | undefined,
@@ -33,6 +35,7 @@ export function tlsFlags(flags: Record<string, unknown>): TlsFlags {
     caDays: intFlag(flags.caDays, '--ca-days', 3650),
     keyType,
     cleanCertificate: Boolean(flags.cleanCertificate),
+    schedule,
   };
 }
 
@@ -62,8 +65,13 @@ function describePlan(ctx: TlsContext): string {
   if (ctx.removedPds.length > 0) {
     lines.push(`PD is scaled in to ${ctx.keepPd!.name}: ${ctx.removedPds.map((p) => p.name).join(', ')} are removed (data moved aside, not deleted) and re-added afterwards.`);
   }
-  lines.push('Files are staged first; then every component restarts in tiers (PD, TiKV, TiDB, TiFlash, TiCDC, ...).');
-  lines.push('The cluster does not serve requests from the PD restart until TiKV and TiDB are back (typically tens of seconds).');
+  if (ctx.flags.schedule === 'stop-all') {
+    lines.push('Files are staged first; then every component is stopped, and started again in tiers (PD, TiKV, TiDB, TiFlash, TiCDC, ...).');
+    lines.push('The cluster does not serve requests from the first stop until the TiDB tier is back.');
+  } else {
+    lines.push('Files are staged first; then every component restarts in tiers (PD, TiKV, TiDB, TiFlash, TiCDC, ...).');
+    lines.push('The cluster does not serve requests while PD restarts, nor while the TiDB tier restarts (seconds each).');
+  }
   return lines.join('\n  ');
 }
 

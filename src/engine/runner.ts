@@ -1,6 +1,7 @@
 import { Listr, ListrTask } from 'listr2';
 import type { Journal } from '../state/journal';
 import type { Step } from './step';
+import { runStats } from '../util/run-stats';
 
 export interface RunOptions {
   dryRun: boolean;
@@ -29,10 +30,15 @@ export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptio
       // finds nothing to do, or redoes what the crash left undone.
       if (!opts.dryRun && step.resume === 'skip-if-done' && opts.doneBefore?.has(step.id)) {
         task.skip(`${step.title}: done by the interrupted run (journal)`);
+        runStats.stepEnd(step.id, 'skipped');
         return;
       }
       if (!opts.dryRun) opts.journal?.append({ type: 'step-start', step: step.id, at: now() });
-      const decision = await step.decide(ctx);
+      runStats.stepStart(step.id);
+      const decision = await step.decide(ctx).catch((e) => {
+        runStats.stepEnd(step.id, 'failed');
+        throw e;
+      });
       if (decision.actions.length === 0) {
         task.title = `${step.title}: nothing to do${decision.reason ? ` (${decision.reason})` : ''}`;
         if (opts.dryRun) opts.plan?.push(`- ${step.title}: nothing to do${decision.reason ? ` (${decision.reason})` : ''}`);
@@ -40,6 +46,7 @@ export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptio
           await step.verify?.(ctx);
           opts.journal?.append({ type: 'step-done', step: step.id, at: now() });
         }
+        runStats.stepEnd(step.id, 'nothing-to-do');
         return;
       }
       if (opts.dryRun) {
@@ -49,13 +56,17 @@ export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptio
           if (a.diff) opts.plan?.push(indent(a.diff.trimEnd(), '      '));
         }
         task.title = `${step.title}: would do ${decision.actions.length} action(s)`;
+        runStats.stepEnd(step.id, 'done');
         return;
       }
       const actions = decision.actions.map(
         (a): ListrTask<C> => ({
           title: a.title,
           task: async (_c, sub) => {
-            const note = await a.run();
+            const note = await a.run().catch((e) => {
+              runStats.stepEnd(step.id, 'failed');
+              throw e;
+            });
             if (note) sub.title = `${a.title}: ${note}`;
           },
         }),
@@ -67,8 +78,12 @@ export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptio
           { task: (_c, sub) => sub.newListr(actions, { concurrent, exitOnError: true }) },
           {
             task: async (c) => {
-              await step.verify?.(c);
+              await step.verify?.(c).catch((e: unknown) => {
+                runStats.stepEnd(step.id, 'failed');
+                throw e;
+              });
               opts.journal?.append({ type: 'step-done', step: step.id, at: now() });
+              runStats.stepEnd(step.id, 'done');
             },
           },
         ],

@@ -3,7 +3,7 @@ import type { TlsContext } from '../tasks/context';
 import { certificatesStep } from '../tasks/certificates';
 import { peerUrlsStep } from '../tasks/peer-urls';
 import { recordStep } from '../tasks/record';
-import { restartTierSteps } from '../tasks/restart';
+import { restartTierSteps, stopAllStep } from '../tasks/restart';
 import { savePdStep, scaleInStep } from '../tasks/scale-in';
 import { scaleOutStep } from '../tasks/scale-out';
 import { stageStep } from '../tasks/stage';
@@ -20,6 +20,7 @@ export function tlsSteps(ctx: TlsContext): Step<TlsContext>[] {
     scaleInStep,
     certificatesStep,
     stageStep,
+    ...(ctx.flags.schedule === 'stop-all' ? [stopAllStep(ctx)] : []),
     ...restartTierSteps(ctx),
     peerUrlsStep,
     scaleOutStep,

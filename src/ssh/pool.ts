@@ -18,6 +18,8 @@ export interface SshHostStats {
   jump?: boolean;
   /** SSH handshakes made to this host (1 per run when connection reuse works). */
   handshakes: number;
+  /** Time spent in TCP connect + SSH handshake + login, all handshakes together. */
+  connectMs: number;
   execs: number;
   /** Wire bytes sent / received, SSH framing included. */
   bytesUp: number;
@@ -42,6 +44,7 @@ interface HostRecord {
   port: number;
   jump: boolean;
   handshakes: number;
+  connectMs: number;
   executors: SshExecutor[];
 }
 
@@ -99,7 +102,7 @@ export class SshPool implements ExecutorPool {
   private record(key: string, host: string, port: number, jump: boolean): HostRecord {
     let r = this.records.get(key);
     if (!r) {
-      r = { host, port, jump, handshakes: 0, executors: [] };
+      r = { host, port, jump, handshakes: 0, connectMs: 0, executors: [] };
       this.records.set(key, r);
     }
     return r;
@@ -137,7 +140,8 @@ export class SshPool implements ExecutorPool {
       params.sock = sock;
     }
     rec.handshakes++;
-    const conn = await openConnection(ct, params);
+    const t0 = performance.now();
+    const conn = await openConnection(ct, params).finally(() => (rec.connectMs += performance.now() - t0));
     const ex = new SshExecutor({ host, user: ct.user, label: ct.label, connection: conn, concurrency: this.options.concurrency });
     rec.executors.push(ex);
     return ex;
@@ -184,7 +188,7 @@ export class SshPool implements ExecutorPool {
 
   stats(): SshHostStats[] {
     return [...this.records.values()].map((r) => {
-      const s: SshHostStats = { host: r.host, port: r.port, handshakes: r.handshakes, execs: 0, bytesUp: 0, bytesDown: 0, rttTotalMs: 0 };
+      const s: SshHostStats = { host: r.host, port: r.port, handshakes: r.handshakes, connectMs: Math.round(r.connectMs), execs: 0, bytesUp: 0, bytesDown: 0, rttTotalMs: 0 };
       if (r.jump) s.jump = true;
       for (const ex of r.executors) {
         s.execs += ex.execs;

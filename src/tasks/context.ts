@@ -53,7 +53,15 @@ export interface TlsFlags {
   caDays: number;
   keyType: import('../pki').KeyType;
   cleanCertificate?: boolean;
+  /**
+   * 'tiers' (default): stage everything, then restart tier by tier, each tier in parallel.
+   * 'stop-all': TiUP's schedule: stop every component first, then start them tier by tier.
+   */
+  schedule?: RestartSchedule;
 }
+
+export const RESTART_SCHEDULES = ['tiers', 'stop-all'] as const;
+export type RestartSchedule = (typeof RESTART_SCHEDULES)[number];
 
 export function executorFor(ctx: Pick<TlsContext, 'pool'>, inst: Pick<Instance, 'host' | 'manageHost' | 'sshPort'>): Promise<Executor> {
   return ctx.pool.get(inst.manageHost ?? inst.host, inst.sshPort);

@@ -1,15 +1,17 @@
 import { COMPONENTS, HealthContext } from '../components';
 import { StepError } from '../errors';
 import type { Instance } from '../topology/types';
-import { sleep } from '../util/concurrency';
+import { backoffDelays, sleep } from '../util/concurrency';
 import { executorFor, TlsContext } from './context';
 import { logTail, unitStates } from './remote';
+import { runStats } from '../util/run-stats';
 
 /** Wait until every instance is healthy (over TLS when the cluster is on TLS); name the first laggard on timeout. */
 export async function waitHealthy(ctx: TlsContext, instances: Instance[], opts: { timeoutMs?: number; tls: boolean }): Promise<void> {
   const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
   let pending = instances;
   let reasons = new Map<Instance, string>();
+  const delay = backoffDelays();
   for (;;) {
     const hc: HealthContext = { pd: ctx.pd, tls: opts.tls ? ctx.clientTls : undefined };
     if (pending.some((i) => i.role === 'tikv' || i.role === 'tiflash')) {
@@ -21,6 +23,7 @@ export async function waitHealthy(ctx: TlsContext, instances: Instance[], opts: 
     }
     const results = await Promise.all(pending.map(async (i) => [i, await COMPONENTS[i.role].health(i, hc)] as const));
     reasons = new Map(results.filter(([, r]) => r !== true).map(([i, r]) => [i, r as string]));
+    for (const [i, r] of results) if (r === true) runStats.healthy(i);
     pending = [...reasons.keys()];
     if (pending.length === 0) return;
     // A unit that systemd is restarting in a loop will not get healthy by waiting: fail now.
@@ -31,7 +34,7 @@ export async function waitHealthy(ctx: TlsContext, instances: Instance[], opts: 
       }
     }
     if (Date.now() >= deadline) break;
-    await sleep(1000);
+    await sleep(delay());
   }
   const [inst, why] = [...reasons.entries()][0];
   throw await unhealthyError(ctx, inst, `not healthy after ${Math.round((opts.timeoutMs ?? 120_000) / 1000)} s: ${why}`, pending.slice(1));

@@ -23,7 +23,9 @@ export async function writeWithBackup(exec: Executor, file: string, content: str
 }
 
 export async function systemctl(exec: Executor, action: 'restart' | 'stop' | 'start', unit: string): Promise<void> {
-  await exec.exec(`systemctl daemon-reload && systemctl ${action} ${shq(unit)}`, { sudo: true, timeoutMs: 180_000 });
+  // daemon-reload only when the unit file changed on disk: a reload costs every restart ~0.1 s.
+  const u = shq(unit);
+  await exec.exec(`if [ "$(systemctl show -p NeedDaemonReload --value ${u})" = yes ]; then systemctl daemon-reload; fi; systemctl ${action} ${u}`, { sudo: true, timeoutMs: 180_000 });
 }
 
 export interface UnitState {

@@ -7,6 +7,7 @@ import { probeInstance } from './facts';
 import { systemctl, unitStates } from './remote';
 import { waitHealthy } from './health';
 import { shq } from '../util/shell';
+import { runStats } from '../util/run-stats';
 
 /** Newest mtime (µs) among the files that decide how an instance starts. */
 async function configMtimeUs(ctx: TlsContext, inst: Instance): Promise<number> {
@@ -28,13 +29,57 @@ async function restartReason(ctx: TlsContext, inst: Instance): Promise<string | 
   return undefined;
 }
 
+const kept = (c: TlsContext, roles: string[]) => {
+  const removed = new Set(c.removedPds.map((p) => p.id + '@' + p.host));
+  return c.topology.instances.filter((i) => roles.includes(i.role) && !removed.has(i.id + '@' + i.host));
+};
+
+/**
+ * TiUP's schedule (`--schedule stop-all`): stop every component that must restart, last tier
+ * first, before any starts. No component ever talks to a peer in the other TLS mode, at the price
+ * of an outage from the first stop to the last tier's start. The tier steps then start them.
+ * Skipped on resume once done: re-deciding would stop tiers that were already started again.
+ */
+export function stopAllStep(ctx: Pick<TlsContext, 'topology'>): Step<TlsContext> {
+  const tiers = restartTiers(ctx.topology.instances).reverse();
+  return {
+    id: 'stop-all',
+    title: 'Stop every component that must restart, last tier first (schedule stop-all)',
+    resume: 'skip-if-done',
+    async decide(c: TlsContext) {
+      const perTier = await Promise.all(
+        tiers.map(async ({ roles }) => {
+          const insts = kept(c, roles);
+          const reasons = await Promise.all(insts.map(async (i) => [i, await restartReason(c, i)] as const));
+          return { roles, todo: reasons.filter(([, r]) => r !== undefined && !/^unit is (inactive|failed|missing)$/.test(r)).map(([i]) => i) };
+        }),
+      );
+      const todo = perTier.filter((t) => t.todo.length > 0);
+      if (todo.length === 0) return noop('nothing runs that must restart');
+      return {
+        actions: todo.map(({ roles, todo: insts }) => ({
+          title: `stop ${insts.map((i) => `${i.unit} on ${i.host}`).join(', ')} (${roles.join('/')})`,
+          run: async () => {
+            await Promise.all(
+              insts.map(async (inst) => {
+                runStats.stopIssued(inst);
+                await systemctl(await executorFor(c, inst), 'stop', inst.unit);
+                runStats.stopped(inst);
+              }),
+            );
+          },
+        })),
+      };
+    },
+  };
+}
+
 export function restartTierSteps(ctx: Pick<TlsContext, 'topology'>): Step<TlsContext>[] {
   return restartTiers(ctx.topology.instances).map(({ roles }, index, all) => ({
     id: `restart-${roles.join('+')}`,
     title: `Restart ${roles.join(', ')} (tier ${index + 1} of ${all.length}), gated on health`,
     async decide(c: TlsContext) {
-      const removed = new Set(c.removedPds.map((p) => p.id + '@' + p.host));
-      const insts = c.topology.instances.filter((i) => roles.includes(i.role) && !removed.has(i.id + '@' + i.host));
+      const insts = kept(c, roles);
       const reasons = await Promise.all(insts.map(async (i) => [i, await restartReason(c, i)] as const));
       const todo = reasons.filter(([, r]) => r !== undefined);
       if (todo.length === 0) return noop(`every ${roles.join('/')} already runs with TLS ${c.want}`);
@@ -42,13 +87,15 @@ export function restartTierSteps(ctx: Pick<TlsContext, 'topology'>): Step<TlsCon
         concurrency: todo.length,
         actions: todo.map(([inst, why]) => ({
           title: `restart ${inst.unit} on ${inst.host} (${why})`,
-          run: async () => systemctl(await executorFor(c, inst), 'restart', inst.unit),
+          run: async () => {
+            runStats.restartIssued(inst, roles.join('+'));
+            await systemctl(await executorFor(c, inst), 'restart', inst.unit);
+          },
         })),
       };
     },
     async verify(c: TlsContext) {
-      const removed = new Set(c.removedPds.map((p) => p.id + '@' + p.host));
-      const insts = c.topology.instances.filter((i) => roles.includes(i.role) && !removed.has(i.id + '@' + i.host));
+      const insts = kept(c, roles);
       await waitHealthy(c, insts, { tls: c.want === 'on' });
     },
   }));

@@ -70,7 +70,7 @@ async function removePd(ctx: TlsContext, pd: Instance, isMember: boolean): Promi
         if (/unhealthy cluster/.test((e as Error).message)) throw e;
         throw Object.assign(e as Error, { fatal: true });
       }
-    }, { timeoutMs: 30_000, intervalMs: 1000, fatal: (e) => Boolean((e as { fatal?: boolean }).fatal) });
+    }, { timeoutMs: 30_000, intervalMs: 250, fatal: (e) => Boolean((e as { fatal?: boolean }).fatal) });
     await waitFor(`PD ${pd.name} to leave the member list`, async () => !(await ctx.pd.members(only)).members.some((m) => m.name === pd.name), { timeoutMs: 30_000 });
   }
   // A removed member keeps running for a while; stop it before it can rejoin with stale data.

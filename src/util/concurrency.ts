@@ -20,6 +20,19 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * Poll delays that start short and grow to `maxMs`: a restarted component is usually back
+ * within a second, and every poll interval it is not looked at is added to the outage.
+ */
+export function backoffDelays(firstMs = 100, maxMs = 1000, factor = 1.5): () => number {
+  let next = firstMs;
+  return () => {
+    const d = next;
+    next = Math.min(maxMs, Math.round(next * factor));
+    return d;
+  };
+}
+
 /** Poll `check` until it returns a truthy value or `timeoutMs` passes; the last error/value explains the timeout. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false | null>, opts: { timeoutMs: number; intervalMs?: number; fatal?: (e: unknown) => boolean }): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;

@@ -51,6 +51,22 @@ describe('tiseal CLI surface', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('rejects an unknown --schedule with exit 2', async () => {
+    const r = await tiseal('tls', 'enable', path.join(fixtures, 'minimal.yaml'), '--yes', '--schedule', 'fast');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^error: invalid --schedule 'fast'\n  suggestion: use one of: tiers, stop-all/);
+  });
+  it('writes --stats-file even when the command fails', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-cli-'));
+    try {
+      const file = path.join(dir, 'stats.json');
+      const r = await tiseal('tls', 'status', path.join(dir, 'missing.yaml'), '--stats-file', file);
+      expect(r.code).toBe(1);
+      expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({ command: 'tls status', exitCode: 1, ssh: { hosts: 0, handshakes: 0 } });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
   it('reads options from TISEAL_* environment variables', async () => {
     process.env.TISEAL_CONCURRENCY = 'zero';
     try {

@@ -3,7 +3,7 @@
  * process, no terminal, the lab's key and known_hosts. Checks use independent clients (openssl,
  * curl, etcdctl, ssh), never tiseal's own code.
  */
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { LabInfo } from '../../lab';
@@ -12,46 +12,8 @@ import { loadTopology } from '../../src/topology';
 import type { Instance, Topology } from '../../src/topology/types';
 import { sshOk } from './helpers';
 
-const ROOT = path.join(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'bin', 'tiseal.js');
-
-export interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-export function tisealEnv(info: LabInfo): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('TISEAL_')) delete env[k];
-  return { ...env, TISEAL_IDENTITY_FILE: info.identityFile, TISEAL_KNOWN_HOSTS: info.knownHostsFile, TISEAL_SSH_USER: info.user, TISEAL_STATE_DIR: info.stateDir, NO_COLOR: '1' };
-}
-
-/** Start tiseal; resolves when it exits. `onSpawn` gets the child (to kill it). */
-export function runTiseal(info: LabInfo, args: string[], opts: { onSpawn?: (c: ChildProcess) => void; timeoutMs?: number } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: tisealEnv(info), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 8 * 60_000);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    opts.onSpawn?.(child);
-  });
-}
-
-export const clusterName = (info: LabInfo) => path.basename(info.topologyFile).replace(/\.ya?ml$/, '');
-export const clusterDir = (info: LabInfo) => path.join(info.stateDir, 'clusters', clusterName(info));
-export const tlsFiles = (info: LabInfo) => {
-  const d = path.join(clusterDir(info), 'tls');
-  return { ca: path.join(d, 'ca.crt'), caKey: path.join(d, 'ca.key'), cert: path.join(d, 'client.crt'), key: path.join(d, 'client.key') };
-};
+export { RunResult, tisealEnv, runTiseal, clusterName, clusterDir, tlsFiles } from '../../lab/tiseal-run';
+import { runTiseal, clusterDir, tlsFiles, type RunResult } from '../../lab/tiseal-run';
 
 /**
  * Run tiseal and SIGKILL it (a real kill) as soon as its journal shows `event` for `step`

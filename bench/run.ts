@@ -1,0 +1,120 @@
+/**
+ * `npm run bench`: outage window, SSH cost, certificate issuance and fan-out scale, written to
+ * bench/RESULTS.md (and the raw numbers to bench/results.json). Needs root and the lab's packages
+ * for the outage and scale parts (as `npm test` does); `--only certs` runs anywhere.
+ *
+ *   npm run bench -- [--only outage,ssh,certs,scale] [--rounds 2] [--leaves 200] [--forge-leaves 200]
+ *                    [--sizes 8,16,32,48] [--repeat 3] [--concurrency 5] [--out bench/RESULTS.md]
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { labAvailable, labDown } from '../lab';
+import { repoRoot } from '../lab/options';
+import { benchCerts } from './certs';
+import { netnsAvailable } from './netns-hosts';
+import { benchOutage } from './outage';
+import { renderResults, type BenchResults } from './report';
+import { benchScale } from './scale';
+import { benchSshCommands } from './ssh-cost';
+
+const PARTS = ['outage', 'ssh', 'certs', 'scale'] as const;
+type Part = (typeof PARTS)[number];
+
+export interface BenchArgs {
+  only: Part[];
+  rounds: number;
+  leaves: number;
+  forgeLeaves: number;
+  sizes: number[];
+  repeat: number;
+  concurrency: number;
+  out: string;
+  keepLab: boolean;
+}
+
+export function parseArgs(argv: string[]): BenchArgs {
+  const a: BenchArgs = {
+    only: [...PARTS],
+    rounds: 2,
+    leaves: 200,
+    forgeLeaves: 200,
+    sizes: [8, 16, 32, 48],
+    repeat: 3,
+    concurrency: 5,
+    out: path.join(repoRoot(), 'bench', 'RESULTS.md'),
+    keepLab: false,
+  };
+  const int = (flag: string, v: string | undefined) => {
+    if (!v || !/^\d+$/.test(v) || Number(v) < 1) throw new Error(`${flag} wants a positive integer, got '${v ?? ''}'`);
+    return Number(v);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i];
+    const v = () => argv[++i];
+    if (f === '--only') {
+      const parts = (v() ?? '').split(',').filter(Boolean);
+      const bad = parts.filter((p) => !PARTS.includes(p as Part));
+      if (bad.length || !parts.length) throw new Error(`--only takes ${PARTS.join(',')}; got '${parts.join(',')}'`);
+      a.only = parts as Part[];
+    } else if (f === '--rounds') a.rounds = int(f, v());
+    else if (f === '--leaves') a.leaves = int(f, v());
+    else if (f === '--forge-leaves') a.forgeLeaves = int(f, v());
+    else if (f === '--sizes') a.sizes = (v() ?? '').split(',').map((s) => int(f, s));
+    else if (f === '--repeat') a.repeat = int(f, v());
+    else if (f === '--concurrency') a.concurrency = int(f, v());
+    else if (f === '--out') a.out = path.resolve(v() ?? '');
+    else if (f === '--keep-lab') a.keepLab = true;
+    else throw new Error(`unknown flag '${f}' (see bench/run.ts)`);
+  }
+  return a;
+}
+
+export function machineLine(): string {
+  const cpus = os.cpus();
+  return `${os.type()} ${os.release()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node.js ${process.version}`;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-bench-'));
+  const results: BenchResults = { date: new Date().toISOString(), machine: machineLine(), args };
+  const needsLab = args.only.includes('outage') || args.only.includes('ssh');
+  if (needsLab) {
+    const lab = labAvailable();
+    if (!lab.ok) throw new Error(`the outage and SSH benchmarks need the lab: ${lab.reason}`);
+  }
+  if (args.only.includes('scale')) {
+    const ns = netnsAvailable();
+    if (!ns.ok) throw new Error(`the scale benchmark needs network namespaces: ${ns.reason}`);
+  }
+  let bootedLab = false;
+  try {
+    if (needsLab) {
+      const o = await benchOutage({ rounds: args.only.includes('outage') ? args.rounds : 1, workDir: work, log });
+      bootedLab = o.labBootedByBench;
+      if (args.only.includes('outage')) results.outage = o;
+      results.ssh = await benchSshCommands({ info: o.info, enableRuns: o.runs.map((r) => r.stats), disableRuns: o.disables, workDir: work, log });
+    }
+    if (args.only.includes('certs')) results.certs = await benchCerts({ leaves: args.leaves, forgeLeaves: args.forgeLeaves, concurrency: 8, log });
+    if (args.only.includes('scale')) results.scale = await benchScale({ sizes: args.sizes, repeat: args.repeat, concurrency: args.concurrency, workDir: work, log });
+  } finally {
+    if (bootedLab && !args.keepLab) {
+      log('lab: down (the benchmark booted it)');
+      await labDown({ log });
+    }
+  }
+  fs.mkdirSync(path.dirname(args.out), { recursive: true });
+  fs.writeFileSync(path.join(path.dirname(args.out), 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  fs.writeFileSync(args.out, renderResults(results));
+  fs.rmSync(work, { recursive: true, force: true });
+  log(`wrote ${path.relative(process.cwd(), args.out)}`);
+}
+
+if (require.main === module) {
+  main().catch((e) => {
+    process.stderr.write(`bench: ${(e as Error).message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,106 @@
+/**
+ * Fan-out at scale: `tiseal tls status` over 8, 16, 32, 48 … sshd-only hosts (netns-hosts.ts) at a
+ * fixed concurrency. Every host carries a TiKV config (and host 1 a PD one) under its deploy dir,
+ * so status reads a real file over SSH and probes ports that refuse, as on a stopped cluster.
+ */
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { repoRoot } from '../lab/options';
+import type { RunStatsReport } from '../src/util/run-stats';
+import { distribution, linearFit, type Distribution } from './analysis';
+import { netnsUp } from './netns-hosts';
+
+export interface ScaleRun {
+  hosts: number;
+  concurrency: number;
+  /** Spawn to exit, as an operator sees it (includes Node's start-up). */
+  wall: Distribution;
+  /** maxRSS of the tiseal process, MiB. */
+  peakRssMb: Distribution;
+  handshakesPerHost: number;
+  execs: number;
+}
+
+export interface ScaleBench {
+  runs: ScaleRun[];
+  fit: { msPerHost: number; baseMs: number; r2: number };
+}
+
+function writeTopology(file: string, ips: string[], deployDir: string): void {
+  const lines = [
+    '# written by the scale benchmark: sshd-only hosts in network namespaces',
+    'global:',
+    '  user: "root"',
+    '  ssh_port: 22',
+    `  deploy_dir: "${deployDir}"`,
+    `  data_dir: "${deployDir}/data"`,
+    'pd_servers:',
+    `  - host: ${ips[0]}`,
+    'tikv_servers:',
+    ...ips.map((ip) => `  - host: ${ip}`),
+    '',
+  ];
+  fs.writeFileSync(file, lines.join('\n'));
+}
+
+function seedHost(hostDir: string, withPd: boolean): void {
+  const tikv = path.join(hostDir, 'tikv-20160', 'conf');
+  fs.mkdirSync(tikv, { recursive: true });
+  fs.writeFileSync(path.join(tikv, 'tikv.toml'), '[storage]\nreserve-space = "0MB"\n\n[security]\n');
+  if (withPd) {
+    const pd = path.join(hostDir, 'pd-2379', 'conf');
+    fs.mkdirSync(pd, { recursive: true });
+    fs.writeFileSync(path.join(pd, 'pd.toml'), '[replication]\nmax-replicas = 3\n');
+  }
+}
+
+function runStatus(args: string[], statsFile: string): Promise<{ wallMs: number; stats: RunStatsReport }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith('TISEAL_')) delete env[k];
+    const child = spawn(process.execPath, [path.join(repoRoot(), 'bin', 'tiseal.js'), 'tls', 'status', ...args, '--json', '--stats-file', statsFile], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const wallMs = performance.now() - t0;
+      if (code !== 0 && code !== 1 && code !== 3) return reject(new Error(`tiseal tls status exited ${code}: ${err.trim()}`));
+      resolve({ wallMs, stats: JSON.parse(fs.readFileSync(statsFile, 'utf8')) as RunStatsReport });
+    });
+  });
+}
+
+export async function benchScale(o: { sizes: number[]; repeat: number; concurrency: number; workDir: string; log: (m: string) => void }): Promise<ScaleBench> {
+  const max = Math.max(...o.sizes);
+  o.log(`scale: ${max} sshd hosts in network namespaces`);
+  const hosts = await netnsUp(max, path.join(o.workDir, 'netns'));
+  try {
+    hosts.hostDirs.forEach((d, i) => seedHost(d, i === 0));
+    const runs: ScaleRun[] = [];
+    for (const n of o.sizes) {
+      const topo = path.join(o.workDir, `scale-${n}.yaml`);
+      writeTopology(topo, hosts.ips.slice(0, n), hosts.deployDir);
+      const args = [topo, '-i', hosts.identityFile, '--known-hosts', hosts.knownHostsFile, '--state-dir', path.join(o.workDir, 'state'), '-c', String(o.concurrency)];
+      const walls: number[] = [];
+      const rss: number[] = [];
+      let last: RunStatsReport | undefined;
+      await runStatus(args, path.join(o.workDir, `warmup.json`)); // page cache, JIT of the first run
+      for (let r = 0; r < o.repeat; r++) {
+        const { wallMs, stats } = await runStatus(args, path.join(o.workDir, `scale-${n}-${r}.json`));
+        walls.push(wallMs);
+        rss.push(stats.maxRssKb / 1024);
+        last = stats;
+      }
+      const hostsSeen = last!.ssh.perHost.filter((h) => !h.jump);
+      if (hostsSeen.length !== n) throw new Error(`tls status reached ${hostsSeen.length} of ${n} hosts`);
+      runs.push({ hosts: n, concurrency: o.concurrency, wall: distribution(walls), peakRssMb: distribution(rss), handshakesPerHost: last!.ssh.maxHandshakesPerHost, execs: last!.ssh.execs });
+      o.log(`scale: ${n} hosts: median ${Math.round(distribution(walls).median)} ms, peak RSS ${distribution(rss).median.toFixed(1)} MiB`);
+    }
+    const fit = linearFit(runs.map((r) => ({ x: r.hosts, y: r.wall.median })));
+    return { runs, fit: { msPerHost: fit.slope, baseMs: fit.intercept, r2: fit.r2 } };
+  } finally {
+    await hosts.down();
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * SSH cost per command on the lab: handshakes per host (one connection per host per run is the
+ * rule), commands run, and the time spent in SSH round trips and handshakes, read from each run's
+ * --stats-file.
+ */
+import * as path from 'path';
+import * as fs from 'fs';
+import type { LabInfo } from '../lab';
+import { runTiseal } from '../lab/tiseal-run';
+import type { RunStatsReport } from '../src/util/run-stats';
+
+export interface SshCostRow {
+  command: string;
+  wallMs: number;
+  hosts: number;
+  handshakes: number;
+  maxHandshakesPerHost: number;
+  execs: number;
+  rttTotalMs: number;
+  connectTotalMs: number;
+}
+
+export const sshRow = (label: string, s: RunStatsReport): SshCostRow => ({
+  command: label,
+  wallMs: s.wallMs,
+  hosts: s.ssh.hosts,
+  handshakes: s.ssh.handshakes,
+  maxHandshakesPerHost: s.ssh.maxHandshakesPerHost,
+  execs: s.ssh.execs,
+  rttTotalMs: s.ssh.rttTotalMs,
+  connectTotalMs: s.ssh.connectTotalMs,
+});
+
+export async function benchSshCommands(o: { info: LabInfo; enableRuns: RunStatsReport[]; disableRuns: RunStatsReport[]; workDir: string; log: (m: string) => void }): Promise<SshCostRow[]> {
+  const rows: SshCostRow[] = [];
+  const schedules = ['tiers', 'stop-all'];
+  o.enableRuns.forEach((s, i) => rows.push(sshRow(`tls enable --schedule ${schedules[i % 2]}`, s)));
+  o.disableRuns.forEach((s) => rows.push(sshRow('tls disable', s)));
+  for (const [label, args] of [
+    ['tls status', ['tls', 'status', '--json']],
+    ['audit', ['audit', '--json']],
+  ] as const) {
+    o.log(`ssh: ${label}`);
+    const file = path.join(o.workDir, `${label.replace(/\W+/g, '-')}.json`);
+    const r = await runTiseal(o.info, [...args, o.info.topologyFile, '--stats-file', file]);
+    // A plaintext cluster is an audit FAIL (exit 1); only a crash is a benchmark failure.
+    if (r.code !== 0 && r.code !== 1 && r.code !== 3) throw new Error(`tiseal ${label} exited ${r.code ?? r.signal}: ${r.stderr.slice(-2000)}`);
+    rows.push(sshRow(label, JSON.parse(fs.readFileSync(file, 'utf8')) as RunStatsReport));
+  }
+  return rows;
+}
