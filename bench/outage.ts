@@ -29,7 +29,6 @@ export interface OutageBench {
   runs: OutageRun[];
   /** `tls disable` runs between the enables (wall time, SSH cost). */
   disables: RunStatsReport[];
-  labBootedByBench: boolean;
 }
 
 class Prober {
@@ -115,5 +114,5 @@ export async function benchOutage(o: { rounds: number; workDir: string; log: (m:
       disables.push(await tiseal(info, ['tls', 'disable'], path.join(o.workDir, `disable-${schedule}-${round}.json`)));
     }
   }
-  return { runs, disables, labBootedByBench: up.booted.length > 0, info };
+  return { runs, disables, info };
 }

@@ -9,7 +9,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { labAvailable, labDown } from '../lab';
+import { labAvailable, labDown, labStatus } from '../lab';
 import { repoRoot } from '../lab/options';
 import { benchCerts } from './certs';
 import { netnsAvailable } from './netns-hosts';
@@ -89,22 +89,22 @@ async function main(): Promise<void> {
     const ns = netnsAvailable();
     if (!ns.ok) throw new Error(`the scale benchmark needs network namespaces: ${ns.reason}`);
   }
-  let bootedLab = false;
-  try {
-    if (needsLab) {
+  if (needsLab) {
+    const wasUp = (await labStatus()).hosts.some((h) => h.running);
+    try {
       const o = await benchOutage({ rounds: args.only.includes('outage') ? args.rounds : 1, workDir: work, log });
-      bootedLab = o.labBootedByBench;
       if (args.only.includes('outage')) results.outage = o;
       results.ssh = await benchSshCommands({ info: o.info, enableRuns: o.runs.map((r) => r.stats), disableRuns: o.disables, workDir: work, log });
-    }
-    if (args.only.includes('certs')) results.certs = await benchCerts({ leaves: args.leaves, forgeLeaves: args.forgeLeaves, concurrency: 8, log });
-    if (args.only.includes('scale')) results.scale = await benchScale({ sizes: args.sizes, repeat: args.repeat, concurrency: args.concurrency, workDir: work, log });
-  } finally {
-    if (bootedLab && !args.keepLab) {
-      log('lab: down (the benchmark booted it)');
-      await labDown({ log });
+    } finally {
+      // Down before the other parts, which would otherwise share the CPUs with an idle cluster.
+      if (!wasUp && !args.keepLab) {
+        log('lab: down (the benchmark booted it)');
+        await labDown({ log });
+      }
     }
   }
+  if (args.only.includes('certs')) results.certs = await benchCerts({ leaves: args.leaves, forgeLeaves: args.forgeLeaves, concurrency: 8, log });
+  if (args.only.includes('scale')) results.scale = await benchScale({ sizes: args.sizes, repeat: args.repeat, concurrency: args.concurrency, workDir: work, log });
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
   fs.writeFileSync(path.join(path.dirname(args.out), 'results.json'), JSON.stringify(results, null, 2) + '\n');
   fs.writeFileSync(args.out, renderResults(results));

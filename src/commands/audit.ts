@@ -2,7 +2,7 @@ import * as TOML from '@iarna/toml';
 import * as fs from 'fs';
 import * as tls from 'tls';
 import * as path from 'path';
-import { COMPONENTS, readTlsKeys, TomlTable, tlsConfigFiles, tlsPaths } from '../components';
+import { readTlsKeys, TomlTable, tlsConfigFiles, tlsPaths } from '../components';
 import { encryptionConfigFile, readEncryption } from '../components/encryption';
 import { UsageError } from '../errors';
 import { probeTls } from '../net/probe';

@@ -11,7 +11,7 @@ export async function waitHealthy(ctx: TlsContext, instances: Instance[], opts: 
   const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
   let pending = instances;
   let reasons = new Map<Instance, string>();
-  const delay = backoffDelays();
+  const delay = backoffDelays(100, 500);
   for (;;) {
     const hc: HealthContext = { pd: ctx.pd, tls: opts.tls ? ctx.clientTls : undefined };
     if (pending.some((i) => i.role === 'tikv' || i.role === 'tiflash')) {

@@ -29,7 +29,7 @@ describe('bench report', () => {
   it('states the machine, the date and whether each goal was met', () => {
     const md = renderResults({
       ...base,
-      outage: { runs: [run('tiers', 1000, 1000), run('stop-all', 4000, 1000)], disables: [], labBootedByBench: false },
+      outage: { runs: [run('tiers', 1000, 1000), run('stop-all', 4000, 1000)], disables: [] },
       ssh: [{ command: 'tls enable', wallMs: 1, hosts: 5, handshakes: 5, maxHandshakesPerHost: 1, execs: 3, rttTotalMs: 4, connectTotalMs: 5 }],
     });
     expect(md).toMatch(/^# tiseal benchmark results/);
@@ -43,7 +43,7 @@ describe('bench report', () => {
   it('says so when a goal is missed', () => {
     const md = renderResults({
       ...base,
-      outage: { runs: [run('tiers', 2000, 1000)], disables: [], labBootedByBench: false },
+      outage: { runs: [run('tiers', 2000, 1000)], disables: [] },
       ssh: [{ command: 'audit', wallMs: 1, hosts: 5, handshakes: 10, maxHandshakesPerHost: 2, execs: 3, rttTotalMs: 4, connectTotalMs: 5 }],
     });
     expect(md).toMatch(/2\.00 × the critical path: goal ≤ 1\.2 × — \*\*NOT met\*\*/);

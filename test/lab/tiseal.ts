@@ -6,11 +6,11 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import type { LabInfo } from '../../lab';
+import { labReset, type LabInfo } from '../../lab';
 import { COMPONENTS } from '../../src/components';
 import { loadTopology } from '../../src/topology';
 import type { Instance, Topology } from '../../src/topology/types';
-import { sshOk } from './helpers';
+import { ensureLab, sshOk } from './helpers';
 
 export { RunResult, tisealEnv, runTiseal, clusterName, clusterDir, tlsFiles } from '../../lab/tiseal-run';
 import { runTiseal, clusterDir, tlsFiles, type RunResult } from '../../lab/tiseal-run';
@@ -45,6 +45,15 @@ export async function runAndKill(info: LabInfo, args: string[], when: { type: 's
   });
   clearInterval(poll);
   return result;
+}
+
+/** The lab with a fresh cluster that `tiseal tls enable` has just put on TLS (shared setup of the rotation tests). */
+export async function labOnTls(): Promise<LabInfo> {
+  const info = await ensureLab();
+  await labReset();
+  const r = await runTiseal(info, ['tls', 'enable', info.topologyFile, '--yes']);
+  if (r.code !== 0) throw new Error(`enable failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+  return info;
 }
 
 export function labTopology(info: LabInfo): Topology {

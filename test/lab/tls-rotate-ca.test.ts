@@ -5,9 +5,9 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { labReset, LabInfo } from '../../lab';
-import { describeLab, ensureLab, sshOk } from './helpers';
-import { clusterDir, labTopology, pdJson, runTiseal, sClient, tlsEndpoints, tlsFiles } from './tiseal';
+import type { LabInfo } from '../../lab';
+import { describeLab, sshOk } from './helpers';
+import { clusterDir, labOnTls, labTopology, pdJson, runTiseal, sClient, tlsEndpoints, tlsFiles } from './tiseal';
 
 jest.setTimeout(10 * 60_000);
 
@@ -21,10 +21,7 @@ describeLab('tiseal tls rotate --ca on the lab', () => {
   let info: LabInfo;
 
   beforeAll(async () => {
-    info = await ensureLab();
-    await labReset();
-    const r = await runTiseal(info, ['tls', 'enable', info.topologyFile, '--yes']);
-    if (r.code !== 0) throw new Error(`enable failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+    info = await labOnTls();
   }, 15 * 60_000);
 
   it('moves every component to the new CA and keeps the cluster healthy', async () => {

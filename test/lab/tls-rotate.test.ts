@@ -6,11 +6,11 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { labReset, LabInfo } from '../../lab';
-import { describeLab, ensureLab } from './helpers';
+import type { LabInfo } from '../../lab';
+import { describeLab } from './helpers';
 import { validate } from '../support/json-schema';
 import * as schema from '../../docs/tls-status.schema.json';
-import { curl, labTopology, pdJson, remoteChecksums, runTiseal, sClient, tlsEndpoints, unitStartTimes } from './tiseal';
+import { curl, labOnTls, labTopology, pdJson, remoteChecksums, runTiseal, sClient, tlsEndpoints, unitStartTimes } from './tiseal';
 
 jest.setTimeout(8 * 60_000);
 
@@ -32,10 +32,7 @@ describeLab('tiseal tls rotate on the lab', () => {
   let info: LabInfo;
 
   beforeAll(async () => {
-    info = await ensureLab();
-    await labReset();
-    const r = await runTiseal(info, ['tls', 'enable', info.topologyFile, '--yes']);
-    if (r.code !== 0) throw new Error(`enable failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+    info = await labOnTls();
   }, 15 * 60_000);
 
   it('changes every served serial without restarting anything', async () => {

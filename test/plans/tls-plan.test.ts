@@ -1,0 +1,39 @@
+import * as path from 'path';
+import { tlsSteps } from '../../src/plans/tls';
+import type { TlsContext } from '../../src/tasks/context';
+import { loadTopology } from '../../src/topology';
+
+const topology = loadTopology(path.join(__dirname, '..', '..', 'lab', 'topologies', 'default.yaml'));
+const ctx = (want: 'on' | 'off', flags: Partial<TlsContext['flags']> = {}) => ({ want, topology, flags: { certDays: 365, caDays: 3650, keyType: 'rsa', ...flags } }) as TlsContext;
+
+describe('the TLS switch plan', () => {
+  it('stages everything, then restarts tier by tier (PD first), then fixes peer URLs and scales PD out', () => {
+    expect(tlsSteps(ctx('on')).map((s) => s.id)).toEqual([
+      'save-pd',
+      'scale-in',
+      'certificates',
+      'stage',
+      'restart-pd',
+      'restart-tikv',
+      'restart-tidb',
+      'restart-tiflash',
+      'restart-cdc',
+      'peer-urls',
+      'scale-out',
+      'record',
+    ]);
+  });
+
+  it('with --schedule stop-all stops everything after staging and before the first tier starts', () => {
+    const steps = tlsSteps(ctx('on', { schedule: 'stop-all' }));
+    const ids = steps.map((s) => s.id);
+    expect(ids.slice(ids.indexOf('stage'), ids.indexOf('restart-pd') + 1)).toEqual(['stage', 'stop-all', 'restart-pd']);
+    // Re-deciding a finished stop-all on resume would stop tiers that were already started again.
+    expect(steps.find((s) => s.id === 'stop-all')!.resume).toBe('skip-if-done');
+  });
+
+  it('cleans certificates only when disabling with --clean-certificate', () => {
+    expect(tlsSteps(ctx('off', { cleanCertificate: true })).map((s) => s.id).slice(-2)).toEqual(['clean-certificates', 'record']);
+    expect(tlsSteps(ctx('on', { cleanCertificate: true })).map((s) => s.id)).not.toContain('clean-certificates');
+  });
+});
