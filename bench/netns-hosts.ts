@@ -74,6 +74,7 @@ async function waitPort(ip: string, port: number, timeoutMs: number): Promise<vo
 export async function netnsUp(n: number, workDir: string): Promise<NetnsHosts> {
   if (n < 1 || n > 200) throw new Error('1..200 hosts');
   sweep();
+  fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation dir (made by its unit, which never ran here)
   fs.rmSync(workDir, { recursive: true, force: true });
   fs.mkdirSync(workDir, { recursive: true });
   const identityFile = path.join(workDir, 'id_ed25519');

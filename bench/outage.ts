@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import { labReset, labUp, type LabInfo } from '../lab';
+import { repoRoot } from '../lab/options';
 import { runTiseal, tlsFiles } from '../lab/tiseal-run';
 import { loadTopology } from '../src/topology';
 import type { RunStatsReport } from '../src/util/run-stats';
@@ -38,7 +39,7 @@ class Prober {
   private readonly exited: Promise<void>;
 
   constructor(cfg: ProberConfig) {
-    this.child = spawn(process.execPath, [path.join(__dirname, 'prober.js'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.child = spawn(process.execPath, [path.join(repoRoot(), 'dist', 'bench', 'prober.js'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const lines = readline.createInterface({ input: this.child.stdout! });
     let onReady!: () => void;
     this.ready = new Promise((r) => (onReady = r));
