@@ -67,6 +67,11 @@ export class CertificateAuthority {
   readonly chainPem: string;
   /** certPem + chainPem: what every host gets as `ca.crt`. */
   readonly bundlePem: string;
+  /**
+   * What a server sends after its leaf so that a client trusting only the root can build the
+   * path: this CA and the intermediates above it, without self-signed roots ('' for a root CA).
+   */
+  readonly servedChainPem: string;
   readonly info: CertInfo;
   /** Parsed CA certificate (public data: DER, names, key id). */
   readonly cert: ParsedCertificate;
@@ -80,6 +85,7 @@ export class CertificateAuthority {
     this.certPem = cert.pem;
     this.chainPem = chain.map((c) => c.pem).join('');
     this.bundlePem = this.certPem + this.chainPem;
+    this.servedChainPem = [cert, ...chain].filter((c) => !c.selfIssued).map((c) => c.pem).join('');
     this.info = parseCertificate(cert.pem);
     this.scheme = signatureSchemeFor(key);
     this.expiresAt = new Date(Math.min(...[cert, ...chain].map((c) => c.notAfter.getTime())));

@@ -35,6 +35,8 @@ export interface LeafOptions {
 
 export interface IssuedCert {
   certPem: string;
+  /** certPem + the issuing intermediates: what a server's certificate file holds (= certPem under a root CA). */
+  fullChainPem: string;
   /** The leaf private key (PKCS#1 for RSA, SEC1 for EC); write it to the host with mode 0600. */
   keyPem: string;
   /** The CA bundle to install as `ca.crt` next to this certificate (CA + its chain). */
@@ -89,5 +91,5 @@ export async function issueLeaf(ca: CertificateAuthority, opts: LeafOptions): Pr
     ca.scheme,
   );
   const pem = certPem(ca.signCertificate(tbs));
-  return { certPem: pem, keyPem: key.keyPem, caPem: ca.bundlePem, info: parseCertificate(pem) };
+  return { certPem: pem, fullChainPem: pem + ca.servedChainPem, keyPem: key.keyPem, caPem: ca.bundlePem, info: parseCertificate(pem) };
 }

@@ -94,9 +94,10 @@ export const certificatesStep: Step<TlsContext> = {
     ctx.pd.setTls(ctx.clientTls);
     ctx.issueLeaf = async (inst) => {
       const issued = await issueLeaf(ca, { commonName: inst.certName, hosts: instanceSans(inst, extra), days: ctx.flags.certDays, keyType: ctx.flags.keyType });
-      return { certPem: issued.certPem, keyPem: issued.keyPem };
+      // The host's certificate file carries the intermediates too: clients that trust only the root still verify it.
+      return { certPem: issued.fullChainPem, keyPem: issued.keyPem };
     };
-    ctx.leafStillGood = (inst, pem) => certStillGood(pem, ca, instanceSans(inst, extra));
+    ctx.leafStillGood = (inst, pem) => certStillGood(pem, ca, instanceSans(inst, extra)) && pem.includes(ca.servedChainPem);
     if (ctx.flags.verifyCn) {
       const version = ctx.facts?.pdVersion ?? ctx.topology.componentVersions.pd ?? ctx.topology.clusterVersion;
       ctx.allowedCn = (inst) => allowedCallers(inst.role, version)?.cns;

@@ -49,7 +49,7 @@ export function nextCaStep(r: CaRotation): Step<TlsContext> {
       const newCa = r.newCa;
       ctx.issueLeaf = async (inst) => {
         const l = await issueLeaf(newCa, { commonName: inst.certName, hosts: instanceSans(inst, extra), days: ctx.flags.certDays, keyType: ctx.flags.keyType });
-        return { certPem: l.certPem, keyPem: l.keyPem };
+        return { certPem: l.fullChainPem, keyPem: l.keyPem };
       };
       // During the move tiseal must accept servers on either CA.
       ctx.clientTls = { ...ctx.clientTls!, ca: both(r) };

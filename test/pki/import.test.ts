@@ -1,6 +1,6 @@
 /** Bring-your-own CA: CAs made by the openssl CLI, imported, used, and rejected when unfit. */
 import { CertError } from '../../src/errors';
-import { importCA, issueLeaf, verifyChain, parseCertificate } from '../../src/pki';
+import { createCA, importCA, issueLeaf, parseBundle, parseCertificate, verifyChain } from '../../src/pki';
 import { TempDir, OPENSSL_CNF, openssl, opensslSelfSigned, opensslIntermediate, opensslCaWindow } from './helpers';
 
 let t: TempDir;
@@ -146,6 +146,22 @@ describe('intermediate CA', () => {
     const v = verifyChain(leaf.certPem, root.cert, { untrustedPem: inter.cert });
     expect(v.ok && v.path.map((c) => c.subjectCN)).toEqual(['tikv', 'Corp TiDB Issuing', 'Corp Root']);
     expect(verifyChain(leaf.certPem, leaf.caPem).ok).toBe(true);
+  });
+
+  it('serves the intermediates, never the root, after each leaf', async () => {
+    const ca = importCA({ certPem: inter.cert, keyPem: inter.key, chainPem: root.cert });
+    expect(ca.servedChainPem).toBe(ca.certPem);
+    const leaf = await issueLeaf(ca, { commonName: 'pd', hosts: ['10.0.3.2'], days: 20 });
+    expect(leaf.fullChainPem).toBe(leaf.certPem + ca.certPem);
+    expect(parseCertificate(leaf.fullChainPem).subjectCN).toBe('pd'); // readers see the leaf first
+    // two levels: issuing CA ← policy CA ← root
+    const issuing = opensslIntermediate(t, 'issuing', 'Corp Issuing L2', 'inter', 'ec');
+    const deep = importCA({ certPem: issuing.cert, keyPem: issuing.key, chainPem: inter.cert + root.cert });
+    expect(parseBundle(deep.servedChainPem).map((c) => c.subjectCN)).toEqual(['Corp Issuing L2', 'Corp TiDB Issuing']);
+    const own = await createCA({ cluster: 'c' });
+    expect(own.servedChainPem).toBe('');
+    const ownLeaf = await issueLeaf(own, { commonName: 'pd', hosts: ['10.0.3.3'] });
+    expect(ownLeaf.fullChainPem).toBe(ownLeaf.certPem);
   });
 
   it('accepts the chain appended to the CA certificate (one bundle file)', () => {

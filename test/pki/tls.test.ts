@@ -195,4 +195,28 @@ describe('mutual TLS through an imported intermediate CA', () => {
       await srv.close();
     }
   });
+
+  it('a server sending its full chain verifies for a client that trusts only the root', async () => {
+    const root = opensslSelfSigned(t, 'root2', 'Corp Root 2');
+    const inter = opensslIntermediate(t, 'inter2', 'Corp Issuing 2', 'root2');
+    const ca = importCA({ certPem: inter.cert, keyPem: inter.key, chainPem: root.cert });
+    const server = await issueLeaf(ca, { commonName: 'pd', hosts: ['127.0.0.1'], days: 20 });
+    const client = await issueLeaf(ca, { commonName: 'tiseal', usage: 'client', days: 20 });
+    t.write('client2.crt', client.fullChainPem);
+    t.write('client2.key', client.keyPem);
+    for (const [certPem, verifies] of [
+      [server.fullChainPem, true],
+      [server.certPem, false],
+    ] as const) {
+      // Trusting only the root for client certificates keeps OpenSSL from completing the served
+      // chain from its own store (Node/OpenSSL servers do; Go's crypto/tls, as in PD and TiDB, does not).
+      const srv = await startServer({ ...server, certPem, caPem: root.cert });
+      try {
+        const r = await sClient(srv, t, ['-CAfile', 'root2.crt', '-cert', 'client2.crt', '-key', 'client2.key', '-verify_return_error']);
+        expect(`${r.code === 0}`).toBe(`${verifies}`);
+      } finally {
+        await srv.close();
+      }
+    }
+  });
 });
