@@ -30,20 +30,21 @@ export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptio
       // finds nothing to do, or redoes what the crash left undone.
       if (!opts.dryRun && step.resume === 'skip-if-done' && opts.doneBefore?.has(step.id)) {
         task.skip(`${step.title}: done by the interrupted run (journal)`);
-        runStats.stepEnd(step.id, 'skipped');
+        runStats.stepSkipped(step.id);
         return;
       }
       if (!opts.dryRun) opts.journal?.append({ type: 'step-start', step: step.id, at: now() });
       runStats.stepStart(step.id);
-      const decision = await step.decide(ctx).catch((e) => {
+      const failed = (e: unknown): never => {
         runStats.stepEnd(step.id, 'failed');
         throw e;
-      });
+      };
+      const decision = await step.decide(ctx).catch(failed);
       if (decision.actions.length === 0) {
         task.title = `${step.title}: nothing to do${decision.reason ? ` (${decision.reason})` : ''}`;
         if (opts.dryRun) opts.plan?.push(`- ${step.title}: nothing to do${decision.reason ? ` (${decision.reason})` : ''}`);
         else {
-          await step.verify?.(ctx);
+          await step.verify?.(ctx).catch(failed);
           opts.journal?.append({ type: 'step-done', step: step.id, at: now() });
         }
         runStats.stepEnd(step.id, 'nothing-to-do');
@@ -63,10 +64,7 @@ export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptio
         (a): ListrTask<C> => ({
           title: a.title,
           task: async (_c, sub) => {
-            const note = await a.run().catch((e) => {
-              runStats.stepEnd(step.id, 'failed');
-              throw e;
-            });
+            const note = await a.run().catch(failed);
             if (note) sub.title = `${a.title}: ${note}`;
           },
         }),
@@ -78,10 +76,7 @@ export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptio
           { task: (_c, sub) => sub.newListr(actions, { concurrent, exitOnError: true }) },
           {
             task: async (c) => {
-              await step.verify?.(c).catch((e: unknown) => {
-                runStats.stepEnd(step.id, 'failed');
-                throw e;
-              });
+              await step.verify?.(c).catch(failed);
               opts.journal?.append({ type: 'step-done', step: step.id, at: now() });
               runStats.stepEnd(step.id, 'done');
             },

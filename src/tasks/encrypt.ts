@@ -14,7 +14,7 @@ import { shq } from '../util/shell';
 import { executorFor, TlsContext } from './context';
 import { factKey } from './facts';
 import { waitHealthy } from './health';
-import { readRemoteText, systemctl, unitStates } from './remote';
+import { newestMtimeUs, readRemoteText, systemctl, unitStates } from './remote';
 import { fileAction } from './stage';
 
 /** The master keys tiseal keeps for a cluster (0600, under the 0700 state dir). Never only on hosts. */
@@ -105,8 +105,7 @@ export function rollingStoreRestartStep(id: string): Step<TlsContext> {
         const exec = await executorFor(ctx, inst);
         const unit = (await unitStates(exec, [inst.unit])).get(inst.unit);
         const files = [encryptionConfigFile(inst)!, masterKeyPath(inst), previousKeyPath(inst)];
-        const r = await exec.exec(`stat -c %Y ${files.map(shq).join(' ')} 2>/dev/null; true`, { sudo: true, allowFailure: true });
-        const newest = Math.max(0, ...r.stdout.trim().split('\n').filter(Boolean).map((s) => Number(s) * 1e6));
+        const newest = await newestMtimeUs(exec, files);
         return !unit || unit.activeState !== 'active' || unit.activeEnterUs < newest ? inst : undefined;
       });
       const todo = stale.filter((i): i is Instance => i !== undefined);

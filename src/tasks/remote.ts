@@ -22,6 +22,12 @@ export async function writeWithBackup(exec: Executor, file: string, content: str
   await exec.put(content, file, { mode: opts.mode, owner: opts.owner, atomic: true, sudo: true });
 }
 
+/** Newest mtime (µs since the epoch, to compare with systemd's timestamps) among files; missing files count as 0. */
+export async function newestMtimeUs(exec: Executor, files: string[]): Promise<number> {
+  const r = await exec.exec(`stat -c %Y ${files.map(shq).join(' ')} 2>/dev/null; true`, { sudo: true, allowFailure: true });
+  return Math.max(0, ...r.stdout.trim().split('\n').filter(Boolean).map((s) => Number(s) * 1e6));
+}
+
 export async function systemctl(exec: Executor, action: 'restart' | 'stop' | 'start', unit: string): Promise<void> {
   // daemon-reload only when the unit file changed on disk: a reload costs every restart ~0.1 s.
   const u = shq(unit);

@@ -4,28 +4,24 @@ import { noop } from '../engine/step';
 import type { Instance } from '../topology/types';
 import { executorFor, TlsContext } from './context';
 import { probeInstance } from './facts';
-import { systemctl, unitStates } from './remote';
+import { newestMtimeUs, systemctl, unitStates } from './remote';
 import { waitHealthy } from './health';
-import { shq } from '../util/shell';
 import { runStats } from '../util/run-stats';
 
-/** Newest mtime (µs) among the files that decide how an instance starts. */
-async function configMtimeUs(ctx: TlsContext, inst: Instance): Promise<number> {
-  const exec = await executorFor(ctx, inst);
-  const files = [...inst.configFiles, inst.runScript];
-  const r = await exec.exec(`stat -c %Y ${files.map(shq).join(' ')} 2>/dev/null; true`, { sudo: true, allowFailure: true });
-  return Math.max(0, ...r.stdout.trim().split('\n').filter(Boolean).map((s) => Number(s) * 1e6));
-}
-
-/** Why an instance must restart to reach the wanted state, or undefined when it already runs it. */
-async function restartReason(ctx: TlsContext, inst: Instance): Promise<string | undefined> {
+/**
+ * Why an instance must restart to reach the wanted state (and whether systemd has a process for it
+ * to stop), or undefined when it already runs it.
+ */
+async function restartReason(ctx: TlsContext, inst: Instance): Promise<{ why: string; running: boolean } | undefined> {
   const exec = await executorFor(ctx, inst);
   const unit = (await unitStates(exec, [inst.unit])).get(inst.unit);
-  if (!unit || unit.activeState !== 'active') return `unit is ${unit?.activeState ?? 'missing'}`;
+  if (!unit || unit.activeState !== 'active') {
+    return { why: `unit is ${unit?.activeState ?? 'missing'}`, running: unit !== undefined && unit.activeState !== 'inactive' && unit.activeState !== 'failed' };
+  }
   const probe = await probeInstance(ctx, inst);
   const wantKind = ctx.want === 'on' ? 'tls' : 'plain';
-  if (probe && probe.kind !== 'closed' && probe.kind !== wantKind) return `serves ${probe.kind === 'tls' ? 'TLS' : 'plaintext'}`;
-  if ((await configMtimeUs(ctx, inst)) > unit.activeEnterUs) return 'config changed since it started';
+  if (probe && probe.kind !== 'closed' && probe.kind !== wantKind) return { why: `serves ${probe.kind === 'tls' ? 'TLS' : 'plaintext'}`, running: true };
+  if ((await newestMtimeUs(exec, [...inst.configFiles, inst.runScript])) > unit.activeEnterUs) return { why: 'config changed since it started', running: true };
   return undefined;
 }
 
@@ -51,7 +47,7 @@ export function stopAllStep(ctx: Pick<TlsContext, 'topology'>): Step<TlsContext>
         tiers.map(async ({ roles }) => {
           const insts = kept(c, roles);
           const reasons = await Promise.all(insts.map(async (i) => [i, await restartReason(c, i)] as const));
-          return { roles, todo: reasons.filter(([, r]) => r !== undefined && !/^unit is (inactive|failed|missing)$/.test(r)).map(([i]) => i) };
+          return { roles, todo: reasons.filter(([, r]) => r?.running).map(([i]) => i) };
         }),
       );
       const todo = perTier.filter((t) => t.todo.length > 0);
@@ -81,11 +77,11 @@ export function restartTierSteps(ctx: Pick<TlsContext, 'topology'>): Step<TlsCon
     async decide(c: TlsContext) {
       const insts = kept(c, roles);
       const reasons = await Promise.all(insts.map(async (i) => [i, await restartReason(c, i)] as const));
-      const todo = reasons.filter(([, r]) => r !== undefined);
+      const todo = reasons.flatMap(([inst, r]) => (r ? [{ inst, why: r.why }] : []));
       if (todo.length === 0) return noop(`every ${roles.join('/')} already runs with TLS ${c.want}`);
       return {
         concurrency: todo.length,
-        actions: todo.map(([inst, why]) => ({
+        actions: todo.map(({ inst, why }) => ({
           title: `restart ${inst.unit} on ${inst.host} (${why})`,
           run: async () => {
             runStats.restartIssued(inst, roles.join('+'));

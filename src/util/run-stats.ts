@@ -51,6 +51,8 @@ export class RunStats {
   readonly startedAt = Date.now();
   private readonly steps: StepTiming[] = [];
   private readonly restarts = new Map<string, RestartTiming>();
+  /** Separate stops (schedule stop-all) not yet followed by their start. */
+  private readonly stops = new Map<string, { stopIssuedAt: number; stoppedAt?: number }>();
   private readonly pools: StatsSource[] = [];
 
   watchPool(pool: StatsSource): void {
@@ -61,31 +63,38 @@ export class RunStats {
     this.steps.push({ id, startAt: Date.now() });
   }
 
-  stepEnd(id: string, outcome: NonNullable<StepTiming['outcome']>): void {
+  /** Closes the step's open record; a step whose several actions fail is recorded failed once. */
+  stepEnd(id: string, outcome: 'done' | 'nothing-to-do' | 'failed'): void {
     const s = [...this.steps].reverse().find((x) => x.id === id && x.endAt === undefined);
     if (s) Object.assign(s, { endAt: Date.now(), outcome });
-    else this.steps.push({ id, startAt: Date.now(), endAt: Date.now(), outcome });
   }
 
-  stopIssued(inst: { host: string; unit: string; role: string }): void {
-    this.restarts.set(key(inst.host, inst.unit), { host: inst.host, unit: inst.unit, role: inst.role, tier: '', stopIssuedAt: Date.now(), issuedAt: 0 });
+  /** A step the journal says an interrupted run finished: never started here. */
+  stepSkipped(id: string): void {
+    this.steps.push({ id, startAt: Date.now(), endAt: Date.now(), outcome: 'skipped' });
+  }
+
+  stopIssued(inst: { host: string; unit: string }): void {
+    this.stops.set(key(inst.host, inst.unit), { stopIssuedAt: Date.now() });
   }
 
   stopped(inst: { host: string; unit: string }): void {
-    const r = this.restarts.get(key(inst.host, inst.unit));
-    if (r && r.stoppedAt === undefined) r.stoppedAt = Date.now();
+    const s = this.stops.get(key(inst.host, inst.unit));
+    if (s && s.stoppedAt === undefined) s.stoppedAt = Date.now();
   }
 
+  /** A restart (or, after a separate stop, the start), carrying that stop along. */
   restartIssued(inst: { host: string; unit: string; role: string }, tier: string): void {
-    const prior = this.restarts.get(key(inst.host, inst.unit));
-    const stop = prior && prior.issuedAt === 0 ? { stopIssuedAt: prior.stopIssuedAt, stoppedAt: prior.stoppedAt } : {};
-    this.restarts.set(key(inst.host, inst.unit), { host: inst.host, unit: inst.unit, role: inst.role, tier, ...stop, issuedAt: Date.now() });
+    const k = key(inst.host, inst.unit);
+    const stop = this.stops.get(k);
+    this.stops.delete(k);
+    this.restarts.set(k, { host: inst.host, unit: inst.unit, role: inst.role, tier, ...stop, issuedAt: Date.now() });
   }
 
   /** First health check that passed after a restart was issued (other health checks are ignored). */
   healthy(inst: { host: string; unit: string }): void {
     const r = this.restarts.get(key(inst.host, inst.unit));
-    if (r && r.issuedAt > 0 && r.healthyAt === undefined) r.healthyAt = Date.now();
+    if (r && r.healthyAt === undefined) r.healthyAt = Date.now();
   }
 
   report(command: string, exitCode?: number): RunStatsReport {
@@ -110,7 +119,7 @@ export class RunStats {
         perHost,
       },
       steps: this.steps,
-      restarts: [...this.restarts.values()].filter((r) => r.issuedAt > 0),
+      restarts: [...this.restarts.values()],
     };
   }
 

@@ -36,7 +36,10 @@ describe('RunStats', () => {
     const s = new RunStats();
     s.stepStart('stage');
     s.stepEnd('stage', 'done');
-    s.stepEnd('never-started', 'skipped');
+    s.stepSkipped('never-started');
+    s.stepStart('scale-out');
+    s.stepEnd('scale-out', 'failed');
+    s.stepEnd('scale-out', 'failed'); // a second failing action of the same step
     const host = (h: string, handshakes: number) => ({ host: h, port: 22, handshakes, connectMs: 40, execs: 10, bytesUp: 1, bytesDown: 2, rttTotalMs: 25 });
     s.watchPool({ stats: () => [host('a', 1), host('b', 1)] });
     s.watchPool({ stats: () => [host('c', 2)] });
@@ -45,6 +48,7 @@ describe('RunStats', () => {
     expect(r.steps.map((x) => [x.id, x.outcome])).toEqual([
       ['stage', 'done'],
       ['never-started', 'skipped'],
+      ['scale-out', 'failed'],
     ]);
     expect(r.steps[0].endAt).toBeGreaterThanOrEqual(r.steps[0].startAt);
     expect(r.ssh).toMatchObject({ hosts: 3, handshakes: 4, maxHandshakesPerHost: 2, execs: 30, rttTotalMs: 75, connectTotalMs: 120 });
