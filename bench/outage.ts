@@ -82,9 +82,10 @@ function proberConfig(info: LabInfo): ProberConfig {
   };
 }
 
-async function tiseal(info: LabInfo, args: string[], statsFile: string): Promise<RunStatsReport> {
-  const r = await runTiseal(info, [...args, info.topologyFile, '--yes', '--stats-file', statsFile]);
-  if (r.code !== 0) throw new Error(`tiseal ${args.join(' ')} exited ${r.code ?? r.signal}:\n${r.stderr.slice(-3000)}`);
+/** Run tiseal on the lab's topology with --stats-file and return what it recorded; other exit codes are a benchmark failure. */
+export async function tisealWithStats(info: LabInfo, args: string[], statsFile: string, okCodes: number[] = [0]): Promise<RunStatsReport> {
+  const r = await runTiseal(info, [...args, info.topologyFile, '--stats-file', statsFile]);
+  if (r.code === null || !okCodes.includes(r.code)) throw new Error(`tiseal ${args.join(' ')} exited ${r.code ?? r.signal}:\n${r.stderr.slice(-3000)}`);
   return JSON.parse(fs.readFileSync(statsFile, 'utf8')) as RunStatsReport;
 }
 
@@ -98,21 +99,21 @@ export async function benchOutage(o: { rounds: number; workDir: string; log: (m:
   for (let round = 1; round <= o.rounds; round++) {
     for (const schedule of ['tiers', 'stop-all'] as Schedule[]) {
       const prober = new Prober(proberConfig(info));
+      let stats: RunStatsReport;
+      let ticks: Tick[];
       try {
         await prober.answering();
-        const file = path.join(o.workDir, `enable-${schedule}-${round}.json`);
         o.log(`round ${round}: tls enable --schedule ${schedule}`);
-        const stats = await tiseal(info, ['tls', 'enable', '--schedule', schedule], file);
+        stats = await tisealWithStats(info, ['tls', 'enable', '--yes', '--schedule', schedule], path.join(o.workDir, `enable-${schedule}-${round}.json`));
         await new Promise((r) => setTimeout(r, 2000)); // an outage right at the end must be seen ending
-        const ticks = await prober.stop();
-        const from = Date.parse(stats.startedAt);
-        const during = ticks.filter((t) => t.t0 >= from);
-        runs.push({ schedule, round, wallMs: stats.wallMs, outage: outageIntervals(during, stats.steps), critical: criticalPath(stats.restarts), stats });
       } finally {
-        await prober.stop();
+        ticks = await prober.stop();
       }
+      const from = Date.parse(stats.startedAt);
+      const during = ticks.filter((t) => t.t0 >= from);
+      runs.push({ schedule, round, wallMs: stats.wallMs, outage: outageIntervals(during, stats.steps), critical: criticalPath(stats.restarts), stats });
       o.log(`round ${round}: tls disable (back to plaintext for the next run)`);
-      disables.push(await tiseal(info, ['tls', 'disable'], path.join(o.workDir, `disable-${schedule}-${round}.json`)));
+      disables.push(await tisealWithStats(info, ['tls', 'disable', '--yes'], path.join(o.workDir, `disable-${schedule}-${round}.json`)));
     }
   }
   return { runs, disables, info };

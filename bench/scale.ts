@@ -7,6 +7,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { repoRoot } from '../lab/options';
+import { envWithoutTiseal } from '../lab/tiseal-run';
 import type { RunStatsReport } from '../src/util/run-stats';
 import { distribution, linearFit, type Distribution } from './analysis';
 import { netnsUp } from './netns-hosts';
@@ -58,9 +59,7 @@ function seedHost(hostDir: string, withPd: boolean): void {
 function runStatus(args: string[], statsFile: string): Promise<{ wallMs: number; stats: RunStatsReport }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const env = { ...process.env };
-    for (const k of Object.keys(env)) if (k.startsWith('TISEAL_')) delete env[k];
-    const child = spawn(process.execPath, [path.join(repoRoot(), 'bin', 'tiseal.js'), 'tls', 'status', ...args, '--json', '--stats-file', statsFile], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(repoRoot(), 'bin', 'tiseal.js'), 'tls', 'status', ...args, '--json', '--stats-file', statsFile], { env: envWithoutTiseal(), stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);

@@ -16,10 +16,15 @@ export interface RunResult {
   stderr: string;
 }
 
-export function tisealEnv(info: LabInfo): NodeJS.ProcessEnv {
+/** This process's environment without TISEAL_* settings, so a run sees only the flags it is given. */
+export function envWithoutTiseal(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('TISEAL_')) delete env[k];
-  return { ...env, TISEAL_IDENTITY_FILE: info.identityFile, TISEAL_KNOWN_HOSTS: info.knownHostsFile, TISEAL_SSH_USER: info.user, TISEAL_STATE_DIR: info.stateDir, NO_COLOR: '1' };
+  return env;
+}
+
+export function tisealEnv(info: LabInfo): NodeJS.ProcessEnv {
+  return { ...envWithoutTiseal(), TISEAL_IDENTITY_FILE: info.identityFile, TISEAL_KNOWN_HOSTS: info.knownHostsFile, TISEAL_SSH_USER: info.user, TISEAL_STATE_DIR: info.stateDir, NO_COLOR: '1' };
 }
 
 /** Start tiseal; resolves when it exits. `onSpawn` gets the child (to kill it). */

@@ -49,6 +49,17 @@ const mode = (f: string) => fs.statSync(f).mode & 0o777;
 const pubFromCert = (crt: string) => openssl(['x509', '-in', crt, '-noout', '-pubkey']).stdout;
 const pubFromKey = (keyPem: string) => openssl(['pkey', '-pubout'], { input: keyPem }).stdout;
 
+/** A temp dir with the lab topology and a state dir holding a CA for cluster `lab`. */
+async function labStateWithCA(keyType: KeyType): Promise<{ root: string; stateDir: string; topo: string; ca: CertificateAuthority }> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-certclient-'));
+  const stateDir = path.join(root, 'state');
+  const topo = path.join(root, 'lab.yaml');
+  fs.writeFileSync(topo, TOPOLOGY);
+  const ca = await createCA({ cluster: 'lab', keyType });
+  await new CertStore(stateDir, 'lab').saveCA(ca);
+  return { root, stateDir, topo, ca };
+}
+
 describe.each<KeyType>(['rsa', 'ecdsa'])('tiseal cert client (%s CA)', (keyType) => {
   let root: string;
   let stateDir: string;
@@ -56,13 +67,7 @@ describe.each<KeyType>(['rsa', 'ecdsa'])('tiseal cert client (%s CA)', (keyType)
   let ca: CertificateAuthority;
 
   beforeAll(async () => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-certclient-'));
-    stateDir = path.join(root, 'state');
-    topo = path.join(root, 'lab.yaml');
-    fs.writeFileSync(topo, TOPOLOGY);
-    const store = new CertStore(stateDir, 'lab');
-    ca = await createCA({ cluster: 'lab', keyType });
-    await store.saveCA(ca);
+    ({ root, stateDir, topo, ca } = await labStateWithCA(keyType));
     fs.writeFileSync(path.join(root, 'pw'), 'correct-horse-battery\nsecond line is ignored\n');
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -161,15 +166,9 @@ describe('tiseal cert client: refusals and options', () => {
   let root: string;
   let stateDir: string;
   let topo: string;
-  let ca: CertificateAuthority;
 
   beforeAll(async () => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-certclient-'));
-    stateDir = path.join(root, 'state');
-    topo = path.join(root, 'lab.yaml');
-    fs.writeFileSync(topo, TOPOLOGY);
-    ca = await createCA({ cluster: 'lab' });
-    await new CertStore(stateDir, 'lab').saveCA(ca);
+    ({ root, stateDir, topo } = await labStateWithCA('rsa'));
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
