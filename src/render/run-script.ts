@@ -6,7 +6,6 @@ import {
   listenHostOf,
   pdAdvertiseClientUrl,
   pdAdvertisePeerUrl,
-  pdClientUrls,
   pdHostPorts,
   pdInitialCluster,
   pdInstances,
@@ -40,9 +39,13 @@ function requireDataDir(inst: Instance): string {
   return inst.dataDir;
 }
 
+/**
+ * numactl arguments stand bare in TiUP's templates (`--cpunodebind={{.NumaNode}}`): the topology
+ * model admits only numactl lists, and bashWord quotes anything else, so no value runs as code.
+ */
 function numa(inst: Instance): TemplateVars {
   const cores = inst.raw?.numa_cores;
-  return { numaNode: inst.numaNode ? bashDq(inst.numaNode) : '', numaCores: typeof cores === 'string' && inst.numaNode ? bashDq(cores) : '' };
+  return { numaNode: inst.numaNode ? bashWord(inst.numaNode) : '', numaCores: typeof cores === 'string' && cores !== '' && inst.numaNode ? bashWord(cores) : '' };
 }
 
 function pdVars(inst: Instance, topo: Topology, opts: RunScriptOptions): TemplateVars {
@@ -118,12 +121,14 @@ function cdcVars(inst: Instance, topo: Topology, opts: RunScriptOptions): Templa
     addr: bashDq(joinHostPort(listenHostOf(inst, topo), port)),
     advertiseAddr: bashDq(joinHostPort(inst.host, port)),
     // CDC refuses a scheme that does not match its TLS settings, both ways.
-    pd: bashDq(pdClientUrls(topo, opts.tls).join(',')),
+    // TiUP cdc.go: pdspec.GetAdvertiseClientURL(enableTLS) per PD (advertise_client_addr verbatim).
+    pd: bashDq(pdInstances(topo).map((p) => pdAdvertiseClientUrl(p, opts.tls)).join(',')),
     dataDir: inst.dataDir ? bashDq(inst.dataDir) : '',
     tls: opts.tls,
     gcTtl: typeof gcTtl === 'number' && gcTtl > 0 ? gcTtl : '',
     tz: typeof tz === 'string' ? bashDq(tz) : '',
-    clusterId: typeof clusterId === 'string' && clusterId ? bashDq(clusterId) : '',
+    // Bare in TiUP's template (`--cluster-id {{.ClusterID}}`): a word, quoted when it is not plain.
+    clusterId: typeof clusterId === 'string' && clusterId ? bashWord(clusterId) : '',
     logDir: bashDq(inst.logDir),
   };
 }

@@ -19,7 +19,7 @@ import { buildInstance, resolveGlobal, resolveMonitored, type BuiltInstance } fr
 import { checkFields, describe, isPlainObject, Problems, sectionMapping } from './schema';
 import { closest } from './suggest';
 import type { AuxInstance, Instance, Topology } from './types';
-import { checkDirConflicts, checkHasPd, checkLocalPaths, checkPdNames, checkPlatforms, checkPortConflicts } from './validate';
+import { checkDirConflicts, checkDirOverlaps, checkHasPd, checkLocalPaths, checkPdNames, checkPlatforms, checkPortConflicts } from './validate';
 import { loadYamlWithPositions, YamlSyntaxError, type PosNode } from './yaml-positions';
 
 export interface TopologyCheck {
@@ -123,7 +123,8 @@ export function analyseTopology(text: string, file: string): TopologyCheck {
 
   checkHasPd(p, pdEntries, root);
   checkPortConflicts(p, built, monitored, monSec?.node);
-  checkDirConflicts(p, built);
+  const clashed = checkDirConflicts(p, built);
+  checkDirOverlaps(p, built, monitored, monSec?.node, clashed);
   checkPdNames(p, built);
   checkPlatforms(p, built);
   checkLocalPaths(p, built);
@@ -131,10 +132,15 @@ export function analyseTopology(text: string, file: string): TopologyCheck {
   const managedKeys = new Set<string>(ROLE_SPECS.map((s) => s.key));
   const instances = built.filter((b) => managedKeys.has(b.spec.key)).map((b) => b.inst as Instance);
   const otherInstances = built.filter((b) => !managedKeys.has(b.spec.key)).map((b) => b.inst as AuxInstance);
+  // A Set, not hosts.some(): one lookup per instance keeps 200k-instance files linear.
   const hosts: Topology['hosts'] = [];
+  const seenHosts = new Set<string>();
   for (const inst of instances) {
     const host = inst.manageHost ?? inst.host;
-    if (!hosts.some((h) => h.host === host && h.sshPort === inst.sshPort)) hosts.push({ host, sshPort: inst.sshPort });
+    const key = `${host}\u0000${inst.sshPort}`;
+    if (seenHosts.has(key)) continue;
+    seenHosts.add(key);
+    hosts.push({ host, sshPort: inst.sshPort });
   }
 
   const topology: Topology = {

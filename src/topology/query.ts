@@ -32,7 +32,8 @@ export function instanceAddress(i: Pick<Instance, 'host' | 'port'>): string {
 
 /** Managed and unmanaged instances together, in TiUP start order (file order within a role). */
 export function allInstancesInStartOrder(t: Topology): Array<Instance | AuxInstance> {
-  const order = (key: string | undefined) => ALL_ROLE_SPECS.findIndex((s) => s.key === key);
+  const rank = new Map<string | undefined, number>(ALL_ROLE_SPECS.map((s, n) => [s.key, n]));
+  const order = (key: string | undefined) => rank.get(key) ?? -1;
   return [...t.instances, ...(t.otherInstances ?? [])]
     .map((inst, n) => ({ inst, n }))
     .sort((a, b) => order(a.inst.roleKey) - order(b.inst.roleKey) || a.n - b.n)

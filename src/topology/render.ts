@@ -19,6 +19,7 @@ export function renderInstanceTable(topology: Topology): string {
     i.unit,
   ]);
   const table = [HEADERS, HEADERS.map((h) => '-'.repeat(h.length)), ...rows];
-  const widths = HEADERS.map((_, c) => Math.max(...table.map((r) => r[c].length)));
+  // reduce, not Math.max(...rows): spreading 200k arguments overflows the stack.
+  const widths = HEADERS.map((_, c) => table.reduce((w, r) => Math.max(w, r[c].length), 0));
   return table.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ')).join('\n');
 }

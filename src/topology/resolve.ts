@@ -3,8 +3,9 @@
  * instance.go DataDir/LogDir, parse_topology.go/Abs), applied to one entry at a time.
  */
 import type { AuxInstance, GlobalOptions, Instance } from './types';
-import { absUnderHome, isAbsolute, joinPath } from './paths';
+import { absUnderHome, cleanPath, isAbsolute, joinPath } from './paths';
 import type { RoleSpec } from './roles';
+import { advertiseProblem, cdcClusterIdProblem, hostProblem, memberNameProblem, numaProblem, pathProblem, timeZoneProblem } from './safe-values';
 import { isPlainObject, Problems } from './schema';
 import type { Pos, PosNode } from './yaml-positions';
 
@@ -40,6 +41,8 @@ export function resolveGlobal(
   }
   const sshPort = typeof g.ssh_port === 'number' && g.ssh_port !== 0 ? g.ssh_port : 22;
   checkPortRange(p, sshPort, at('ssh_port'), 'global.ssh_port');
+  for (const k of ['deploy_dir', 'data_dir', 'log_dir']) checkPath(p, str(k), at(k), `global.${k}`, k === 'data_dir');
+  checkHost(p, str('listen_host'), at('listen_host'), 'global.listen_host');
   const out: GlobalOptions = {
     user,
     sshPort,
@@ -75,6 +78,34 @@ export function checkPortRange(p: Problems, port: number, where: Pos, path: stri
   return true;
 }
 
+const PATH_HINT = 'use a path of letters, digits and . _ - + @ : = / only: tiseal runs commands as root with it';
+
+/** A deploy/data/log dir as written; data dirs may list several, comma-separated (TiFlash). */
+export function checkPath(p: Problems, v: string | undefined, where: Pos, path: string, list: boolean): boolean {
+  if (v === undefined) return true;
+  for (const part of list ? v.split(',') : [v]) {
+    if (list && part === '') continue; // TiUP skips empty entries
+    const why = pathProblem(part);
+    if (why) {
+      p.error(where, `${path} ${JSON.stringify(v)} ${why}`, PATH_HINT);
+      return false;
+    }
+  }
+  return true;
+}
+
+export function checkHost(p: Problems, v: string | undefined, where: Pos, path: string): boolean {
+  const why = v === undefined ? undefined : hostProblem(v);
+  if (why) p.error(where, `${path} ${JSON.stringify(v)} ${why}`, 'write an IP address or a DNS name (letters, digits, "-", ".")');
+  return !why;
+}
+
+function checkFormat(p: Problems, v: string | undefined, where: Pos, path: string, check: (v: string) => string | undefined, hint: string): boolean {
+  const why = v === undefined ? undefined : check(v);
+  if (why) p.error(where, `${path} ${JSON.stringify(v)} ${why}`, hint);
+  return !why;
+}
+
 /** `monitored` with TiUP's defaults; dirs made absolute like TiUP's ExpandRelativeDir. */
 export function resolveMonitored(p: Problems, m: Record<string, unknown>, node: PosNode | undefined, g: GlobalOptions): Record<string, unknown> {
   const at = (k: string) => p.at(node?.entries?.get(k)?.value, node);
@@ -83,9 +114,16 @@ export function resolveMonitored(p: Problems, m: Record<string, unknown>, node: 
   checkPortRange(p, nodePort, at('node_exporter_port'), 'monitored.node_exporter_port');
   checkPortRange(p, blackboxPort, at('blackbox_exporter_port'), 'monitored.blackbox_exporter_port');
   const str = (k: string) => (typeof m[k] === 'string' && m[k] !== '' ? (m[k] as string) : undefined);
-  const deploy = absUnderHome(g.user, str('deploy_dir') ?? joinPath(g.deployDir, `monitor-${nodePort}`));
+  for (const k of ['deploy_dir', 'data_dir', 'log_dir']) checkPath(p, str(k), at(k), `monitored.${k}`, false);
+  checkFormat(p, str('numa_node'), at('numa_node'), 'monitored.numa_node', numaProblem, 'write the NUMA node(s) as numactl takes them, e.g. numa_node: "0" or "0,1"');
+  const deployRaw = str('deploy_dir') ?? joinPath(g.deployDir, `monitor-${nodePort}`);
+  const deploy = absUnderHome(g.user, deployRaw);
   const dataRaw = str('data_dir') ?? joinPath(g.dataDir, `monitor-${nodePort}`);
-  const logRaw = str('log_dir') ?? 'log';
+  // Specification.UnmarshalYAML (spec.go) joins a relative log_dir to the deploy dir as written,
+  // then ExpandRelativeDir joins it to the absolute deploy dir once more: with a relative deploy
+  // dir the agents log to <deploy>/<deploy as written>/log (TiUP's parse_topology_test.go says so).
+  let logRaw = str('log_dir') ?? 'log';
+  if (!isAbsolute(logRaw) && !logRaw.startsWith(deployRaw)) logRaw = joinPath(deployRaw, logRaw);
   return {
     ...m,
     node_exporter_port: nodePort,
@@ -135,6 +173,11 @@ function tiflashStorageDataDir(p: Problems, config: Record<string, unknown>, whe
         p.error(where, `directory '${d}' should be an absolute path in 'tiflash_servers:${host}.config.${key}'`);
         return undefined;
       }
+      const why = pathProblem(d);
+      if (why) {
+        p.error(where, `tiflash_servers:${host}.config.${key} ${JSON.stringify(d)} ${why}`, PATH_HINT);
+        return undefined;
+      }
     }
   }
   const first = latest[0] ?? main[0];
@@ -148,8 +191,8 @@ export interface BuiltInstance {
   index: number;
   node: PosNode | undefined;
   fieldPos: FieldPos;
-  /** Data dirs written as relative paths resolve under the deploy dir and cannot collide (TiUP skips them). */
-  dataDirRelative: boolean;
+  /** Data dirs written as relative paths: under the deploy dir, so TiUP skips them in its equality check. */
+  relativeDataDirs: Set<string>;
 }
 
 /** One role entry → Instance with every TiUP default filled. Returns undefined when unusable (no host). */
@@ -181,6 +224,20 @@ export function buildInstance(
     return undefined;
   }
   const str = (k: string) => (typeof f[k] === 'string' && f[k] !== '' ? (f[k] as string) : undefined);
+  // An unusable host or directory would be dialled, put in a certificate or run as root: no instance.
+  if (!checkHost(p, host, fieldPos('host'), `${path}.host`)) return undefined;
+  checkHost(p, str('manage_host'), fieldPos('manage_host'), `${path}.manage_host`);
+  if ('listen_host' in spec.fields) checkHost(p, str('listen_host'), fieldPos('listen_host'), `${path}.listen_host`);
+  let pathsOk = true;
+  for (const k of ['deploy_dir', 'data_dir', 'log_dir', 'tmp_path']) pathsOk = checkPath(p, str(k), fieldPos(k), `${path}.${k}`, k === 'data_dir') && pathsOk;
+  if (!pathsOk) return undefined;
+  const numaHint = 'write NUMA nodes and cores as numactl takes them, e.g. numa_node: "0,1", numa_cores: "0-7"';
+  checkFormat(p, str('numa_node'), fieldPos('numa_node'), `${path}.numa_node`, numaProblem, numaHint);
+  checkFormat(p, str('numa_cores'), fieldPos('numa_cores'), `${path}.numa_cores`, numaProblem, numaHint);
+  checkFormat(p, str('ticdc_cluster_id'), fieldPos('ticdc_cluster_id'), `${path}.ticdc_cluster_id`, cdcClusterIdProblem, 'use letters and digits joined by single "-", e.g. ticdc_cluster_id: "cluster-1"');
+  checkFormat(p, str('tz'), fieldPos('tz'), `${path}.tz`, timeZoneProblem, 'write an IANA time zone such as "UTC" or "Asia/Shanghai"');
+  checkFormat(p, str('name'), fieldPos('name'), `${path}.name`, memberNameProblem, 'remove `name` to get the default pd-<host>-<port>, or use letters, digits, ".", "_", "-", ":"');
+  for (const a of spec.advertise) checkFormat(p, str(a), fieldPos(a), `${path}.${a}`, advertiseProblem, 'write the address as host:port (or scheme://host:port)');
 
   const ports: Record<string, number> = {};
   for (const ps of spec.ports) {
@@ -199,21 +256,26 @@ export function buildInstance(
   const deployDir = absUnderHome(g.user, deployRaw);
 
   let dataDirs: string[] | undefined;
-  let dataDirRelative = false;
+  const relativeDataDirs = new Set<string>();
   if (spec.hasDataDir) {
     let dataRaw = str('data_dir') ?? (isAbsolute(g.dataDir) ? joinPath(g.dataDir, dirName) : g.dataDir);
     if (spec.role === 'tiflash' && isPlainObject(f.config)) {
       dataRaw = tiflashStorageDataDir(p, f.config, fieldPos('config'), host) ?? dataRaw;
     }
-    if (!isAbsolute(dataRaw)) {
-      dataDirRelative = true;
-      dataRaw = joinPath(deployRaw, dataRaw);
+    // TiUP ExpandRelativeDir (parse_topology.go): each comma-separated entry on its own, an
+    // absolute one kept, a relative one under the instance's (absolute) deploy dir.
+    dataDirs = [];
+    for (const part of dataRaw.split(',')) {
+      const d = part.trim();
+      if (d === '') continue;
+      if (isAbsolute(d)) {
+        dataDirs.push(cleanPath(d));
+      } else {
+        const abs = joinPath(deployDir, d);
+        relativeDataDirs.add(abs);
+        dataDirs.push(abs);
+      }
     }
-    dataDirs = dataRaw
-      .split(',')
-      .map((d) => d.trim())
-      .filter((d) => d !== '')
-      .map((d) => absUnderHome(g.user, d));
   }
 
   // Roles whose spec has no log_dir field always log to <deploy>/log (BaseInstance.LogDir).
@@ -266,5 +328,5 @@ export function buildInstance(
     ...(f.offline === true ? { offline: true } : {}),
   } as Instance | AuxInstance;
   if (typeof f.ssh_port === 'number' && f.ssh_port !== 0) checkPortRange(p, f.ssh_port, fieldPos('ssh_port'), `${path}.ssh_port`);
-  return { inst, spec, index, node, fieldPos, dataDirRelative };
+  return { inst, spec, index, node, fieldPos, relativeDataDirs };
 }

@@ -76,7 +76,14 @@ export function checkValue(
   const src = node && p.yaml ? p.yaml.source(node) : String(value);
   switch (type) {
     case 'string':
-      if (typeof value === 'string') return value;
+      if (typeof value === 'string') {
+        // No topology value is more than one line: a line break would end a unit file line or a script command.
+        if (/[\u0000-\u001f\u007f]/.test(value)) {
+          p.error(where, `${path} contains a control character (line break, tab or similar): ${JSON.stringify(value)}`, 'write the value on one line, without control characters');
+          return undefined;
+        }
+        return value;
+      }
       // Go's yaml.v2 stores any scalar's text in a string field (numa_node: 0, host: 1.2).
       if (typeof value === 'number' || typeof value === 'boolean' || value instanceof Date) return src;
       p.error(where, `${path} must be a string, got ${describe(value)}`);

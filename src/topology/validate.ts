@@ -1,7 +1,9 @@
 /**
  * Checks across instances, after TiUP's Specification.Validate (validate.go): port conflicts
  * (every port of every instance plus the monitoring agents on each host), deploy/data directory
- * conflicts, duplicate PD names, os/arch mismatch on one host, relative local paths.
+ * conflicts, nested data/log dirs (CheckClusterDirOverlap, and tiseal's own data-dir rule),
+ * duplicate PD names, os/arch mismatch on one host, relative local paths. Each is one pass over
+ * the instances with map lookups: 200k-instance files stay linear.
  */
 import { isAbsolute } from './paths';
 import type { BuiltInstance } from './resolve';
@@ -61,16 +63,21 @@ export function checkPortConflicts(
   }
 }
 
-export function checkDirConflicts(p: Problems, built: BuiltInstance[]): void {
-  const used = new Map<string, Use>();
+/** Returns the instances that share a directory with another one (already reported). */
+export function checkDirConflicts(p: Problems, built: BuiltInstance[]): Set<object> {
+  const clashed = new Set<object>();
+  const used = new Map<string, Use & { owner: BuiltInstance }>();
   for (const b of built) {
     const dirs: Array<[string, string]> = [['deploy_dir', b.inst.deployDir]];
-    if (!b.dataDirRelative) for (const d of b.inst.dataDirs ?? []) dirs.push(['data_dir', d]);
+    // TiUP dirConflictsDetect skips relative data dirs: they sit under distinct deploy dirs.
+    for (const d of b.inst.dataDirs ?? []) if (!b.relativeDataDirs.has(d)) dirs.push(['data_dir', d]);
     for (const [field, dir] of dirs) {
       const k = `${b.inst.host}\u0000${dir}`;
-      const use = { label: label(b, field), where: b.fieldPos(field) };
+      const use = { label: label(b, field), where: b.fieldPos(field), owner: b };
       const prev = used.get(k);
+      if (prev && prev.owner === b) continue; // one instance's own dirs: checkDirOverlaps says why
       if (prev) {
+        clashed.add(prev.owner).add(b);
         p.error(
           use.where,
           `directory conflict for '${dir}' on host ${b.inst.host}: ${use.label} is also used by ${prev.label} (${p.ref(prev.where)})`,
@@ -81,6 +88,111 @@ export function checkDirConflicts(p: Problems, built: BuiltInstance[]): void {
       }
     }
   }
+  return clashed;
+}
+
+type DirKind = 'deploy_dir' | 'data_dir' | 'log_dir';
+
+interface DirUse extends Use {
+  host: string;
+  dir: string;
+  kind: DirKind;
+  /** The instance (or a host's monitoring agents) the directory belongs to. */
+  owner: object;
+  /** Position in the list, to see each pair of equal paths once. */
+  seq: number;
+  /** Written in the file (not a default): the place to point at. */
+  written: boolean;
+}
+
+/**
+ * Nested directories on one host. TiUP's CheckClusterDirOverlap (validate.go, run at deploy and
+ * scale-out) refuses a data or log dir inside (or equal to) another one. tiseal also refuses a
+ * data dir that holds or sits in another instance's deploy dir, or holds its own: PD's data dir
+ * is moved aside at scale-in and removed when a re-add fails, and must take nothing else along.
+ * Each entry looks up only its own ancestors in a map, so the check is linear in the entries
+ * (times the path depth).
+ */
+export function checkDirOverlaps(
+  p: Problems,
+  built: BuiltInstance[],
+  monitored: Record<string, unknown>,
+  monitoredNode: PosNode | undefined,
+  /** Instances already reported for sharing a directory: their other dirs clash too, said once. */
+  clashed: Set<object> = new Set(),
+): void {
+  const uses: DirUse[] = [];
+  const seenHosts = new Map<string, object>();
+  for (const b of built) {
+    const host = b.inst.host;
+    const add = (kind: DirKind, dir: string) =>
+      uses.push({ host, dir, kind, owner: b, label: label(b, kind), where: b.fieldPos(kind), seq: uses.length, written: Boolean(b.node?.entries?.has(kind)) });
+    add('deploy_dir', b.inst.deployDir);
+    for (const d of b.inst.dataDirs ?? []) add('data_dir', d);
+    add('log_dir', b.inst.logDir);
+    if (!seenHosts.has(host)) {
+      // The agents' deploy and log dirs on every host (their data dir is exempt in TiUP: unused).
+      const owner = {};
+      seenHosts.set(host, owner);
+      for (const kind of ['deploy_dir', 'log_dir'] as const) {
+        const explicit = monitoredNode?.entries?.get(kind);
+        const where = explicit ? p.at(explicit.value, explicit.key) : p.at(b.node);
+        uses.push({ host, dir: String(monitored[kind]), kind, owner, label: `monitored.${kind}`, where, seq: uses.length, written: Boolean(explicit), ...(explicit ? {} : { ref: `default ${String(monitored[kind])} of the monitoring agents on ${host}` }) });
+      }
+    }
+  }
+  const byPath = new Map<string, DirUse[]>();
+  uses.forEach((u) => {
+    const k = `${u.host}\u0000${u.dir}`;
+    const list = byPath.get(k);
+    if (list) list.push(u);
+    else byPath.set(k, [u]);
+  });
+  const reported = new Set<DirUse>();
+  uses.forEach((u) => {
+    for (let dir = u.dir; ; dir = parentDir(dir)) {
+      for (const other of byPath.get(`${u.host}\u0000${dir}`) ?? []) {
+        // Equal paths are seen from both sides: look only at earlier entries for those.
+        if (other === u || (dir === u.dir && other.seq > u.seq)) continue;
+        if (clashed.has(u.owner) && clashed.has(other.owner) && u.owner !== other.owner) continue;
+        if (reported.has(u) || !overlapRefused(other, u, dir === u.dir)) continue;
+        reported.add(u);
+        const how = dir === u.dir ? 'is the same directory as' : 'is inside';
+        // Point at what the user wrote; the other side is named with its own position.
+        const [here, there] = !u.written && other.written ? [other, u] : [u, other];
+        p.error(
+          here.where,
+          `directory overlap on host ${u.host}: ${u.label} '${u.dir}' ${how} ${other.label} '${other.dir}' (${there.label} at ${there.ref ?? p.ref(there.where)})`,
+          u.kind === 'data_dir' || other.kind === 'data_dir'
+            ? "give every data_dir its own directory, outside every other instance's deploy_dir, data_dir and log_dir (PD's data dir is moved aside at scale-in)"
+            : 'keep data and log directories apart: TiUP refuses one inside another',
+        );
+      }
+      if (dir === '/') break;
+    }
+  });
+}
+
+function parentDir(dir: string): string {
+  const i = dir.lastIndexOf('/');
+  return i <= 0 ? '/' : dir.slice(0, i);
+}
+
+/** `outer` is `inner` or one of its ancestors; both on the same host. */
+function overlapRefused(outer: DirUse, inner: DirUse, equal: boolean): boolean {
+  const same = outer.owner === inner.owner;
+  // Equal deploy/data dirs of two instances are checkDirConflicts' to report.
+  if (equal && !same && outer.kind !== 'log_dir' && inner.kind !== 'log_dir') return false;
+  const kinds = new Set([outer.kind, inner.kind]);
+  if (kinds.has('deploy_dir')) {
+    if (kinds.size === 1) return false; // nested deploy dirs: TiUP allows them
+    const other = outer.kind === 'deploy_dir' ? inner : outer;
+    if (other.kind !== 'data_dir') return false; // a log dir in a deploy dir is TiUP's default
+    // An instance's data dir may live in its own deploy dir, not hold it or be it.
+    return !same || equal || outer.kind === 'data_dir';
+  }
+  // data/log against data/log: TiUP's IsSubDir, equality included.
+  return true;
 }
 
 export function checkPdNames(p: Problems, built: BuiltInstance[]): void {
