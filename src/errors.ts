@@ -88,3 +88,35 @@ export class CertError extends TisealError {}
 export class PreflightError extends TisealError {}
 export class LockError extends TisealError {}
 export class StepError extends TisealError {}
+
+/** A local file or directory tiseal keeps or reads (state dir, lock, journal, meta, known_hosts, stats). */
+export class LocalStateError extends TisealError {}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'it does not exist',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a component of the path is not a directory',
+  EEXIST: 'something else already exists there',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'the file system is read-only',
+  ELOOP: 'it is a symbolic link (not followed)',
+  EIO: 'input/output error',
+};
+
+/** A Node fs error as a one-line LocalStateError naming the path (TisealErrors pass through). */
+export function localIoError(e: unknown, file: string, doing: string, suggestion?: string): TisealError {
+  if (e instanceof TisealError) return e;
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const why = (code && ERRNO_TEXT[code]) ?? (e as Error)?.message ?? String(e);
+  const hint =
+    suggestion ??
+    (code === 'ENOSPC' || code === 'EDQUOT'
+      ? `free some space on the file system of ${file} and re-run`
+      : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+        ? `run as the user that owns ${file}, or fix its permissions`
+        : `check ${file}`);
+  return new LocalStateError(`cannot ${doing} ${file}: ${why}`, { suggestion: hint, cause: e });
+}

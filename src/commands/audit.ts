@@ -14,9 +14,13 @@ import { readRemoteText } from '../tasks/remote';
 import { CERT_ROLES } from '../tasks/stage';
 import { pdInstances } from '../topology';
 import { mapLimit } from '../util/concurrency';
-import { shq } from '../util/shell';
-import { openCluster } from './cluster';
+import { backupScanScript, judgeBackups } from '../audit/backupScan';
+import { caKeyDigests, caKeyScanScript, DEFAULT_SCAN_LIMITS, parseScan } from '../audit/caKeyScan';
+import { ClusterMeta, readMeta } from '../state/meta';
+import { openCluster, recordedTls } from './cluster';
 import { collectStatus, WARN_DAYS } from './tls-status';
+import { sqlTlsFindings } from '../audit/sql-tls';
+import { collectSqlTlsStatus } from './sql-tls-status';
 
 /** One finding of `tiseal audit` (schema: docs/audit.schema.json). */
 export interface Finding {
@@ -44,6 +48,7 @@ export async function runAudit(topologyFile: string, opts: GlobalOptions): Promi
     const client = ca ? store.loadClient() : null;
     const byKey = new Map(status.instances.map((i) => [`${i.id}@${i.host}`, i]));
     const ctx = { pool };
+    const verifyCnRecorded = readMetaSafe(cluster.metaFile)?.verifyCn === true;
 
     // 1-2, 4-5: transport, per port
     for (const inst of topology.instances) {
@@ -65,7 +70,8 @@ export async function runAudit(topologyFile: string, opts: GlobalOptions): Promi
         const old = await probeTls(inst.host, p.port, { ca: ca?.bundlePem, cert: client?.certPem, key: client?.keyPem, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' });
         add(old.kind === 'tls' && old.protocol && /TLSv1(\.1)?$/.test(old.protocol) ? { check: 'tls-version', level: 'FAIL', target: where, evidence: `accepted ${old.protocol}`, fix: 'upgrade the component; TLS 1.2 is the minimum' } : { check: 'tls-version', level: 'PASS', target: where, evidence: 'TLS 1.0/1.1 refused' });
         // certificate
-        if (!p.verified) add({ check: 'certificate', level: 'FAIL', target: where, evidence: `not verified against ${ca ? 'the cluster CA' : 'any local CA'}: ${p.error ?? ''}`.trim(), fix: 'tiseal tls rotate (or tls enable) to reissue from the cluster CA' });
+        if (!p.verified && /CERT_HAS_EXPIRED|certificate has expired/i.test(p.error ?? '')) add({ check: 'certificate', level: 'FAIL', target: where, evidence: `expired ${p.notAfter ?? ''}`.trim(), fix: 'tiseal tls rotate' });
+        else if (!p.verified) add({ check: 'certificate', level: 'FAIL', target: where, evidence: `not verified against ${ca ? 'the cluster CA' : 'any local CA'}: ${p.error ?? ''}`.trim(), fix: 'tiseal tls rotate (or tls enable) to reissue from the cluster CA' });
         else if ((p.daysLeft ?? 0) < 0) add({ check: 'certificate', level: 'FAIL', target: where, evidence: `expired ${p.notAfter}`, fix: 'tiseal tls rotate' });
         else if ((p.daysLeft ?? 0) < WARN_DAYS) add({ check: 'certificate', level: 'WARN', target: where, evidence: `expires in ${p.daysLeft} days`, fix: 'tiseal tls rotate' });
         else add({ check: 'certificate', level: 'PASS', target: where, evidence: `issued by the cluster CA, SANs cover ${inst.host}, ${p.daysLeft} days left` });
@@ -75,26 +81,43 @@ export async function runAudit(topologyFile: string, opts: GlobalOptions): Promi
       if (cfg && st?.configured === 'on') {
         const text = await readRemoteText(await executorFor(ctx, inst), cfg);
         const cns = text ? readTlsKeys(inst.role, path.posix.basename(cfg), TOML.parse(text) as TomlTable).allowedCn : undefined;
-        add(cns?.length ? { check: 'caller-identity', level: 'PASS', target, evidence: `allows CNs ${cns.join(', ')}` } : { check: 'caller-identity', level: 'WARN', target, evidence: 'no CN allow-list: any certificate from the CA is accepted', fix: 'tiseal tls enable --verify-cn' });
+        // Recorded with --verify-cn, a missing list is a regression from what was verified: FAIL.
+        add(cns?.length ? { check: 'caller-identity', level: 'PASS', target, evidence: `allows CNs ${cns.join(', ')}` } : { check: 'caller-identity', level: verifyCnRecorded ? 'FAIL' : 'WARN', target, evidence: `no CN allow-list: any certificate from the CA is accepted${verifyCnRecorded ? `, although ${cluster.metaFile} records --verify-cn` : ''}`, fix: 'tiseal tls enable --verify-cn' });
       }
     }
 
-    // 6: key files on hosts, and the CA key nowhere
-    // A line from the middle of the CA key: found in any file on a host means the key is there.
-    const caKeyLine = ca ? fs.readFileSync(store.caKeyPath, 'utf8').split('\n')[2] : undefined;
+    // 6: key files on hosts, key material in backups, and the CA key nowhere
+    const caKey = ca && fs.existsSync(store.caKeyPath) ? caKeyDigests(fs.readFileSync(store.caKeyPath, 'utf8')) : undefined;
     await mapLimit(topology.hosts, opts.concurrency, async ({ host, sshPort }) => {
       const exec = await pool.get(host, sshPort);
-      const here = topology.instances.filter((i) => i.host === host && CERT_ROLES.has(i.role));
+      const onHost = topology.instances.filter((i) => i.host === host);
+      const here = onHost.filter((i) => CERT_ROLES.has(i.role));
       for (const inst of here) {
         const key = tlsPaths(inst).key;
         const s = await exec.stat(key, { sudo: true });
         if (!s.exists) continue;
         add((s.mode & 0o777) === 0o600 && s.owner === topology.global.user ? { check: 'key-files', level: 'PASS', target: `${host}:${key}`, evidence: `0600 ${s.owner}` } : { check: 'key-files', level: 'FAIL', target: `${host}:${key}`, evidence: `${(s.mode & 0o777).toString(8)} ${s.owner}`, fix: `chmod 600 and chown ${topology.global.user} (tiseal tls enable repairs it)` });
       }
-      if (caKeyLine) {
-        const r = await exec.exec(`grep -rlF -- ${shq(caKeyLine)} /tidb-deploy ${[...new Set(topology.instances.filter((i) => i.host === host).map((i) => i.deployDir))].map(shq).join(' ')} /home /tmp /etc /root 2>/dev/null; true`, { sudo: true, allowFailure: true });
-        const found = r.stdout.trim();
-        add(found ? { check: 'ca-key', level: 'FAIL', target: host, evidence: `the CA private key is on this host: ${found.split('\n').join(', ')}`, fix: 'delete it there; the CA key belongs only on the control machine' } : { check: 'ca-key', level: 'PASS', target: host, evidence: 'the CA private key is not on this host' });
+      const deployDirs = [...new Set(onHost.map((i) => i.deployDir))];
+      const backups = judgeBackups((await exec.exec('bash -s', { sudo: true, stdin: backupScanScript(deployDirs), allowFailure: true, timeoutMs: 60_000 })).stdout, ['root', topology.global.user]);
+      add(
+        backups.problems.length
+          ? { check: 'backup-keys', level: 'FAIL', target: host, evidence: `key material readable beyond its owner in backups: ${backups.problems.map((p) => `${p.file} (${p.why})`).join('; ')}`, fix: 'chmod 600 the files and 700 their directories, or delete the backups once the run is verified' }
+          : { check: 'backup-keys', level: 'PASS', target: host, evidence: backups.keys.length ? `${backups.keys.length} backed-up key file(s), each 0600 in 0700 directories` : 'no key material in tiseal backups' },
+      );
+      if (caKey) {
+        // Every path: the CA key copied anywhere on a host is a FAIL, not only under the usual dirs.
+        const roots = ['/', ...deployDirs, ...new Set(onHost.flatMap((i) => [...(i.dataDirs ?? (i.dataDir ? [i.dataDir] : [])), i.logDir]))];
+        const r = await exec.exec('bash -s', { sudo: true, stdin: caKeyScanScript(roots, caKey.derSizes, DEFAULT_SCAN_LIMITS), allowFailure: true, timeoutMs: (DEFAULT_SCAN_LIMITS.timeoutSec + 120) * 1000 });
+        const scan = parseScan(r.stdout, caKey);
+        const bounded = scan.timedOut || scan.truncated || r.code !== 0;
+        add(
+          scan.found.length
+            ? { check: 'ca-key', level: 'FAIL', target: host, evidence: `the CA private key is on this host: ${scan.found.join(', ')}`, fix: 'delete it there; the CA key belongs only on the control machine' }
+            : bounded
+              ? { check: 'ca-key', level: 'WARN', target: host, evidence: `search incomplete (${scan.timedOut ? `walk stopped after ${DEFAULT_SCAN_LIMITS.timeoutSec} s` : scan.truncated ? `more than ${DEFAULT_SCAN_LIMITS.maxFiles} candidate files` : `exit ${r.code}: ${r.stderr.trim().slice(0, 200)}`}); no copy among ${scan.candidates} candidate files`, fix: 'look for stray *.key / *.pem files on this host' }
+              : { check: 'ca-key', level: 'PASS', target: host, evidence: `the CA private key is not on this host (${scan.candidates} candidate key files compared by SHA-256)` },
+        );
       }
     });
 
@@ -109,7 +132,10 @@ export async function runAudit(topologyFile: string, opts: GlobalOptions): Promi
 
     // 8: replication
     const clientTls = client && ca ? { ca: ca.bundlePem, cert: client.certPem, key: client.keyPem } : undefined;
-    const pd = new PdClient(pdInstances(topology).map((p) => `${p.host}:${p.ports.client_port}`), clientTls);
+    // Recorded or configured as TLS: an http answer on PD's port is not PD's.
+    const pdConfiguredTls = status.instances.some((i) => i.role === 'pd' && i.configured === 'on');
+    const tlsOnly = recordedTls(cluster) ?? (pdConfiguredTls ? 'PD is configured for TLS' : undefined);
+    const pd = new PdClient(pdInstances(topology).map((p) => `${p.host}:${p.ports.client_port}`), clientTls, { tlsOnly });
     try {
       const res = await pd.call('GET', '/pd/api/v1/config/replicate');
       const replicas = Number(JSON.parse(res.body)['max-replicas']);
@@ -128,9 +154,19 @@ export async function runAudit(topologyFile: string, opts: GlobalOptions): Promi
       const on = v === true || v === 'on' || v === 'marker' || v === 'MARKER';
       add(on ? { check: 'redact-info-log', level: 'PASS', target: `${inst.host}:${inst.id}`, evidence: `redact-info-log = ${JSON.stringify(v)}` } : { check: 'redact-info-log', level: 'WARN', target: `${inst.host}:${inst.id}`, evidence: 'user data can appear in info logs', fix: `set [security] ${inst.role === 'tiflash' ? 'redact_info_log' : 'redact-info-log'} = true` });
     }
+    // 10: TLS for MySQL clients (src/audit/sql-tls.ts)
+    if (topology.instances.some((i) => i.role === 'tidb')) findings.push(...sqlTlsFindings(await collectSqlTlsStatus(opened, opts)));
     return findings;
   } finally {
     await close();
+  }
+}
+
+function readMetaSafe(file: string): ClusterMeta | undefined {
+  try {
+    return readMeta(file);
+  } catch {
+    return undefined;
   }
 }
 

@@ -34,18 +34,32 @@ export type Scheme = 'http' | 'https';
  * PD's HTTP API (and the etcd v3 JSON gateway PD serves on the same port), from the control
  * machine. During a TLS switch a PD may answer on either scheme, so each call tries the preferred
  * scheme first and falls back to the other; endpoints that do not answer are skipped.
+ * With `tlsOnly` (the cluster is recorded as TLS) plaintext is never tried: whoever answers
+ * http on PD's port is not PD, and would otherwise feed status, audit and membership calls.
  */
 export class PdClient {
   private preferred: Scheme;
+  private tlsOnly: false | { why: string };
   constructor(
     private endpoints: string[], // host:port
     private tls: ClientTls | undefined,
-    opts: { prefer?: Scheme; timeoutMs?: number } = {},
+    opts: { prefer?: Scheme; timeoutMs?: number; tlsOnly?: string } = {},
   ) {
-    this.preferred = opts.prefer ?? (tls ? 'https' : 'http');
+    this.tlsOnly = opts.tlsOnly ? { why: opts.tlsOnly } : false;
+    this.preferred = this.tlsOnly ? 'https' : opts.prefer ?? (tls ? 'https' : 'http');
     this.timeoutMs = opts.timeoutMs ?? 5000;
   }
   private timeoutMs: number;
+
+  /** From now on only https (`why`: what records the cluster as TLS, for the error). */
+  requireTls(why: string): void {
+    this.tlsOnly = { why };
+    this.preferred = 'https';
+  }
+
+  get plaintextAllowed(): boolean {
+    return !this.tlsOnly;
+  }
 
   /** TLS material becomes available (or changes) during a run: the certificates step sets it. */
   setTls(tls: ClientTls | undefined): void {
@@ -62,12 +76,22 @@ export class PdClient {
   }
 
   private schemes(): Scheme[] {
+    if (this.tlsOnly) return ['https'];
     const other: Scheme = this.preferred === 'https' ? 'http' : 'https';
     return this.tls ? [this.preferred, other] : ['http'];
   }
 
+  private assertUsable(endpoint: string | undefined): void {
+    if (this.tlsOnly && !this.tls) {
+      throw new TisealError(`PD ${endpoint ?? ''}: ${this.tlsOnly.why}, but there is no client certificate to call PD over https (plaintext is not tried)`, {
+        suggestion: 'restore the state dir (ca.crt, client.crt, client.key) or run tiseal tls rotate --ca',
+      });
+    }
+  }
+
   /** Call one endpoint (host:port) with scheme fallback. */
   async callEndpoint(endpoint: string, method: string, path: string, body?: unknown): Promise<HttpResponse> {
+    this.assertUsable(endpoint);
     let lastErr: unknown;
     for (const scheme of this.schemes()) {
       try {
@@ -83,6 +107,7 @@ export class PdClient {
 
   /** Call the first endpoint that answers. */
   async call(method: string, path: string, body?: unknown, only?: string[]): Promise<HttpResponse & { endpoint: string }> {
+    this.assertUsable(only?.[0] ?? this.endpoints[0]);
     const errors: string[] = [];
     for (const ep of only ?? this.endpoints) {
       try {
@@ -92,8 +117,9 @@ export class PdClient {
         errors.push(`${ep}: ${(e as Error).message}`);
       }
     }
-    throw new TisealError(`PD is not reachable (${errors.join('; ')})`, {
-      suggestion: 'check that at least one PD is running (systemctl status pd-<port>) and that this machine can reach its client port',
+    const tlsOnly = this.tlsOnly ? ` over https (${this.tlsOnly.why}: plaintext is not tried)` : '';
+    throw new TisealError(`PD is not reachable${tlsOnly} (${errors.join('; ')})`, {
+      suggestion: `check that at least one PD is running (systemctl status pd-<port>) and that this machine can reach its client port${this.tlsOnly ? '; if TLS was turned off outside tiseal, run tiseal tls disable' : ''}`,
     });
   }
 

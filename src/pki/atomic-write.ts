@@ -48,8 +48,16 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** mkdir -p, then force the mode on the last component (mkdir's mode is filtered by the umask and ignored for existing dirs). */
+/**
+ * mkdir -p; the levels it creates get exactly `mode` (mkdir's mode is filtered by the umask). A
+ * directory that existed is never chmodded: it may not be tiseal's (`--state-dir /tmp`).
+ */
 export async function ensurePrivateDir(dir: string, mode = 0o700): Promise<void> {
-  await fs.promises.mkdir(dir, { recursive: true, mode });
-  await fs.promises.chmod(dir, mode);
+  const first = await fs.promises.mkdir(dir, { recursive: true, mode });
+  if (first === undefined) return;
+  const target = path.resolve(dir);
+  for (let d = path.resolve(first); ; d = path.join(d, path.relative(d, target).split(path.sep)[0]!)) {
+    await fs.promises.chmod(d, mode);
+    if (d === target) break;
+  }
 }

@@ -18,7 +18,8 @@ import { CertError } from '../errors';
 import { certPem, pemCertificates } from './der';
 import { CA_CERT_FILE, CA_KEY_FILE, CertificateAuthority, CreateCAOptions, LoadCAOptions, createCA, exportCAKeyForStore, loadCA } from './ca';
 import { certMatchesKey } from './inspect';
-import { ensurePrivateDir, writeFileAtomic } from './atomic-write';
+import { writeFileAtomic } from './atomic-write';
+import { ensureStateDirs } from '../state/private-dir';
 
 export const CLIENT_CERT_FILE = 'client.crt';
 export const CLIENT_KEY_FILE = 'client.key';
@@ -66,14 +67,9 @@ export class CertStore {
     return path.join(this.dir, `${instanceId}.crt`);
   }
 
-  /** Create (or tighten to 0700) the state dir and every level down to tls/. */
+  /** Create the levels down to tls/ (0700 when tiseal creates them; an existing state dir keeps its mode). */
   async init(): Promise<void> {
-    let d = this.stateDir;
-    await ensurePrivateDir(d);
-    for (const part of ['clusters', this.cluster, this.subdir]) {
-      d = path.join(d, part);
-      await ensurePrivateDir(d);
-    }
+    ensureStateDirs(this.stateDir, ['clusters', this.cluster, this.subdir]);
   }
 
   /** True when any part of a CA is on disk (a lone ca.key still blocks creating a new CA). */

@@ -25,6 +25,8 @@ export interface ConnectTarget {
   hostName: string;
   port: number;
   user: string;
+  /** Where `user` came from (`--ssh-user`, ssh config User, topology global.user), for the auth hint. */
+  userSource?: string;
 }
 
 export interface ConnectParams {
@@ -90,7 +92,8 @@ function connectionSuggestion(t: ConnectTarget): string {
 }
 
 function authSuggestion(t: ConnectTarget, auth: AuthPlan): string {
-  const parts = [`check the login user (--user; now "${t.user}") and the key (-i/--identity-file)`, `its public key must be in ~${t.user}/.ssh/authorized_keys on ${t.hostName}`];
+  const from = t.userSource ? `, from ${t.userSource}` : '';
+  const parts = [`check the login user (now "${t.user}"${from}; set it with --ssh-user, or User in ~/.ssh/config) and the key (-i/--identity-file)`, `its public key must be in ~${t.user}/.ssh/authorized_keys on ${t.hostName}`];
   if (auth.skippedEncrypted.length > 0) parts.push(agentSuggestion(auth.skippedEncrypted[0]));
   return parts.join('; ');
 }
@@ -156,6 +159,19 @@ export function openConnection(t: ConnectTarget, p: ConnectParams): Promise<Open
         );
         return false;
       }
+      if (check.others.length > 0) {
+        // Known under another key type: a server that offers only a new type is what an impostor
+        // without the recorded key would do. Like a changed key, never trusted on first use.
+        const where = check.others.map((e) => `${e.file}:${e.line}`).join(', ');
+        const types = check.otherTypes.map(keyTypeLabel).join(', ');
+        hostKeyError = new HostKeyError(
+          t.label,
+          `WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for ${name}! It presents only ${shown}, but ${where} records its ${types} key; someone may be intercepting the connection (man-in-the-middle); refusing to connect`,
+          fp,
+          `if the host's keys were legitimately replaced, verify ${fp} out of band, then remove the old entry (ssh-keygen -R '${name}' -f ${p.knownHostsFile}) or add the new key yourself (ssh-keyscan -t ${type} -p ${t.port} ${t.hostName} >> ${p.knownHostsFile}); --accept-new-host-keys never records a second key type for a known host`,
+        );
+        return false;
+      }
       if (p.acceptNewHostKeys) {
         try {
           accepted = appendKnownHost(p.knownHostsFile, t.hostName, t.port, key);
@@ -165,10 +181,9 @@ export function openConnection(t: ConnectTarget, p: ConnectParams): Promise<Open
         }
         return true;
       }
-      const other = check.otherTypes.length ? ` (known_hosts has only ${check.otherTypes.map(keyTypeLabel).join(', ')} keys for it)` : '';
       hostKeyError = new HostKeyError(
         t.label,
-        `unknown host key: ${name} presents ${shown}, which is not in ${p.knownHostsFile}${other}; refusing to connect`,
+        `unknown host key: ${name} presents ${shown}, which is not in ${p.knownHostsFile}; refusing to connect`,
         fp,
         `verify the fingerprint ${fp} out of band, then run again with --accept-new-host-keys, or record it yourself: ssh-keyscan -p ${t.port} ${t.hostName} >> ${p.knownHostsFile}`,
       );

@@ -24,6 +24,17 @@ export class RemoteFileError extends TisealError {
   }
 }
 
+/**
+ * Root was about to follow a symlink (or a path component swapped mid-walk) under a directory
+ * a non-root user controls; nothing was changed through it.
+ */
+export class UnsafeRemotePathError extends RemoteFileError {
+  constructor(host: string, remotePath: string, why: string) {
+    super(host, 'use', remotePath, 'ELOOP', `${why}: tiseal runs as root there and never follows a path another user controls`, `replace ${remotePath} with a real file or directory (and find out who made it), then run again`);
+    this.message = `${host}: refusing ${remotePath}: ${why} (tiseal runs as root and never follows a path another user controls)`;
+  }
+}
+
 function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }

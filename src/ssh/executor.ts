@@ -26,7 +26,10 @@ export interface PutOptions {
   owner?: string;
   /** Write a temp file beside the target and rename it over (default true). */
   atomic?: boolean;
-  /** Write with root rights (stage as the login user, then sudo install/mv). */
+  /**
+   * Write with root rights: the content goes to a root-side script on stdin, which never follows
+   * a symlink and always renames a temp file over the target (`atomic` is ignored).
+   */
   sudo?: boolean;
 }
 
@@ -55,6 +58,20 @@ export interface Executor {
   /** Read a remote file. Rejects when it does not exist (use stat first). */
   get(remotePath: string, opts?: { sudo?: boolean }): Promise<Buffer>;
   stat(remotePath: string, opts?: { sudo?: boolean }): Promise<RemoteStat>;
+  /*
+   * The root-side operations below (and get/stat/put with sudo) never follow a symlink another
+   * user could have planted, on the way or at the end: they reject with UnsafeRemotePathError.
+   */
+  /** mkdir -p as root; created components and the directory itself get `owner` (`user:group`) and `mode`. */
+  ensureDir(dir: string, opts: { owner: string; mode: number }): Promise<void>;
+  /**
+   * Copy `file` to `backup` as root unless it is missing or `backup` exists (the first backup of a
+   * run is kept). New backup dirs are root-owned 0700; `private` (key material) copies are 0600.
+   * Resolves true when a copy was made.
+   */
+  backup(file: string, backup: string, opts?: { private?: boolean }): Promise<boolean>;
+  /** rm -rf as root (a missing path is fine). */
+  remove(remotePath: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { RemoteCommandError, SshError } from '../errors';
-import { CommandTimeoutError, RemoteFileError } from './errors';
+import { CommandTimeoutError, RemoteFileError, UnsafeRemotePathError } from './errors';
 import type { ExecOptions, ExecResult, Executor, ExecutorPool, PutOptions, RemoteStat } from './executor';
 import { sudoError } from './sudo';
 
@@ -26,13 +26,21 @@ export interface FakeFile extends FakeEntryBase {
 export interface FakeDir extends FakeEntryBase {
   kind: 'dir';
 }
-export type FakeEntry = FakeFile | FakeDir;
+/** A symlink: root-side operations refuse it unless root planted it (like remoteScripts' tiseal_cd). */
+export interface FakeLink extends FakeEntryBase {
+  kind: 'link';
+  target: string;
+}
+export type FakeEntry = FakeFile | FakeDir | FakeLink;
 
 export type FakeCall =
   | { op: 'exec'; command: string; sudo: boolean; stdin?: string; timeoutMs?: number }
   | { op: 'put'; path: string; content: Buffer; opts: PutOptions }
   | { op: 'get'; path: string; sudo: boolean }
   | { op: 'stat'; path: string; sudo: boolean }
+  | { op: 'ensureDir'; path: string; owner: string; mode: number }
+  | { op: 'backup'; path: string; backup: string; private: boolean }
+  | { op: 'remove'; path: string }
   | { op: 'close' };
 
 export interface FakeExecContext {
@@ -128,6 +136,15 @@ export class FakeExecutor implements Executor {
     return this;
   }
 
+  /** Plant a symlink (the deploy user's by default, as an attacker would). */
+  addSymlink(p: string, target: string, o: { owner?: string } = {}): this {
+    const abs = this.abs(p);
+    this.addDir(path.posix.dirname(abs));
+    const owner = o.owner ?? this.user;
+    this.files.set(abs, { kind: 'link', target, mode: 0o777, owner, group: owner, mtimeMs: this.now(), ino: this.nextIno++ });
+    return this;
+  }
+
   entry(p: string): FakeEntry | undefined {
     return this.files.get(this.abs(p));
   }
@@ -185,11 +202,11 @@ export class FakeExecutor implements Executor {
       typeof content === 'object' && !Buffer.isBuffer(content) ? await fs.promises.readFile(content.localPath) : Buffer.from(content);
     this.calls.push({ op: 'put', path: remotePath, content: data, opts: { ...opts } });
     this.assertOpen();
-    const abs = this.abs(remotePath);
     const atomic = opts.atomic ?? true;
     const elevated = !!opts.sudo || opts.owner !== undefined;
     if (elevated && !this.sudoAllowed) throw this.sudoRefused(`install … ${remotePath}`);
     const who = elevated ? 'root' : this.user;
+    const abs = elevated ? this.rootPath(remotePath) : this.abs(remotePath);
     const dir = this.files.get(path.posix.dirname(abs));
     if (!dir || dir.kind !== 'dir') throw new RemoteFileError(this.host, 'write', remotePath, 'ENOENT', 'No such file or directory');
     const existing = this.files.get(abs);
@@ -232,9 +249,10 @@ export class FakeExecutor implements Executor {
     this.calls.push({ op: 'get', path: remotePath, sudo: !!opts.sudo });
     this.assertOpen();
     if (opts.sudo && !this.sudoAllowed) throw this.sudoRefused(`cat -- ${remotePath}`);
-    const e = this.files.get(this.abs(remotePath));
+    const e = this.files.get(opts.sudo ? this.rootPath(remotePath) : this.abs(remotePath));
     if (!e) throw new RemoteFileError(this.host, 'read', remotePath, 'ENOENT', 'No such file or directory');
     if (e.kind === 'dir') throw new RemoteFileError(this.host, 'read', remotePath, 'EISDIR', 'Is a directory');
+    if (e.kind === 'link') throw new RemoteFileError(this.host, 'read', remotePath, 'EIO', 'the fake does not follow symlinks for the login user');
     if (!this.can(opts.sudo ? 'root' : this.user, e, 0o4)) {
       throw new RemoteFileError(this.host, 'read', remotePath, 'EACCES', 'Permission denied', `the login user ${this.user} lacks permission; use sudo for this path`);
     }
@@ -245,7 +263,7 @@ export class FakeExecutor implements Executor {
     this.calls.push({ op: 'stat', path: remotePath, sudo: !!opts.sudo });
     this.assertOpen();
     if (opts.sudo && !this.sudoAllowed) throw this.sudoRefused(`stat -- ${remotePath}`);
-    const e = this.files.get(this.abs(remotePath));
+    const e = this.files.get(opts.sudo ? this.rootPath(remotePath) : this.abs(remotePath));
     if (!e) return { exists: false, isFile: false, isDirectory: false, mode: 0, size: 0, uid: -1, gid: -1, mtimeMs: 0 };
     return {
       exists: true,
@@ -262,6 +280,50 @@ export class FakeExecutor implements Executor {
     };
   }
 
+  async ensureDir(dir: string, opts: { owner: string; mode: number }): Promise<void> {
+    this.calls.push({ op: 'ensureDir', path: dir, owner: opts.owner, mode: opts.mode });
+    this.rootOp('create directory', dir);
+    const [u, g] = opts.owner.split(':');
+    let cur = '';
+    for (const part of this.rootPath(dir, true).split('/').filter(Boolean)) {
+      cur += `/${part}`;
+      const e = this.files.get(cur);
+      if (e && e.kind !== 'dir') throw new RemoteFileError(this.host, 'create directory', dir, 'ENOENT', `${cur}: Not a directory`);
+      if (!e) this.files.set(cur, { kind: 'dir', mode: opts.mode, owner: u, group: g || u, mtimeMs: this.now(), ino: this.nextIno++ });
+    }
+    const last = this.files.get(cur)!;
+    last.owner = u;
+    last.group = g || u;
+    last.mode = opts.mode;
+  }
+
+  async backup(file: string, backup: string, opts: { private?: boolean } = {}): Promise<boolean> {
+    this.calls.push({ op: 'backup', path: file, backup, private: !!opts.private });
+    this.rootOp('back up', file);
+    const src = this.files.get(this.rootPath(file));
+    if (!src) return false;
+    if (src.kind !== 'file') throw new RemoteFileError(this.host, 'back up', file, 'EIO', `${file}: not a regular file`);
+    const dst = this.rootPath(backup, true);
+    if (this.files.has(dst)) return false;
+    // Missing backup dirs: root's, 0700 (the run dir and below).
+    let cur = '';
+    for (const part of path.posix.dirname(dst).split('/').filter(Boolean)) {
+      cur += `/${part}`;
+      if (!this.files.has(cur)) this.files.set(cur, { kind: 'dir', mode: 0o700, owner: 'root', group: 'root', mtimeMs: this.now(), ino: this.nextIno++ });
+    }
+    const dir = this.files.get(cur)!;
+    if (dir.owner !== 'root' || (dir.mode & 0o022) !== 0) throw new UnsafeRemotePathError(this.host, path.posix.dirname(backup), 'is writable by a user other than root');
+    this.files.set(dst, { ...src, content: Buffer.from(src.content), mode: opts.private ? 0o600 : src.mode, ino: this.nextIno++ });
+    return true;
+  }
+
+  async remove(remotePath: string): Promise<void> {
+    this.calls.push({ op: 'remove', path: remotePath });
+    this.rootOp('remove', remotePath);
+    const abs = this.rootPath(remotePath, true, true);
+    for (const k of [...this.files.keys()]) if (k === abs || k.startsWith(`${abs}/`)) this.files.delete(k);
+  }
+
   async close(): Promise<void> {
     this.calls.push({ op: 'close' });
     this.closed = true;
@@ -271,6 +333,34 @@ export class FakeExecutor implements Executor {
 
   private assertOpen(): void {
     if (this.closed) throw new SshError(`${this.host}:22`, 'connection lost (the executor was closed)', 'a task used a host after closeAll()');
+  }
+
+  private rootOp(op: string, p: string): void {
+    this.assertOpen();
+    if (!this.sudoAllowed) throw this.sudoRefused(`${op} ${p}`);
+  }
+
+  /**
+   * The path root reaches, walked like remoteScripts' tiseal_cd: a symlink is followed only when
+   * root planted it (root owns it and its directory, which nobody else can write); any other one,
+   * on the way or as the last name (unless `leafLinkOk`: rm removes the link itself), is refused.
+   */
+  private rootPath(p: string, _create = false, leafLinkOk = false): string {
+    const parts = this.abs(p).split('/').filter(Boolean);
+    let cur = '/';
+    for (let i = 0; i < parts.length; i++) {
+      const next = path.posix.join(cur, parts[i]);
+      const e = this.files.get(next);
+      if (e?.kind === 'link' && !(leafLinkOk && i === parts.length - 1)) {
+        const dir = this.files.get(cur)!;
+        const rootLink = e.owner === 'root' && dir.owner === 'root' && (dir.mode & 0o022) === 0 && i < parts.length - 1;
+        if (!rootLink) throw new UnsafeRemotePathError(this.host, next, 'is a symlink');
+        cur = path.posix.resolve(cur, e.target);
+        continue;
+      }
+      cur = next;
+    }
+    return cur;
   }
 
   private sudoRefused(command: string): RemoteCommandError {
@@ -378,7 +468,7 @@ export class FakeExecutor implements Executor {
         for (const p of args) {
           const e = this.files.get(this.abs(p));
           if (!e) return { stdout: out, stderr: `cat: ${p}: No such file or directory\n`, code: 1 };
-          if (e.kind === 'dir') return { stdout: out, stderr: `cat: ${p}: Is a directory\n`, code: 1 };
+          if (e.kind !== 'file') return { stdout: out, stderr: `cat: ${p}: Is a directory or a symlink (not followed by the fake)\n`, code: 1 };
           if (!this.can(who, e, 0o4)) return { stdout: out, stderr: `cat: ${p}: Permission denied\n`, code: 1 };
           out += e.content.toString('utf8');
         }

@@ -19,7 +19,8 @@ export interface KnownHostLine {
 
 export type HostKeyCheck =
   | { status: 'ok'; entry: KnownHostLine }
-  | { status: 'unknown'; otherTypes: string[] }
+  /** `others`: keys of other types already recorded for this name (the host is not new). */
+  | { status: 'unknown'; otherTypes: string[]; others: KnownHostLine[] }
   | { status: 'changed'; entries: KnownHostLine[] }
   | { status: 'revoked'; entry: KnownHostLine };
 
@@ -113,7 +114,7 @@ export function checkHostKey(entries: KnownHostLine[], host: string, port: numbe
   if (same) return { status: 'ok', entry: same };
   const sameType = plain.filter((e) => keyBlobType(e.key) === type);
   if (sameType.length > 0) return { status: 'changed', entries: sameType };
-  return { status: 'unknown', otherTypes: [...new Set(plain.map((e) => keyBlobType(e.key)))] };
+  return { status: 'unknown', otherTypes: [...new Set(plain.map((e) => keyBlobType(e.key)))], others: plain };
 }
 
 /** Key types recorded for a host: used to prefer those algorithms in the key exchange. */

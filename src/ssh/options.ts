@@ -1,10 +1,14 @@
 import * as os from 'os';
 import * as path from 'path';
 
-/** How to reach hosts; mirrors the CLI flags (`--user`, `--ssh-port`, `-i`, `--accept-new-host-keys`, …). */
+/** How to reach hosts; mirrors the CLI flags (`--ssh-user`, `--ssh-port`, `-i`, `--accept-new-host-keys`, …). */
 export interface SshOptions {
-  /** Login user; beats `User` from ssh config. Default: ssh config, then the local user. */
+  /** Login user (`--ssh-user`); beats `User` from ssh config, like `ssh -l`. */
   user?: string;
+  /** Login user when neither `user` nor ssh config's `User` names one (tiseal: topology global.user). Default: the local user. */
+  defaultUser?: string;
+  /** Where `defaultUser` comes from, for messages (e.g. `topology global.user`). */
+  defaultUserSource?: string;
   /** Default port when the caller passes none; beats `Port` from ssh config. Default 22. */
   port?: number;
   /** Private keys to offer first (`-i`, repeatable). */
@@ -27,6 +31,8 @@ export interface SshOptions {
 
 export interface ResolvedSshOptions {
   user?: string;
+  defaultUser?: string;
+  defaultUserSource?: string;
   port?: number;
   identityFiles: string[];
   knownHostsFile: string;
@@ -49,6 +55,8 @@ export function resolveSshOptions(o: SshOptions = {}): ResolvedSshOptions {
   const agentEnv = process.env.SSH_AUTH_SOCK;
   return {
     user: o.user,
+    defaultUser: o.defaultUser,
+    defaultUserSource: o.defaultUserSource,
     port: o.port,
     identityFiles: (o.identityFiles ?? []).map(expandTilde),
     knownHostsFile: expandTilde(o.knownHostsFile ?? path.join(home, '.ssh', 'known_hosts')),

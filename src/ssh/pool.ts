@@ -35,6 +35,8 @@ export interface ResolvedTarget {
   hostName: string;
   port: number;
   user: string;
+  /** Where `user` came from, for messages (`--ssh-user`, `~/.ssh/config:12 (User)`, …). */
+  userSource: string;
   configIdentityFiles: string[];
   proxyJump: JumpHost[];
 }
@@ -59,14 +61,24 @@ export class SshPool implements ExecutorPool {
     this.options = resolveSshOptions(options);
   }
 
-  /** Apply precedence: explicit port > options.port > ssh config Port > 22; options.user > config User > local user. */
+  /**
+   * Apply precedence: explicit port > options.port > ssh config Port > 22; like OpenSSH, the
+   * command line's user (options.user) > ssh config User > the default (topology user) > local user.
+   */
   resolveTarget(host: string, port?: number): ResolvedTarget {
     const cfg = this.hostConfig(host);
+    const o = this.options;
+    const [user, userSource] =
+      o.user !== undefined ? [o.user, '--ssh-user']
+      : cfg.user !== undefined ? [cfg.user, `User in ${cfg.userFrom ?? o.sshConfigFile}`]
+      : o.defaultUser !== undefined ? [o.defaultUser, o.defaultUserSource ?? 'the default user']
+      : [localUserName(), 'the local user name'];
     return {
       host,
       hostName: cfg.hostName ?? host,
-      port: port ?? this.options.port ?? cfg.port ?? 22,
-      user: this.options.user ?? cfg.user ?? localUserName(),
+      port: port ?? o.port ?? cfg.port ?? 22,
+      user,
+      userSource,
       configIdentityFiles: cfg.identityFiles,
       proxyJump: cfg.proxyJump,
     };
@@ -151,7 +163,7 @@ export class SshPool implements ExecutorPool {
     const via = t.proxyJump.length ? await this.jumpChain(t.proxyJump) : undefined;
     const label = t.hostName === t.host ? `${t.host}:${t.port}` : `${t.host} (${t.hostName}:${t.port})`;
     const rec = this.record(`${t.host}:${t.port}`, t.host, t.port, false);
-    return this.open(t.host, { label, hostName: t.hostName, port: t.port, user: t.user }, t.configIdentityFiles, via, rec);
+    return this.open(t.host, { label, hostName: t.hostName, port: t.port, user: t.user, userSource: t.userSource }, t.configIdentityFiles, via, rec);
   }
 
   /** Connect (or reuse) each hop in order, each through the previous one; returns the last hop. */
@@ -162,8 +174,9 @@ export class SshPool implements ExecutorPool {
       const cfg = this.hostConfig(hop.host);
       const hostName = cfg.hostName ?? hop.host;
       const port = hop.port ?? cfg.port ?? 22;
-      // Like OpenSSH, a hop's user comes from the ProxyJump spec or its own config, not --user.
+      // Like OpenSSH, a hop's user comes from the ProxyJump spec or its own config, not --ssh-user.
       const user = hop.user ?? cfg.user ?? localUserName();
+      const userSource = hop.user !== undefined ? 'the ProxyJump spec' : cfg.user !== undefined ? `User in ${cfg.userFrom ?? this.options.sshConfigFile}` : 'the local user name';
       chainKey += `${chainKey ? '>' : ''}${user}@${hostName}:${port}`;
       const key = chainKey;
       const prev = via;
@@ -174,7 +187,7 @@ export class SshPool implements ExecutorPool {
       }
       if (!pending) {
         const rec = this.record(`jump:${key}`, hostName, port, true);
-        const p = this.open(hop.host, { label: `jump host ${user}@${hostName}:${port}`, hostName, port, user }, cfg.identityFiles, prev, rec);
+        const p = this.open(hop.host, { label: `jump host ${user}@${hostName}:${port}`, hostName, port, user, userSource }, cfg.identityFiles, prev, rec);
         this.jumps.set(key, p);
         p.catch(() => {
           if (this.jumps.get(key) === p) this.jumps.delete(key);

@@ -30,6 +30,8 @@ export interface JumpHost {
 export interface ResolvedHostConfig {
   hostName?: string;
   user?: string;
+  /** `file:line` of the User line that applied. */
+  userFrom?: string;
   port?: number;
   identityFiles: string[];
   /** Empty when none (or `ProxyJump none`). */
@@ -160,12 +162,16 @@ function expandTokens(value: string, tokens: Record<string, string>): string {
 /** Resolve the settings for `host` (the name as given on the command line / topology). */
 export function resolveHostConfig(blocks: SshConfigBlock[], host: string): ResolvedHostConfig {
   const first = new Map<string, string>();
+  const firstAt = new Map<string, string>();
   const identityFiles: string[] = [];
   for (const block of blocks) {
     if (block.patterns !== null && !hostPatternsMatch(block.patterns, host)) continue;
     for (const e of block.entries) {
       if (e.keyword === 'identityfile') identityFiles.push(e.value);
-      else if (!first.has(e.keyword)) first.set(e.keyword, e.value);
+      else if (!first.has(e.keyword)) {
+        first.set(e.keyword, e.value);
+        firstAt.set(e.keyword, `${e.file}:${e.line}`);
+      }
     }
   }
   const home = os.homedir();
@@ -189,6 +195,7 @@ export function resolveHostConfig(blocks: SshConfigBlock[], host: string): Resol
   return {
     hostName,
     user,
+    userFrom: user !== undefined ? firstAt.get('user') : undefined,
     port,
     identityFiles: identityFiles.map((f) => expandHome(expandTokens(splitArgs(f)[0] ?? f, tokens), home)),
     proxyJump,

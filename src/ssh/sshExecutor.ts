@@ -7,9 +7,9 @@ import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { RemoteCommandError, SshError, stderrTail } from '../errors';
 import { shq } from '../util/shell';
 import type { ByteCounters, OpenConnection } from './connect';
-import { CommandTimeoutError, RemoteFileError } from './errors';
+import { CommandTimeoutError, RemoteFileError, UnsafeRemotePathError } from './errors';
 import type { ExecOptions, ExecResult, Executor, PutOptions, RemoteStat } from './executor';
-import { installScript, parseStatOutput, statCommand } from './remoteScripts';
+import { backupScript, ensureDirScript, installScript, MISSING_EXIT, parseStatOutput, removeScript, safeReadScript, safeStatScript, statCommand, UNSAFE_EXIT, UNSAFE_TAG } from './remoteScripts';
 import { Semaphore } from './semaphore';
 import { isSudoPasswordError, sudoError, wrapSudo } from './sudo';
 
@@ -253,30 +253,12 @@ export class SshExecutor implements Executor {
     const atomic = opts.atomic ?? true;
     const dir = path.posix.dirname(remotePath);
     const tmp = `${dir === '/' ? '' : dir}/.${path.posix.basename(remotePath)}.tiseal-tmp-${rand()}`;
-    const sftp = await this.sftp();
     if (opts.sudo || opts.owner !== undefined) {
-      const stage = `/tmp/.tiseal-stage-${rand()}`;
-      try {
-        await this.writeNew(sftp, stage, content, 0o600, 'wx');
-      } catch (err) {
-        await this.sftpCall((cb) => sftp.unlink(stage, cb)).catch(() => undefined);
-        throw this.fileError('stage upload for', remotePath, err);
-      }
-      try {
-        await this.exec(installScript({ stage, tmp, target: remotePath, mode: opts.mode, owner: opts.owner, atomic }), { sudo: true });
-      } catch (err) {
-        // Report the file, not the multi-line script that failed.
-        if (err instanceof RemoteCommandError && !(err instanceof CommandTimeoutError)) {
-          if (err.suggestion) throw sudoError(this.host, `install … ${remotePath}`, err.code, err.stderr, this.user);
-          throw new RemoteFileError(this.host, 'write', remotePath, errnoFromStderr(err.stderr), stderrTail(err.stderr) || `exit ${err.code}`);
-        }
-        throw err;
-      } finally {
-        // The script removes it; this covers sudo refusing to run the script at all.
-        await this.sftpCall((cb) => sftp.unlink(stage, cb)).catch(() => undefined);
-      }
+      const data = typeof content === 'object' && !Buffer.isBuffer(content) ? await fs.promises.readFile(content.localPath) : Buffer.from(content);
+      await this.rootScript('write', remotePath, installScript({ target: remotePath, mode: opts.mode, owner: opts.owner }), data);
       return;
     }
+    const sftp = await this.sftp();
     try {
       if (!atomic) {
         await this.writeNew(sftp, remotePath, content, opts.mode ?? 0o644, 'w');
@@ -313,13 +295,7 @@ export class SshExecutor implements Executor {
   }
 
   async get(remotePath: string, opts: { sudo?: boolean } = {}): Promise<Buffer> {
-    if (opts.sudo) {
-      const r = await this.execBuffer(`LC_ALL=C cat -- ${shq(remotePath)}`, { sudo: true, allowFailure: true });
-      if (r.code === 0) return r.stdout;
-      const stderr = r.stderr.toString('utf8');
-      const code = errnoFromStderr(stderr);
-      throw new RemoteFileError(this.host, 'read', remotePath, code, stderr.trim() || `cat exited ${r.code}`);
-    }
+    if (opts.sudo) return this.rootScript('read', remotePath, safeReadScript(remotePath));
     const sftp = await this.sftp();
     try {
       return await this.sftpCall<Buffer>((cb) => sftp.readFile(remotePath, cb));
@@ -329,13 +305,63 @@ export class SshExecutor implements Executor {
   }
 
   async stat(remotePath: string, opts: { sudo?: boolean } = {}): Promise<RemoteStat> {
-    const r = await this.exec(statCommand(remotePath), { sudo: opts.sudo, allowFailure: true });
+    if (opts.sudo) {
+      const out = await this.rootScript('stat', remotePath, safeStatScript(remotePath), undefined, true);
+      return out === undefined
+        ? { exists: false, isFile: false, isDirectory: false, mode: 0, size: 0, uid: -1, gid: -1, mtimeMs: 0 }
+        : { exists: true, ...parseStatOutput(out.toString('utf8')) };
+    }
+    const r = await this.exec(statCommand(remotePath), { allowFailure: true });
     if (r.code === 0) return { exists: true, ...parseStatOutput(r.stdout) };
     if (/No such file or directory|Not a directory/.test(r.stderr)) {
       return { exists: false, isFile: false, isDirectory: false, mode: 0, size: 0, uid: -1, gid: -1, mtimeMs: 0 };
     }
     const code = /Permission denied/.test(r.stderr) ? 'EACCES' : 'EIO';
     throw new RemoteFileError(this.host, 'stat', remotePath, code, r.stderr.trim() || `stat exited ${r.code}`, code === 'EACCES' ? 'pass { sudo: true } for paths the login user cannot see' : undefined);
+  }
+
+  async ensureDir(dir: string, opts: { owner: string; mode: number }): Promise<void> {
+    await this.rootScript('create directory', dir, ensureDirScript(dir, opts.owner, opts.mode));
+  }
+
+  async backup(file: string, backup: string, opts: { private?: boolean } = {}): Promise<boolean> {
+    const out = await this.rootScript('back up', file, backupScript(file, backup, { private: !!opts.private }));
+    return /backed-up/.test(out.toString('utf8'));
+  }
+
+  async remove(remotePath: string): Promise<void> {
+    await this.rootScript('remove', remotePath, removeScript(remotePath), undefined, true);
+  }
+
+  /**
+   * Run one of remoteScripts' root-side scripts; its refusals become UnsafeRemotePathError, a
+   * missing path ENOENT (or undefined with `missingOk`), other failures a RemoteFileError for the
+   * path (not the multi-line script).
+   */
+  private async rootScript(op: string, remotePath: string, script: string, stdin?: Buffer, missingOk?: false): Promise<Buffer>;
+  private async rootScript(op: string, remotePath: string, script: string, stdin: Buffer | undefined, missingOk: true): Promise<Buffer | undefined>;
+  private async rootScript(op: string, remotePath: string, script: string, stdin?: Buffer, missingOk = false): Promise<Buffer | undefined> {
+    let r: RawExecResult;
+    try {
+      r = await this.execBuffer(script, { sudo: true, allowFailure: true, stdin: stdin ?? '' });
+    } catch (err) {
+      if (err instanceof RemoteCommandError && !(err instanceof CommandTimeoutError) && err.suggestion) {
+        throw sudoError(this.host, `${op} ${remotePath}`, err.code, err.stderr, this.user);
+      }
+      throw err;
+    }
+    if (r.code === 0) return r.stdout;
+    const stderr = r.stderr.toString('utf8');
+    if (r.code === UNSAFE_EXIT) {
+      const line = stderr.split('\n').find((l) => l.startsWith(UNSAFE_TAG)) ?? '';
+      const m = /^\S+ (.*): ([^:]*)$/.exec(line);
+      throw new UnsafeRemotePathError(this.host, m ? m[1] : remotePath, m ? m[2] : 'is a symlink');
+    }
+    if (r.code === MISSING_EXIT) {
+      if (missingOk) return undefined;
+      throw new RemoteFileError(this.host, op, remotePath, 'ENOENT', 'No such file or directory');
+    }
+    throw new RemoteFileError(this.host, op, remotePath, errnoFromStderr(stderr), stderrTail(stderr) || `exit ${r.code}`);
   }
 
   /** A TCP stream from the host to `host:port` (ProxyJump). */

@@ -1,14 +1,14 @@
-import * as fs from 'fs';
 import * as path from 'path';
+import { ensureStateDirs } from './private-dir';
 
 /** `<state-dir>/clusters/<name>/`: everything tiseal keeps locally about one cluster. */
 export class ClusterDir {
   readonly root: string;
-  constructor(stateDir: string, readonly name: string) {
+  constructor(readonly stateDir: string, readonly name: string) {
     this.root = path.join(stateDir, 'clusters', name);
   }
   ensure(): void {
-    fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    ensureStateDirs(this.stateDir, ['clusters', this.name]);
   }
   get tlsDir(): string {
     return path.join(this.root, 'tls');

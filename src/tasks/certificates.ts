@@ -1,7 +1,7 @@
 import * as fs from 'fs';
-import { CertError } from '../errors';
+import { CertError, PreflightError, localIoError } from '../errors';
 import type { Action, Step } from '../engine/step';
-import { CertificateAuthority, CertStore, createCA, importCA, issueLeaf, parseCertificate, verifyChain } from '../pki';
+import { CertificateAuthority, CertStore, SanBuilder, createCA, importCA, issueLeaf, parseCertificate, verifyChain } from '../pki';
 import type { Instance } from '../topology/types';
 import type { TlsContext } from './context';
 import { allowedCallers } from '../components/callers';
@@ -43,18 +43,28 @@ export function certStillGood(certPem: string, ca: CertificateAuthority, names: 
   }
 }
 
-async function resolveCA(ctx: TlsContext, store: CertStore): Promise<{ ca: CertificateAuthority; save?: Action }> {
+/** The CA the run will use when it exists already: brought with --ca-cert/--ca-key, or in the store. Validated. */
+function existingCA(ctx: TlsContext, store: CertStore): { ca: CertificateAuthority; save?: Action } | undefined {
   const { flags } = ctx;
   if (flags.caCert || flags.caKey) {
     if (!flags.caCert || !flags.caKey) throw new CertError('--ca-cert and --ca-key go together', { suggestion: 'pass both files (and --ca-chain for an intermediate CA)' });
-    const read = (f: string) => {
+    const read = (flag: string, f: string) => {
       try {
         return fs.readFileSync(f, 'utf8');
       } catch (e) {
-        throw new CertError(`${f}: ${(e as Error).message}`, { suggestion: 'check the path given to --ca-cert/--ca-key/--ca-chain' });
+        throw localIoError(e, f, `read ${flag}`, `check the path given to ${flag}`);
       }
     };
-    const ca = importCA({ certPem: read(flags.caCert), keyPem: read(flags.caKey), chainPem: flags.caChain ? read(flags.caChain) : undefined });
+    const certPem = read('--ca-cert', flags.caCert);
+    const keyPem = read('--ca-key', flags.caKey);
+    const chainPem = flags.caChain ? read('--ca-chain', flags.caChain) : undefined;
+    let ca: CertificateAuthority;
+    try {
+      ca = importCA({ certPem, keyPem, chainPem });
+    } catch (e) {
+      if (!(e instanceof CertError)) throw e;
+      throw new CertError(`--ca-cert ${flags.caCert}: ${e.message}`, { suggestion: e.suggestion, cause: e });
+    }
     if (!ca.outlives(flags.certDays)) throw new CertError(`${flags.caCert}: the CA expires ${ca.expiresAt.toISOString()}, before ${flags.certDays}-day certificates would`, { suggestion: 'use a longer-lived CA or a smaller --cert-days' });
     if (store.hasCA()) {
       const existing = store.loadCA({ allowExpired: true });
@@ -65,9 +75,43 @@ async function resolveCA(ctx: TlsContext, store: CertStore): Promise<{ ca: Certi
     }
     return { ca, save: { title: `import the CA from ${flags.caCert} into ${store.dir} (key 0600)`, run: () => store.saveCA(ca) } };
   }
-  if (store.hasCA()) return { ca: store.loadCA() };
+  if (!store.hasCA()) return undefined;
+  const ca = store.loadCA();
+  if (!ca.outlives(flags.certDays)) {
+    throw new CertError(`the cluster CA in ${store.dir} expires ${ca.expiresAt.toISOString()}, before ${flags.certDays}-day certificates would`, { suggestion: 'pass a smaller --cert-days, or move to a new CA with `tiseal tls rotate --ca`' });
+  }
+  return { ca };
+}
+
+async function resolveCA(ctx: TlsContext, store: CertStore): Promise<{ ca: CertificateAuthority; save?: Action }> {
+  const found = existingCA(ctx, store);
+  if (found) return found;
   const ca = await createCA({ cluster: ctx.cluster.name, days: ctx.flags.caDays, keyType: ctx.flags.keyType });
   return { ca, save: { title: `create the cluster CA (CN "${ca.info.subjectCN}", ${ctx.flags.caDays} days) in ${store.dir}; its key stays on this machine`, run: () => store.saveCA(ca) } };
+}
+
+/**
+ * What the certificates step will need, checked before the first change (PD is scaled in before
+ * certificates are made): the CA to use, and a certificate name for every address of every instance.
+ */
+export function checkCertificateInputs(ctx: TlsContext): void {
+  if (ctx.want !== 'on') return;
+  existingCA(ctx, new CertStore(ctx.opts.stateDir, ctx.cluster.name));
+  const extra = parseExtraSans(ctx.flags.extraSan);
+  for (const inst of ctx.topology.instances) {
+    const at = `${inst.host} ${inst.unit}`;
+    const cn = inst.certName;
+    if (!cn || cn.length > 64) throw new PreflightError(`${at}: '${cn}' cannot be a certificate common name (1 to 64 characters)`, { suggestion: 'nothing was changed; fix the topology' });
+    for (const name of instanceSans(inst, extra)) {
+      try {
+        new SanBuilder().addHost(name);
+      } catch (e) {
+        throw new PreflightError(`${at}: '${name}' cannot be a name in a certificate: ${(e as Error).message}`, {
+          suggestion: 'use IP addresses or DNS names (labels of at most 63 letters, digits, - and _) for host, manage_host and advertise addresses; nothing was changed',
+        });
+      }
+    }
+  }
 }
 
 /** Local certificate material: the CA (create, import or reuse) and tiseal's client certificate. */

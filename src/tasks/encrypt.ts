@@ -1,4 +1,5 @@
 import * as TOML from '@iarna/toml';
+import { editTomlText } from '../components/toml-text';
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -10,12 +11,11 @@ import { readMeta, writeMeta } from '../state/meta';
 import { writeFileAtomic } from '../state/files';
 import type { Instance } from '../topology/types';
 import { mapLimit } from '../util/concurrency';
-import { shq } from '../util/shell';
 import { executorFor, TlsContext } from './context';
 import { factKey } from './facts';
 import { waitHealthy } from './health';
 import { newestMtimeUs, readRemoteText, systemctl, unitStates } from './remote';
-import { fileAction } from './stage';
+import { deployOwner, fileAction } from './stage';
 
 /** The master keys tiseal keeps for a cluster (0600, under the 0700 state dir). Never only on hosts. */
 export interface KeyFiles {
@@ -66,7 +66,7 @@ export function pushKeysStep(id: string, files: (ctx: TlsContext, inst: Instance
           title: `${inst.id} on ${inst.host}: ${writes.map((w) => w.title.replace(/ of .*$/, '')).join(', ')}`,
           diff: writes.map((w) => w.diff ?? '').join(''),
           run: async () => {
-            await exec.exec(`mkdir -p ${shq(keyDir(inst))} && chown ${shq(`${ctx.user}:${ctx.topology.global.group ?? ctx.user}`)} ${shq(keyDir(inst))} && chmod 700 ${shq(keyDir(inst))}`, { sudo: true });
+            await exec.ensureDir(keyDir(inst), { owner: deployOwner(ctx), mode: 0o700 });
             for (const w of writes) await w.run();
           },
         } as Action;
@@ -87,7 +87,8 @@ export function encryptionConfigStep(id: string, settings: (inst: Instance) => E
         const file = encryptionConfigFile(inst)!;
         const text = (await readRemoteText(await executorFor(ctx, inst), file)) ?? '';
         const doc = TOML.parse(text) as TomlTable;
-        return applyEncryption(doc, settings(inst)) ? fileAction(ctx, inst, file, text, TOML.stringify(doc as TOML.JsonMap), 0o644) : undefined;
+        // Only the encryption keys change: every other byte of the operator's config stays (editTomlText).
+        return applyEncryption(doc, settings(inst)) ? fileAction(ctx, inst, file, text, editTomlText(text, doc, `${inst.host}:${file}`), 0o644) : undefined;
       });
       const actions = planned.filter((a): a is Action => a !== undefined);
       return actions.length ? { actions, concurrency: ctx.opts.concurrency } : noop('every config already says so');
@@ -136,7 +137,7 @@ export function dropPreviousKeyStep(settings: (inst: Instance) => EncryptionSett
       const rm = await mapLimit(storeInstances(ctx), ctx.opts.concurrency, async (inst) => {
         const exec = await executorFor(ctx, inst);
         return (await exec.stat(previousKeyPath(inst), { sudo: true })).exists
-          ? ({ title: `delete ${previousKeyPath(inst)} on ${inst.host}`, run: async () => void (await exec.exec(`rm -f ${shq(previousKeyPath(inst))}`, { sudo: true })) } as Action)
+          ? ({ title: `delete ${previousKeyPath(inst)} on ${inst.host}`, run: async () => exec.remove(previousKeyPath(inst)) } as Action)
           : undefined;
       });
       const actions = [...d.actions, ...rm.filter((a): a is Action => a !== undefined)];

@@ -1,5 +1,6 @@
 import * as path from 'path';
 import type { Executor } from '../ssh/executor';
+import { logTailScript } from '../ssh/remoteScripts';
 import { shq } from '../util/shell';
 
 /** Read a remote text file, or undefined when it does not exist. */
@@ -9,16 +10,19 @@ export async function readRemoteText(exec: Executor, file: string): Promise<stri
   return (await exec.get(file, { sudo: true })).toString('utf8');
 }
 
+/** Where a run keeps its backup of `file`: `<deploy>/backup/tiseal-<run>/<path relative to deploy>`. */
+export function backupPathOf(deployDir: string, runId: string, file: string): string {
+  const rel = path.posix.relative(deployDir, file);
+  return path.posix.join(deployDir, 'backup', `tiseal-${runId}`, rel.startsWith('..') ? file.replace(/^\//, '') : rel);
+}
+
 /**
  * Replace a remote file the safe way: copy the current one into the run's backup dir (once per
- * run: a resumed run does not overwrite the original backup), then write atomically with mode/owner.
+ * run: a resumed run does not overwrite the original backup; key material 0600 in root's 0700
+ * dirs), then write atomically with mode/owner. Neither follows a symlink (see remoteScripts).
  */
-export async function writeWithBackup(exec: Executor, file: string, content: string | Buffer, opts: { backupRoot: string; relTo: string; mode: number; owner: string }): Promise<void> {
-  const rel = path.posix.relative(opts.relTo, file);
-  const backup = path.posix.join(opts.backupRoot, rel.startsWith('..') ? file.replace(/^\//, '') : rel);
-  if ((await exec.stat(file, { sudo: true })).exists && !(await exec.stat(backup, { sudo: true })).exists) {
-    await exec.exec(`mkdir -p ${shq(path.posix.dirname(backup))} && cp -p ${shq(file)} ${shq(backup)}`, { sudo: true });
-  }
+export async function writeWithBackup(exec: Executor, file: string, content: string | Buffer, opts: { deployDir: string; runId: string; mode: number; owner: string }): Promise<void> {
+  await exec.backup(file, backupPathOf(opts.deployDir, opts.runId, file), { private: opts.mode === 0o600 });
   await exec.put(content, file, { mode: opts.mode, owner: opts.owner, atomic: true, sudo: true });
 }
 
@@ -59,8 +63,8 @@ export async function unitStates(exec: Executor, units: string[]): Promise<Map<s
   return out;
 }
 
-/** Last lines of an instance's log (for failure messages). */
+/** Last lines of an instance's log (for failure messages); root reads them without following a symlink, every name quoted. */
 export async function logTail(exec: Executor, files: string[], lines = 15): Promise<string> {
-  const r = await exec.exec(files.map((f) => `[ -r ${shq(f)} ] && { echo "== ${f}"; tail -n ${lines} ${shq(f)}; }`).join('; ') + '; true', { sudo: true, allowFailure: true });
+  const r = await exec.exec(logTailScript(files, lines), { sudo: true, allowFailure: true });
   return r.stdout.trim();
 }

@@ -1,6 +1,5 @@
-import * as TOML from '@iarna/toml';
 import * as path from 'path';
-import { applyTlsKeys, tlsConfigFiles, tlsPaths, TomlTable } from '../components';
+import { rewriteTlsConfig, tlsConfigFiles, tlsPaths } from '../components';
 import { applyPrometheusTls } from '../components/prometheus';
 import type { Action, Step } from '../engine/step';
 import { certMatchesKey, parseBundle } from '../pki';
@@ -8,7 +7,6 @@ import { renderRunScript } from '../render';
 import type { Instance, Role } from '../topology/types';
 import { mapLimit } from '../util/concurrency';
 import { unifiedDiff } from '../util/diff';
-import { shq } from '../util/shell';
 import { executorFor, pdEndpoint, TlsContext } from './context';
 import { readRemoteText, writeWithBackup } from './remote';
 
@@ -28,6 +26,9 @@ function describeChange(inst: Instance, file: string, before: string | undefined
   return unifiedDiff(before ?? '', after, where);
 }
 
+/** `user:group` that owns the deploy files. */
+export const deployOwner = (ctx: Pick<TlsContext, 'user' | 'topology'>) => `${ctx.user}:${ctx.topology.global.group ?? ctx.user}`;
+
 export function fileAction(ctx: TlsContext, inst: Instance, file: string, before: string | undefined, after: string, mode: number): Action {
   const rel = path.posix.relative(inst.deployDir, file);
   return {
@@ -35,8 +36,11 @@ export function fileAction(ctx: TlsContext, inst: Instance, file: string, before
     diff: describeChange(inst, file, before, after, mode),
     run: async () => {
       const exec = await executorFor(ctx, inst);
-      await exec.exec(`mkdir -p ${shq(path.posix.dirname(file))} && chown ${shq(ctx.user)}: ${shq(path.posix.dirname(file))}`, { sudo: true });
-      await writeWithBackup(exec, file, after, { backupRoot: `${inst.deployDir}/backup/tiseal-${ctx.runId}`, relTo: inst.deployDir, mode, owner: `${ctx.user}:${ctx.topology.global.group ?? ctx.user}` });
+      const owner = deployOwner(ctx);
+      const dir = path.posix.dirname(file);
+      // The key directory of encryption at rest is private; conf/, scripts/ and tls/ are TiUP's 0755.
+      await exec.ensureDir(dir, { owner, mode: mode === 0o600 && path.posix.basename(dir) !== 'tls' ? 0o700 : 0o755 });
+      await writeWithBackup(exec, file, after, { deployDir: inst.deployDir, runId: ctx.runId, mode, owner });
     },
   };
 }
@@ -76,9 +80,10 @@ async function planInstance(ctx: TlsContext, inst: Instance): Promise<Action[]> 
   }
   for (const file of tlsConfigFiles(inst)) {
     const text = (await readRemoteText(exec, file)) ?? '';
-    const doc = TOML.parse(text) as TomlTable;
-    const changed = applyTlsKeys(inst.role, path.posix.basename(file), doc, on ? { paths: tlsPaths(inst), allowedCn: ctx.allowedCn?.(inst) } : null);
-    if (changed) actions.push(fileAction(ctx, inst, file, text, TOML.stringify(doc as TOML.JsonMap), 0o644));
+    // Only the TLS keys change; every other line stays byte-identical (TiFlash < v7.1 also moves http_port → https_port).
+    const version = ctx.topology.componentVersions?.[inst.role] ?? ctx.topology.clusterVersion;
+    const next = rewriteTlsConfig(inst, file, text, on ? { paths: tlsPaths(inst), allowedCn: ctx.allowedCn?.(inst) } : null, version);
+    if (next !== text) actions.push(fileAction(ctx, inst, file, text, next, 0o644));
   }
   if (inst.role === 'prometheus') {
     const file = inst.configFiles.find((f) => f.endsWith('prometheus.yml'));

@@ -1,5 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { randomBytes } from 'crypto';
+import { UsageError } from '../errors';
 import type { SshHostStats } from '../ssh/pool';
 
 /**
@@ -123,11 +125,70 @@ export class RunStats {
     };
   }
 
+  /**
+   * Temp file (random name, O_EXCL: never through a planted symlink) + rename, in a directory that
+   * must exist: no mkdir -p (it spins forever under /proc).
+   */
   write(file: string, command: string, exitCode?: number): void {
-    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(this.report(command, exitCode), null, 2) + '\n');
-    fs.renameSync(tmp, file);
+    const target = path.resolve(file);
+    checkStatsFile(target);
+    const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      const fd = fs.openSync(tmp, 'wx', 0o644);
+      try {
+        fs.writeSync(fd, JSON.stringify(this.report(command, exitCode), null, 2) + '\n');
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, target);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw new UsageError(`cannot write --stats-file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'give a file in a directory you can write');
+    }
+  }
+}
+
+/** statfs f_type of proc, sysfs, cgroup2, debugfs, securityfs: kernel interfaces, not storage. */
+const PSEUDO_FS = new Set([0x9fa0, 0x62656572, 0x63677270, 0x64626720, 0x73636673]);
+
+/**
+ * `--stats-file` must be a regular file (or nothing yet) in an existing directory of a real file
+ * system: renaming over /dev/null or a symlink, or writing under /proc, is refused up front.
+ */
+export function checkStatsFile(file: string): void {
+  const bad = (why: string) => new UsageError(`invalid --stats-file ${file}: ${why}`, 'give a path to a regular file in an existing directory you can write, e.g. --stats-file ./stats.json');
+  const target = path.resolve(file);
+  const dir = path.dirname(target);
+  let d: fs.Stats | undefined;
+  try {
+    d = fs.statSync(dir, { throwIfNoEntry: false });
+  } catch (e) {
+    throw bad(`${dir} cannot be used (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (!d) throw bad(`the directory ${dir} does not exist`);
+  if (!d.isDirectory()) throw bad(`${dir} is not a directory`);
+  const st = fs.lstatSync(target, { throwIfNoEntry: false });
+  if (st && !st.isFile()) throw bad(st.isDirectory() ? 'it is a directory' : 'it exists and is not a regular file');
+  try {
+    if (PSEUDO_FS.has(Number(fs.statfsSync(dir).type))) throw bad(`${dir} is on a pseudo file system`);
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw bad(`${dir} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/**
+ * The CLI writes the stats at the end of every run. A command that failed keeps its own error:
+ * a stats failure then only adds a warning (unless it is the same complaint).
+ */
+export function writeStatsFile(file: string, command: string, exitCode: number | undefined, failure?: unknown): void {
+  try {
+    runStats.write(file, command, exitCode);
+  } catch (e) {
+    if (failure === undefined) throw e;
+    if (failure instanceof Error && failure.message === (e as Error).message) return;
+    process.stderr.write(`warning: ${(e as Error).message}\n`);
   }
 }
 

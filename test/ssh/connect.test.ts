@@ -11,12 +11,13 @@ import * as path from 'path';
 import { RemoteCommandError, SshError } from '../../src/errors';
 import { checkSudo, connectSsh, RemoteFileError, SshPool, type SshOptions } from '../../src/ssh';
 import { freePort, keygen, sshdUnavailableReason, startSshd, waitFor, type Sshd } from './sshdHarness';
+import { describeUnless } from '../support/skip-or-fail';
 
 jest.setTimeout(60_000);
 
 const reason = sshdUnavailableReason();
 if (reason) console.log(`skipping sshd connect tests: ${reason}`);
-const d = reason ? describe.skip : describe;
+const d = describeUnless(reason);
 
 d('connecting to real sshd instances', () => {
   let sshd: Sshd;
@@ -66,7 +67,10 @@ d('connecting to real sshd instances', () => {
       expect(err.message).toContain('authentication failed for user "root"');
       expect(err.message).toContain(stranger);
       expect(err.suggestion).toContain('-i');
-      expect(err.suggestion).toContain('--user');
+      // The flag that exists (--ssh-user), and where the user came from.
+      expect(err.suggestion).toContain('--ssh-user');
+      expect(err.suggestion).not.toContain('--user');
+      expect(err.suggestion).toContain('now "root", from --ssh-user');
       expect(err.suggestion).toContain('authorized_keys');
     });
 
@@ -234,6 +238,20 @@ d('connecting to real sshd instances', () => {
       }
     });
 
+    test('a host behind ProxyJump logs in as its ssh config User, not as the topology user', async () => {
+      const cfg = path.join(work, 'ssh_config_jump_user');
+      fs.writeFileSync(cfg, ['Host behind-user', '  HostName 127.0.0.1', `  Port ${sshd.port}`, '  User root', `  ProxyJump root@127.0.0.1:${jump.port}`].join('\n'));
+      // defaultUser plays the topology's global.user, which has no account on this sshd.
+      const pool = new SshPool({ defaultUser: 'tiseal-no-such-user', identityFiles: [sshd.clientKey, jump.clientKey], knownHostsFile: kh, sshConfigFile: cfg, agent: false });
+      try {
+        const ex = await pool.get('behind-user');
+        expect(ex.user).toBe('root');
+        expect((await ex.exec('id -un')).stdout).toBe('root\n');
+      } finally {
+        await pool.closeAll();
+      }
+    });
+
     test('a jump host that cannot reach the target gives a clear SshError', async () => {
       const dead = await freePort();
       const cfg = path.join(work, 'ssh_config_deadjump');
@@ -254,7 +272,7 @@ d('connecting to real sshd instances', () => {
 const hasUseradd = fs.existsSync('/usr/sbin/useradd') && fs.existsSync('/usr/sbin/userdel');
 const userReason = reason ?? (hasUseradd ? undefined : 'useradd/userdel are not available');
 if (!reason && userReason) console.log(`skipping non-root user tests: ${userReason}`);
-const du = userReason ? describe.skip : describe;
+const du = describeUnless(userReason);
 
 du('non-root login users and sudo', () => {
   const tag = `${process.pid % 100000}`;

@@ -270,3 +270,28 @@ describe('FakePool', () => {
     await expect(ex.exec('true', { sudo: true })).rejects.toThrow(RemoteCommandError);
   });
 });
+
+describe('FakeExecutor models root never following a planted symlink (like remoteScripts)', () => {
+  it('refuses a deploy-user symlink on the way or at the end, follows one root planted, and backs up keys 0600 in root 0700 dirs', async () => {
+    const { FakeExecutor: Fake, UnsafeRemotePathError: Unsafe } = await import('../../src/ssh');
+    const ex = new Fake('h1');
+    ex.addDir('/d/pd', { owner: 'tidb', mode: 0o755 });
+    ex.addFile('/etc/ssh/key', 'SECRET', { mode: 0o600 });
+    ex.addSymlink('/d/pd/conf', '/etc/ssh');
+    ex.addSymlink('/d/pd/k.pem', '/etc/ssh/key');
+    for (const op of [() => ex.put('x', '/d/pd/conf/x', { sudo: true }), () => ex.get('/d/pd/k.pem', { sudo: true }), () => ex.stat('/d/pd/conf/key', { sudo: true }), () => ex.ensureDir('/d/pd/conf', { owner: 'tidb:tidb', mode: 0o755 }), () => ex.backup('/d/pd/k.pem', '/d/pd/backup/k.pem')]) {
+      await expect(op()).rejects.toBeInstanceOf(Unsafe);
+    }
+    expect([ex.entry('/etc/ssh')!.owner, ex.readText('/etc/ssh/key')]).toEqual(['root', 'SECRET']);
+    await ex.remove('/d/pd/conf'); // rm removes the link itself
+    expect([ex.entry('/d/pd/conf'), ex.readText('/etc/ssh/key')]).toEqual([undefined, 'SECRET']);
+    // a link root planted in a root-only directory is followed
+    ex.addDir('/srv', { mode: 0o755 });
+    ex.addSymlink('/srv/deploy', '/d/pd', { owner: 'root' });
+    await ex.put('a = 1', '/srv/deploy/x.toml', { sudo: true, owner: 'tidb:tidb' });
+    ex.addFile('/d/pd/tls/pd.pem', 'OLD', { owner: 'tidb', mode: 0o644 });
+    expect(await ex.backup('/d/pd/tls/pd.pem', '/d/pd/backup/tiseal-r/tls/pd.pem', { private: true })).toBe(true);
+    expect(await ex.backup('/d/pd/tls/pd.pem', '/d/pd/backup/tiseal-r/tls/pd.pem', { private: true })).toBe(false);
+    expect([ex.file('/d/pd/backup/tiseal-r/tls/pd.pem')!.mode, ex.entry('/d/pd/backup/tiseal-r')!.mode, ex.entry('/d/pd/backup')!.owner]).toEqual([0o600, 0o700, 'root']);
+  });
+});

@@ -10,12 +10,13 @@ import * as path from 'path';
 import { HostKeyError } from '../../src/errors';
 import { connectSsh, type SshOptions } from '../../src/ssh';
 import { keygen, sshdUnavailableReason, startSshd, type Sshd } from './sshdHarness';
+import { describeUnless } from '../support/skip-or-fail';
 
 jest.setTimeout(60_000);
 
 const reason = sshdUnavailableReason();
 if (reason) console.log(`skipping sshd host-key tests: ${reason}`);
-const d = reason ? describe.skip : describe;
+const d = describeUnless(reason);
 
 d('host key verification (known_hosts)', () => {
   let sshd: Sshd;
@@ -102,6 +103,34 @@ d('host key verification (known_hosts)', () => {
       expect(err.suggestion).toContain('ssh-keygen -R');
     }
     expect(fs.readFileSync(kh, 'utf8')).toBe(before);
+  });
+
+  test('a host known by another key type is refused even with acceptNewHostKeys (plain and hashed entries), nothing recorded', async () => {
+    // The host's ECDSA key is pinned; this server offers only ED25519 (and RSA): what an impostor
+    // without the ECDSA key would do. OpenSSH's accept-new refuses it too.
+    const ecdsa = keygen(path.join(work, 'pinned_ecdsa'), 'ecdsa');
+    const [type, b64] = fs.readFileSync(`${ecdsa}.pub`, 'utf8').split(/\s+/);
+    const name = `[127.0.0.1]:${sshd.port}`;
+    const toHash = knownHosts([`${name} ${type} ${b64}`]);
+    execFileSync('ssh-keygen', ['-H', '-f', toHash], { stdio: 'ignore' });
+    const hashedName = fs.readFileSync(toHash, 'utf8').split(' ')[0];
+    expect(hashedName).toMatch(/^\|1\|/);
+    for (const host of [name, hashedName]) {
+      const kh = knownHosts(['# pinned', `${host} ${type} ${b64}`]);
+      const before = fs.readFileSync(kh, 'utf8');
+      const logins = sshd.accepted();
+      for (const acceptNewHostKeys of [true, false]) {
+        const err = await runs(kh, { acceptNewHostKeys }).catch((e) => e);
+        expect(err).toBeInstanceOf(HostKeyError);
+        expect(err.message).toContain('REMOTE HOST IDENTIFICATION HAS CHANGED');
+        expect(err.message).toContain(`${kh}:2`);
+        expect(err.message).toContain('ECDSA');
+        expect(err.suggestion).toContain('ssh-keygen -R');
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      expect(sshd.accepted()).toBe(logins);
+      expect(fs.readFileSync(kh, 'utf8')).toBe(before);
+    }
   });
 
   test('hashed entries written by ssh-keyscan -H are accepted', async () => {

@@ -93,8 +93,8 @@ test('decision table: ok, unknown, changed (same type only), revoked; markers an
   expect(checkHostKey(e, 'h1', 22, pubs.r.blob)).toMatchObject({ status: 'ok', entry: { line: 4 } });
   expect(checkHostKey(e, 'h1', 22, pubs.b.blob)).toMatchObject({ status: 'changed', entries: [{ line: 3 }] });
   // A new key type for a known host is "unknown" (OpenSSH would ask), not "changed".
-  expect(checkHostKey(e, 'h2', 22, pubs.r.blob)).toEqual({ status: 'unknown', otherTypes: ['ssh-ed25519'] });
-  expect(checkHostKey(e, 'h9', 22, pubs.a.blob)).toEqual({ status: 'unknown', otherTypes: [] });
+  expect(checkHostKey(e, 'h2', 22, pubs.r.blob)).toMatchObject({ status: 'unknown', otherTypes: ['ssh-ed25519'], others: [{ line: 5 }] });
+  expect(checkHostKey(e, 'h9', 22, pubs.a.blob)).toEqual({ status: 'unknown', otherTypes: [], others: [] });
   expect(checkHostKey(e, 'anything', 22, pubs.e.blob)).toMatchObject({ status: 'revoked', entry: { line: 6 } });
   // cert-authority lines are not host keys.
   expect(checkHostKey(e, 'db.example', 22, pubs.b.blob).status).toBe('unknown');

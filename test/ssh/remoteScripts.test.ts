@@ -1,10 +1,11 @@
 /** The shell snippets the SSH executor sends, run here with the local sh and checked with stat. */
-import { execFileSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { installScript, isSudoPasswordError, octal, parseStatOutput, statCommand, wrapSudo } from '../../src/ssh';
+import { backupScript, ensureDirScript, installScript, isSudoPasswordError, logTailScript, octal, parseStatOutput, removeScript, safeReadScript, safeStatScript, statCommand, wrapSudo } from '../../src/ssh';
 import { shq } from '../../src/util/shell';
+import { describeUnless } from '../support/skip-or-fail';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 let dir: string;
@@ -13,7 +14,7 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const sh = (script: string) => spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+const sh = (script: string, input = '') => spawnSync('sh', ['-c', script], { encoding: 'utf8', input });
 
 test('wrapSudo runs the whole command line under sh -c, quoted', () => {
   expect(wrapSudo("echo 'a b' | tr a b")).toBe(`sudo -n -- sh -c 'echo '\\''a b'\\'' | tr a b'`);
@@ -48,62 +49,193 @@ test('statCommand output parses to the same facts as fs.statSync', () => {
   expect(octal(0o4755)).toBe('04755');
 });
 
-(isRoot ? describe : describe.skip)('installScript (as root, like sudo would run it)', () => {
-  const stage = (content: string) => {
-    const s = path.join(dir, `.stage-${Math.random().toString(36).slice(2)}`);
-    fs.writeFileSync(s, content, { mode: 0o600 });
-    return s;
-  };
+const NOBODY = 65534;
 
-  test('new file: explicit mode and owner, temp renamed over, stage removed', () => {
-    const target = path.join(dir, 'new.pem');
-    const s = stage('PEM');
-    const r = sh(installScript({ stage: s, tmp: path.join(dir, '.new.pem.tmp'), target, mode: 0o600, owner: 'nobody:nogroup', atomic: true }));
-    expect(r.status).toBe(0);
-    const st = fs.statSync(target);
-    expect(st.mode & 0o7777).toBe(0o600);
-    expect(execFileSync('stat', ['-c', '%U:%G', target]).toString().trim()).toBe('nobody:nogroup');
-    expect(fs.readFileSync(target, 'utf8')).toBe('PEM');
-    expect(fs.existsSync(s)).toBe(false);
-    expect(fs.existsSync(path.join(dir, '.new.pem.tmp'))).toBe(false);
-  });
+/** A deploy dir owned by an ordinary user (nobody), as TiUP leaves it, with conf/ and a config in it. */
+function deployDir(): string {
+  const base = fs.mkdtempSync(path.join(dir, 'host-'));
+  fs.chmodSync(base, 0o755);
+  const d = path.join(base, 'deploy');
+  fs.mkdirSync(path.join(d, 'conf'), { recursive: true });
+  fs.writeFileSync(path.join(d, 'conf', 'pd.toml'), 'a = 1\n', { mode: 0o644 });
+  for (const p of [d, path.join(d, 'conf'), path.join(d, 'conf', 'pd.toml')]) fs.chownSync(p, NOBODY, NOBODY);
+  return d;
+}
 
-  test('existing file: mode and owner kept when not given; new inode', () => {
-    const target = path.join(dir, 'keep.toml');
-    fs.writeFileSync(target, 'old');
-    fs.chmodSync(target, 0o640);
-    fs.chownSync(target, 65534, 65534);
+/** A root-owned directory with a root-only file: what a planted symlink points root at. */
+function canary(): { dir: string; file: string; snapshot: () => string } {
+  const c = fs.mkdtempSync(path.join(dir, 'canary-'));
+  fs.chmodSync(c, 0o755);
+  const file = path.join(c, 'secret');
+  fs.writeFileSync(file, 'root only\n', { mode: 0o600 });
+  const snapshot = () =>
+    [c, ...fs.readdirSync(c).map((n) => path.join(c, n))]
+      .map((p) => { const st = fs.lstatSync(p); return `${p} ${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} ${st.isFile() ? fs.readFileSync(p, 'utf8') : ''}`; })
+      .join('\n');
+  return { dir: c, file, snapshot };
+}
+
+/** Plant a symlink as the deploy user would (owned by nobody). */
+function plant(link: string, target: string): void {
+  fs.rmSync(link, { recursive: true, force: true });
+  fs.symlinkSync(target, link);
+  fs.lchownSync(link, NOBODY, NOBODY);
+}
+
+const refused = (r: ReturnType<typeof sh>, p: string) => {
+  expect(r.status).toBe(40);
+  expect(r.stderr).toContain(`tiseal-unsafe-path: ${p}: is a symlink`);
+};
+
+describeUnless(isRoot ? undefined : 'not running as root')('root-side scripts (as root, like sudo would run them)', () => {
+  test('installScript: content from stdin, explicit mode and owner, renamed over the target, nothing left behind', () => {
+    const d = deployDir();
+    const target = path.join(d, 'conf', 'pd.toml');
     const ino = fs.statSync(target).ino;
-    const r = sh(installScript({ stage: stage('new'), tmp: path.join(dir, '.keep.tmp'), target, atomic: true }));
+    const r = sh(installScript({ target, mode: 0o600, owner: 'nobody:nogroup' }), 'PEM');
+    expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const st = fs.statSync(target);
-    expect([st.mode & 0o7777, st.uid, st.gid, fs.readFileSync(target, 'utf8')]).toEqual([0o640, 65534, 65534, 'new']);
+    expect([st.mode & 0o7777, st.uid, fs.readFileSync(target, 'utf8')]).toEqual([0o600, NOBODY, 'PEM']);
     expect(st.ino).not.toBe(ino);
+    expect(fs.readdirSync(path.join(d, 'conf'))).toEqual(['pd.toml']);
   });
 
-  test('a failure (missing directory) leaves no stage or temp behind and exits non-zero', () => {
-    const s = stage('x');
-    const tmp = path.join(dir, 'nodir', '.t');
-    const r = sh(installScript({ stage: s, tmp, target: path.join(dir, 'nodir', 'f'), atomic: true }));
-    expect(r.status).not.toBe(0);
-    expect(fs.existsSync(s)).toBe(false);
-  });
-
-  test('values are quoted: paths with spaces and quotes', () => {
-    const sub = path.join(dir, "we'ird $(dir)");
+  test('installScript keeps an existing file\'s mode and owner when none is given; quotes odd names', () => {
+    const d = deployDir();
+    const sub = path.join(d, "we'ird $(touch pwned)");
     fs.mkdirSync(sub);
     const target = path.join(sub, 'a b.conf');
-    const r = sh(installScript({ stage: stage('q'), tmp: path.join(sub, '.a b.tmp'), target, mode: 0o644, atomic: true }));
+    fs.writeFileSync(target, 'old', { mode: 0o640 });
+    fs.chmodSync(target, 0o640);
+    fs.chownSync(target, NOBODY, NOBODY);
+    const r = sh(`cd ${shq(dir)} && ${installScript({ target })}`, 'new');
     expect(r.status).toBe(0);
+    const st = fs.statSync(target);
+    expect([st.mode & 0o7777, st.uid, st.gid, fs.readFileSync(target, 'utf8')]).toEqual([0o640, NOBODY, NOBODY, 'new']);
+    expect(fs.existsSync(path.join(dir, 'pwned'))).toBe(false);
     expect(fs.readdirSync(sub)).toEqual(['a b.conf']);
-    expect(sh(`cat ${shq(target)}`).stdout).toBe('q');
   });
 
-  test('non-atomic install writes the target directly', () => {
-    const target = path.join(dir, 'direct');
-    const r = sh(installScript({ stage: stage('d'), tmp: 'unused', target, mode: 0o600, atomic: false }));
+  test('a missing directory: exit 41 naming it, nothing created', () => {
+    const d = deployDir();
+    const r = sh(installScript({ target: path.join(d, 'nodir', 'f') }), 'x');
+    expect(r.status).toBe(41);
+    expect(r.stderr).toContain(`tiseal-missing: ${path.join(d, 'nodir')}`);
+    expect(fs.existsSync(path.join(d, 'nodir'))).toBe(false);
+  });
+
+  test('symlinks planted by the deploy user in conf/, tls/, scripts/ and backup/ are refused; root-owned files keep owner, mode and content', () => {
+    const d = deployDir();
+    const c = canary();
+    const before = c.snapshot();
+    plant(path.join(d, 'conf'), c.dir);
+    refused(sh(installScript({ target: path.join(d, 'conf', 'pd.toml'), mode: 0o644, owner: 'nobody:nogroup' }), 'x'), path.join(d, 'conf'));
+    refused(sh(ensureDirScript(path.join(d, 'conf'), 'nobody:nogroup', 0o755)), path.join(d, 'conf'));
+    refused(sh(safeReadScript(path.join(d, 'conf', 'secret'))), path.join(d, 'conf'));
+    refused(sh(safeStatScript(path.join(d, 'conf', 'secret'))), path.join(d, 'conf'));
+    refused(sh(removeScript(path.join(d, 'conf', 'secret'))), path.join(d, 'conf'));
+    // the last name a symlink: a key file pointing at a root-only file
+    fs.mkdirSync(path.join(d, 'tls'));
+    fs.chownSync(path.join(d, 'tls'), NOBODY, NOBODY);
+    plant(path.join(d, 'tls', 'pd.pem'), c.file);
+    refused(sh(installScript({ target: path.join(d, 'tls', 'pd.pem'), mode: 0o600, owner: 'nobody:nogroup' }), 'KEY'), path.join(d, 'tls', 'pd.pem'));
+    refused(sh(safeReadScript(path.join(d, 'tls', 'pd.pem'))), path.join(d, 'tls', 'pd.pem'));
+    refused(sh(backupScript(path.join(d, 'tls', 'pd.pem'), path.join(d, 'backup', 'tiseal-r', 'tls', 'pd.pem'), { private: true })), path.join(d, 'tls', 'pd.pem'));
+    // scripts/ a symlink: ensureDir would have chowned the root dir
+    plant(path.join(d, 'scripts'), c.dir);
+    refused(sh(ensureDirScript(path.join(d, 'scripts'), 'nobody:nogroup', 0o755)), path.join(d, 'scripts'));
+    // the backup dir a symlink
+    fs.writeFileSync(path.join(d, 'run.sh'), 'x');
+    plant(path.join(d, 'backup'), c.dir);
+    refused(sh(backupScript(path.join(d, 'run.sh'), path.join(d, 'backup', 'tiseal-r', 'run.sh'), { private: false })), path.join(d, 'backup'));
+    expect(c.snapshot()).toBe(before);
+  });
+
+  test('a symlink root planted (root-owned link in a root-only directory) is followed', () => {
+    const d = deployDir();
+    const rootDir = fs.mkdtempSync(path.join(dir, 'rootlinks-'));
+    fs.chmodSync(rootDir, 0o755);
+    fs.symlinkSync(d, path.join(rootDir, 'deploy'));
+    const r = sh(installScript({ target: path.join(rootDir, 'deploy', 'conf', 'pd.toml') }), 'via link');
     expect(r.status).toBe(0);
-    expect(fs.readFileSync(target, 'utf8')).toBe('d');
-    expect(fs.statSync(target).mode & 0o7777).toBe(0o600);
+    expect(fs.readFileSync(path.join(d, 'conf', 'pd.toml'), 'utf8')).toBe('via link');
+    // ...but not when others can write that directory
+    fs.chmodSync(rootDir, 0o777);
+    refused(sh(installScript({ target: path.join(rootDir, 'deploy', 'conf', 'pd.toml') }), 'x'), path.join(rootDir, 'deploy'));
+  });
+
+  test('ensureDirScript creates missing components for the owner; backupScript keeps a key 0600 in root 0700 dirs, once per run', () => {
+    const d = deployDir();
+    const tls = path.join(d, 'tls');
+    expect(sh(ensureDirScript(tls, 'nobody:nogroup', 0o755)).status).toBe(0);
+    expect([fs.statSync(tls).uid, fs.statSync(tls).mode & 0o7777]).toEqual([NOBODY, 0o755]);
+    const key = path.join(tls, 'pd.pem');
+    fs.writeFileSync(key, 'OLD KEY', { mode: 0o644 });
+    fs.chmodSync(key, 0o644);
+    fs.chownSync(key, NOBODY, NOBODY);
+    const backup = path.join(d, 'backup', 'tiseal-r1', 'tls', 'pd.pem');
+    const r = sh(backupScript(key, backup, { private: true }));
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('backed-up');
+    const st = fs.statSync(backup);
+    expect([st.mode & 0o7777, st.uid, fs.readFileSync(backup, 'utf8')]).toEqual([0o600, NOBODY, 'OLD KEY']);
+    for (const p of [path.join(d, 'backup'), path.join(d, 'backup', 'tiseal-r1'), path.join(d, 'backup', 'tiseal-r1', 'tls')]) {
+      expect([fs.statSync(p).uid, fs.statSync(p).mode & 0o7777]).toEqual([0, 0o700]);
+    }
+    // a second backup in the same run keeps the first; a missing source is no backup
+    fs.writeFileSync(key, 'NEW KEY');
+    expect(sh(backupScript(key, backup, { private: true })).stdout).toBe('');
+    expect(fs.readFileSync(backup, 'utf8')).toBe('OLD KEY');
+    expect(sh(backupScript(path.join(tls, 'none'), path.join(d, 'backup', 'tiseal-r1', 'tls', 'none'), { private: false })).status).toBe(0);
+    expect(fs.existsSync(path.join(d, 'backup', 'tiseal-r1', 'tls', 'none'))).toBe(false);
+    // a backup dir the deploy user can write is refused (root would create files by name in it)
+    fs.mkdirSync(path.join(d, 'backup', 'tiseal-r2'), { mode: 0o755 });
+    fs.chownSync(path.join(d, 'backup', 'tiseal-r2'), NOBODY, NOBODY);
+    const w = sh(backupScript(key, path.join(d, 'backup', 'tiseal-r2', 'pd.pem'), { private: true }));
+    expect(w.status).toBe(40);
+    expect(w.stderr).toContain('is writable by a user other than root');
+  });
+
+  test('logTailScript: names are never code, symlinked logs are not read, only the tail is printed', () => {
+    const d = deployDir();
+    const c = canary();
+    const logDir = path.join(d, 'log $(touch pwned)`touch pwned2`"');
+    fs.mkdirSync(logDir);
+    fs.chownSync(logDir, NOBODY, NOBODY);
+    fs.writeFileSync(path.join(logDir, 'pd.log'), Array.from({ length: 30 }, (_, i) => `line ${i}`).join('\n') + '\n');
+    plant(path.join(logDir, 'pd_stderr.log'), c.file);
+    const r = sh(`cd ${shq(dir)} && ${logTailScript([path.join(logDir, 'pd.log'), path.join(logDir, 'pd_stderr.log')], 3)}`);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`== ${path.join(logDir, 'pd.log')}\nline 27\nline 28\nline 29\n`);
+    expect(fs.existsSync(path.join(dir, 'pwned')) || fs.existsSync(path.join(dir, 'pwned2'))).toBe(false);
+    expect(r.stdout).not.toContain('root only');
+  });
+
+  test('removeScript removes a tree but not through a symlink; a symlink as the last name is removed itself', () => {
+    const d = deployDir();
+    const c = canary();
+    fs.mkdirSync(path.join(d, 'tls'));
+    fs.writeFileSync(path.join(d, 'tls', 'k'), 'k');
+    expect(sh(removeScript(path.join(d, 'tls'))).status).toBe(0);
+    expect(fs.existsSync(path.join(d, 'tls'))).toBe(false);
+    plant(path.join(d, 'tls'), c.dir);
+    expect(sh(removeScript(path.join(d, 'tls'))).status).toBe(0);
+    expect(fs.existsSync(path.join(d, 'tls'))).toBe(false);
+    expect(fs.existsSync(c.file)).toBe(true);
+  });
+});
+
+describeUnless(isRoot ? undefined : 'not running as root')('backupScript edge cases', () => {
+  test('a missing source directory is nothing to back up; an unreadable source fails without a partial backup', () => {
+    const d = deployDir();
+    const r = sh(backupScript(path.join(d, 'nodir', 'f'), path.join(d, 'backup', 'tiseal-r', 'nodir', 'f'), { private: false }));
+    expect([r.status, r.stdout]).toEqual([0, '']);
+    expect(fs.existsSync(path.join(d, 'backup'))).toBe(false);
+    fs.mkdirSync(path.join(d, 'sub'));
+    const f = sh(`mkfifo ${shq(path.join(d, 'sub', 'fifo'))} 2>/dev/null; ${backupScript(path.join(d, 'sub', 'fifo'), path.join(d, 'backup', 'tiseal-r', 'sub', 'fifo'), { private: false })}`);
+    expect(f.status).toBe(1);
+    expect(f.stderr).toContain('not a regular file');
+    expect(fs.existsSync(path.join(d, 'backup', 'tiseal-r', 'sub', 'fifo'))).toBe(false);
   });
 });

@@ -92,7 +92,7 @@ test('invalid Port is an error naming the host', () => {
   expect(() => resolve('Host x\n Port abc\n', 'x')).toThrow(/invalid Port "abc" for x/);
 });
 
-test('SshPool.resolveTarget precedence: explicit port > --ssh-port > config; --user > config User', () => {
+test('SshPool.resolveTarget precedence: explicit port > --ssh-port > config; --ssh-user > config User', () => {
   const cfg = path.join(dir, 'pool_config');
   fs.writeFileSync(cfg, 'Host alias\n  HostName 127.0.0.9\n  Port 2201\n  User cfguser\n  ProxyJump j@127.0.0.8:2200\n');
   const fromConfig = new SshPool({ sshConfigFile: cfg }).resolveTarget('alias');
@@ -101,6 +101,19 @@ test('SshPool.resolveTarget precedence: explicit port > --ssh-port > config; --u
   expect(flags.resolveTarget('alias')).toMatchObject({ port: 2300, user: 'tidb' });
   expect(flags.resolveTarget('alias', 2400).port).toBe(2400);
   expect(new SshPool({ sshConfigFile: false }).resolveTarget('alias')).toMatchObject({ hostName: 'alias', port: 22, proxyJump: [] });
+});
+
+test('login user precedence like OpenSSH: --ssh-user > ssh config User > topology user > local user, each named as the source', () => {
+  const cfg = path.join(dir, 'user_config');
+  fs.writeFileSync(cfg, 'Host behind-jump\n  User admin\n  ProxyJump ops@bastion\nHost plain\n  HostName 10.0.0.2\n');
+  const topo = { defaultUser: 'tidb', defaultUserSource: 'topology global.user in t.yaml' };
+  // The config's User for a host beats the topology user (the hop keeps its own user).
+  expect(new SshPool({ sshConfigFile: cfg, ...topo }).resolveTarget('behind-jump')).toMatchObject({ user: 'admin', userSource: `User in ${cfg}:2`, proxyJump: [{ user: 'ops', host: 'bastion' }] });
+  // No User for the host: the topology user.
+  expect(new SshPool({ sshConfigFile: cfg, ...topo }).resolveTarget('plain')).toMatchObject({ user: 'tidb', userSource: 'topology global.user in t.yaml' });
+  // --ssh-user beats everything.
+  expect(new SshPool({ sshConfigFile: cfg, user: 'root', ...topo }).resolveTarget('behind-jump')).toMatchObject({ user: 'root', userSource: '--ssh-user' });
+  expect(new SshPool({ sshConfigFile: false }).resolveTarget('plain').userSource).toBe('the local user name');
 });
 
 test('a broken ssh config surfaces as SshError naming the file', () => {

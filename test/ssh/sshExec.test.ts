@@ -9,14 +9,15 @@ import * as os from 'os';
 import * as path from 'path';
 import { RemoteCommandError } from '../../src/errors';
 import { shq } from '../../src/util/shell';
-import { checkSudo, CommandTimeoutError, RemoteFileError, SshPool, type SshExecutor, type SshOptions } from '../../src/ssh';
+import { checkSudo, CommandTimeoutError, RemoteFileError, SshPool, UnsafeRemotePathError, type SshExecutor, type SshOptions } from '../../src/ssh';
 import { sshdUnavailableReason, startSshd, waitFor, type Sshd } from './sshdHarness';
+import { describeUnless } from '../support/skip-or-fail';
 
 jest.setTimeout(60_000);
 
 const reason = sshdUnavailableReason();
 if (reason) console.log(`skipping sshd tests: ${reason}`);
-const d = reason ? describe.skip : describe;
+const d = describeUnless(reason);
 
 d('SshExecutor against a real sshd', () => {
   let sshd: Sshd;
@@ -230,6 +231,36 @@ d('SshExecutor against a real sshd', () => {
       expect(err).toBeInstanceOf(RemoteFileError);
       expect(err.code).toBe('ENOENT');
     }
+  });
+
+  test('as root, put/get/stat/ensureDir/backup never follow a symlink the deploy user planted; one-line error naming host and path', async () => {
+    const d = fs.mkdtempSync(path.join(work, 'deploy-'));
+    fs.chmodSync(d, 0o755);
+    fs.chownSync(d, 65534, 65534);
+    const victim = fs.mkdtempSync(path.join(work, 'etc-'));
+    fs.chmodSync(victim, 0o755);
+    fs.writeFileSync(path.join(victim, 'shadow'), 'root:secret\n', { mode: 0o600 });
+    const look = () => [victim, path.join(victim, 'shadow')].map((p) => { const st = fs.lstatSync(p); return `${st.uid} ${st.mode.toString(8)} ${st.isFile() ? fs.readFileSync(p, 'utf8') : fs.readdirSync(p).join(',')}`; }).join('|');
+    const before = look();
+    const plant = (link: string, target: string) => { fs.symlinkSync(target, link); fs.lchownSync(link, 65534, 65534); };
+    plant(path.join(d, 'conf'), victim);
+    plant(path.join(d, 'key.pem'), path.join(victim, 'shadow'));
+    const attempts: Array<[string, () => Promise<unknown>]> = [
+      [path.join(d, 'conf'), () => ex.put('x = 1\n', path.join(d, 'conf', 'pd.toml'), { mode: 0o644, owner: 'nobody:nogroup', sudo: true })],
+      [path.join(d, 'key.pem'), () => ex.put('KEY', path.join(d, 'key.pem'), { mode: 0o600, owner: 'nobody:nogroup', sudo: true })],
+      [path.join(d, 'key.pem'), () => ex.get(path.join(d, 'key.pem'), { sudo: true })],
+      [path.join(d, 'conf'), () => ex.stat(path.join(d, 'conf', 'shadow'), { sudo: true })],
+      [path.join(d, 'conf'), () => ex.ensureDir(path.join(d, 'conf'), { owner: 'nobody:nogroup', mode: 0o755 })],
+      [path.join(d, 'key.pem'), () => ex.backup(path.join(d, 'key.pem'), path.join(d, 'backup', 'tiseal-r', 'key.pem'), { private: true })],
+    ];
+    for (const [where, attempt] of attempts) {
+      const err = (await attempt().then(() => undefined, (e: unknown) => e)) as UnsafeRemotePathError;
+      expect(err).toBeInstanceOf(UnsafeRemotePathError);
+      expect(err.message).toBe(`127.0.0.1: refusing ${where}: is a symlink (tiseal runs as root and never follows a path another user controls)`);
+      expect(err.suggestion).toContain(where);
+    }
+    expect(look()).toBe(before);
+    expect(fs.existsSync(path.join(d, 'backup'))).toBe(false);
   });
 
   test('stat reports files, directories and missing paths like the local stat', async () => {

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { RunStats } from '../../src/util/run-stats';
+import { TisealError } from '../../src/errors';
+import { RunStats, writeStatsFile } from '../../src/util/run-stats';
 
 const pd = { host: '10.0.0.1', unit: 'pd-2379.service', role: 'pd' };
 
@@ -59,11 +60,49 @@ describe('RunStats', () => {
   it('writes its report atomically as JSON', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-stats-'));
     try {
-      const file = path.join(dir, 'sub', 'stats.json');
+      const file = path.join(dir, 'stats.json');
       new RunStats().write(file, 'audit', 1);
       expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({ command: 'audit', exitCode: 1 });
-      expect(fs.readdirSync(path.dirname(file))).toEqual(['stats.json']);
+      expect(fs.readdirSync(dir)).toEqual(['stats.json']);
     } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('never writes through a symlink planted at a predictable temp name', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-stats-'));
+    try {
+      const file = path.join(dir, 'stats.json');
+      const victim = path.join(dir, 'victim');
+      fs.writeFileSync(victim, 'precious');
+      for (let pid = process.pid - 2; pid <= process.pid + 2; pid++) fs.symlinkSync(victim, `${file}.tmp-${pid}`);
+      new RunStats().write(file, 'audit', 0);
+      expect(fs.readFileSync(victim, 'utf8')).toBe('precious');
+      expect(JSON.parse(fs.readFileSync(file, 'utf8')).command).toBe('audit');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails fast with the path on a pseudo file system or a missing directory (no mkdir -p spinning under /proc)', () => {
+    const t0 = Date.now();
+    for (const file of ['/proc/tiseal-nope/stats.json', '/proc/stats.json', path.join(os.tmpdir(), 'tiseal-no-such-dir', 'x', 'stats.json')]) {
+      expect(() => new RunStats().write(file, 'audit', 0)).toThrow(TisealError);
+      expect(() => new RunStats().write(file, 'audit', 0)).toThrow(file);
+    }
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('a stats file that cannot be written never hides the error of a failed command', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-stats-'));
+    const warn = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const file = path.join(dir, 'gone', 'stats.json');
+      expect(() => writeStatsFile(file, 'tls enable', 1, new TisealError('PD is down'))).not.toThrow();
+      expect(String(warn.mock.calls[0]?.[0])).toMatch(/^warning: .*--stats-file.*gone/);
+      expect(() => writeStatsFile(file, 'tls enable', 0)).toThrow(/--stats-file/); // a successful command reports it
+    } finally {
+      warn.mockRestore();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

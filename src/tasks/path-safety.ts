@@ -1,0 +1,29 @@
+import { tlsPaths } from '../components';
+import type { Instance } from '../topology/types';
+import { mapLimit } from '../util/concurrency';
+import { executorFor, TlsContext } from './context';
+import { keyFilesOf } from './key-backups';
+import { CERT_ROLES } from './stage';
+
+/** Every path tiseal reads or writes as root for an instance (files, and the dirs it creates). */
+export function rootPathsOf(inst: Instance): string[] {
+  const paths = [...inst.configFiles, inst.runScript, `${inst.deployDir}/backup`, ...keyFilesOf(inst)];
+  if (CERT_ROLES.has(inst.role)) {
+    const p = tlsPaths(inst);
+    paths.push(p.ca, p.cert);
+  }
+  if (inst.role === 'pd' && inst.dataDir) paths.push(inst.dataDir);
+  return [...new Set(paths)];
+}
+
+/**
+ * Preflight: walk every such path as root the way the writes will (UnsafeRemotePathError on a
+ * symlink another user could have planted), so a planted link stops the run before PD is scaled
+ * in, not half-way.
+ */
+export async function checkRootPaths(ctx: Pick<TlsContext, 'topology' | 'pool' | 'opts'>): Promise<void> {
+  await mapLimit(ctx.topology.instances, ctx.opts.concurrency, async (inst) => {
+    const exec = await executorFor(ctx, inst);
+    for (const p of rootPathsOf(inst)) await exec.stat(p, { sudo: true });
+  });
+}
