@@ -22,7 +22,17 @@ export interface HostFilesOptions {
 export interface BootOptions {
   bridge: string;
   nodePath: string; // real path of the machine's node binary
-  repoDir: string; // bound read-only at /opt/tiseal
+  repoDir: string; // the parts the emulators need are bound read-only below /opt/tiseal
+}
+
+/**
+ * What the hosts get from this machine, read-only: the compiled emulators and the one package they
+ * require at run time (check with `grep -rho 'require("[^.][^"]*")' dist/lab/emulators`), at the
+ * paths the wrappers exec. Never the whole repository: its .lab/ holds the lab's tiseal state,
+ * CA key included, and a host must not see a CA key.
+ */
+export function emulatorBinds(repoDir: string): Array<{ source: string; target: string }> {
+  return ['dist/lab/emulators', 'node_modules/@iarna/toml'].map((rel) => ({ source: path.join(repoDir, rel), target: `/opt/tiseal/${rel}` }));
 }
 
 const TIDB_UID = 1000;
@@ -85,7 +95,7 @@ export function bootHost(rec: HostRecord, o: BootOptions): { pid: number; pidSta
     '--resolv-conf=off',
     '--timezone=off',
     `--bind-ro=${o.nodePath}:/usr/local/bin/node`,
-    `--bind-ro=${o.repoDir}:/opt/tiseal`,
+    ...emulatorBinds(o.repoDir).map((b) => `--bind-ro=${b.source}:${b.target}`),
   ];
   const launcher = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs" || exit 97; shift; n=$((n-1)); done; exec "$@"';
   const logFd = fs.openSync(rec.consoleLog, 'a');

@@ -140,7 +140,7 @@ function lock(dir: string): () => void {
 function requireAvailable(o: ResolvedOptions): void {
   const a = labAvailable({ cacheDir: o.cacheDir });
   if (!a.ok) throw new PreflightError(`the lab cannot run here: ${a.reason}`, { suggestion: 'run as root on Linux with systemd-container and debootstrap installed' });
-  // The hosts run the compiled emulators from the repo (bound at /opt/tiseal).
+  // The hosts run the compiled emulators from the repo (bound below /opt/tiseal, lab/host.ts emulatorBinds).
   const missing = Object.values(EMULATOR_ENTRIES).filter((e) => !fs.existsSync(path.join(o.repoDir, 'dist', 'lab', 'emulators', e)));
   if (missing.length) {
     throw new PreflightError(`the compiled emulators are missing (dist/lab/emulators/${missing.join(', ')})`, { suggestion: 'npx tsc -p tsconfig.build.json (npm run lab builds first)' });

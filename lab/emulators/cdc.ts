@@ -15,7 +15,7 @@ import { PdClient } from './common/pd-client';
 import { bootTimeoutMs, onShutdown } from './common/process';
 import { metricsText } from './common/status-http';
 import { ConfigError, getBool, getString, getStringArray, loadTomlFile, Schema, Table, unknownKeys } from './common/toml';
-import { listen, peerCommonName, ServerTls } from './common/tls';
+import { listen, peerCommonName, readTlsFile, ServerTls } from './common/tls';
 import { EMULATOR_BUILD_TS, EMULATOR_GIT_BRANCH, EMULATOR_GIT_HASH, emulatedVersion } from './common/version';
 
 const SERVER_FLAGS: FlagSpec[] = [
@@ -98,6 +98,16 @@ async function server(argv: string[]): Promise<void> {
     }
   }
   const log = new Logger('cdc', logFile);
+  // cdc/server/server.go New(): with an allow-list, the capture's own CN joins it (AddSelfCommonName)
+  // so captures trust each other; the list then guards both directions.
+  if (allowedCN.length > 0 && cert) {
+    try {
+      const self = /(?:^|\n)CN=([^\n]*)/.exec(new crypto.X509Certificate(readTlsFile(cert)).subject)?.[1];
+      if (self) allowedCN = [...allowedCN, self];
+    } catch (e) {
+      fail(`[CDC:ErrToTLSConfigFailed]generate tls config failed: ${(e as Error).message}`);
+    }
+  }
   log.info('Welcome to Change Data Capture (CDC) [tiseal emulator]', { 'release-version': version.text });
   let serverTls: ServerTls | undefined;
   if (tlsOn) {
@@ -124,6 +134,20 @@ async function server(argv: string[]): Promise<void> {
         });
       }
       await sleep(1000);
+    }
+  }
+  // pkg/upstream/upstream.go init → pkg/version/check.go checkPDVersion: GET /pd/api/v1/version
+  // through httputil.NewClient, whose TLS config is ToTLSConfigWithVerify(cert-allowed-cn): the PD
+  // SERVER certificate's CN must be in the list (tiflow#3052). Not retryable: the capture exits.
+  // (PD's gRPC client and the TiKV gRPC dial use ToTLSConfig without a CN check.)
+  if (tlsOn && allowedCN.length > 0) {
+    const verifying = new PdClient(pdAddr.split(',').map((s) => s.trim()), { ca, cert, key }, true, allowedCN);
+    try {
+      await verifying.json('/pd/api/v1/version');
+    } catch (e) {
+      log.fatal('init upstream error', {
+        error: `[CDC:ErrCheckClusterVersionFromPD]failed to request PD Get "${verifying.urlFor(pdAddr.split(',')[0].trim())}/pd/api/v1/version": ${(e as Error).message}, please try again later`,
+      });
     }
   }
   const id = crypto.randomUUID();

@@ -9,7 +9,7 @@ import { FlagError, flagBool, parseFlags } from './common/flags';
 import { Logger } from './common/log';
 import { onShutdown } from './common/process';
 import { ConfigError } from './common/toml';
-import { clientTlsOptions, ServerTls, TlsFileError } from './common/tls';
+import { pdClientTlsOptions, ServerTls, TlsFileError } from './common/tls';
 import { EMULATOR_BUILD_TS, EMULATOR_GIT_BRANCH, EMULATOR_GIT_HASH, emulatedVersion, versionAtLeast } from './common/version';
 import { createApiHandler, PdContext } from './pd/api';
 import { initClusterId, saveMemberInfo } from './pd/cluster';
@@ -82,6 +82,7 @@ async function main(): Promise<void> {
           reload: 'every-handshake',
           reloadCA: false,
           alpn: 'http1-else-h2',
+          goRuntime: true,
         },
         log,
       );
@@ -123,7 +124,7 @@ async function main(): Promise<void> {
   });
 
   const startTimestamp = Math.floor(Date.now() / 1000);
-  const clientTls = withTls ? () => clientTlsOptions({ ca: cfg.security.ca, cert: cfg.security.cert, key: cfg.security.key }) : undefined;
+  const clientTls = withTls ? () => pdClientTlsOptions({ ca: cfg.security.ca, cert: cfg.security.cert, key: cfg.security.key }, allowed) : undefined;
   const ready = (async () => {
     for (;;) {
       try {

@@ -12,11 +12,13 @@ import * as netMod from 'net';
 import { FlagError, flagBool, flagString, FlagSpec, parseFlags } from './common/flags';
 import { asUint64, Json } from './common/json';
 import { Logger } from './common/log';
-import { createMysqlServer } from './common/mysql-handshake';
+import { createMysqlServer } from './common/mysql-server';
+import { loadMysqlTls, MysqlTlsConfig, MysqlTlsPaths } from './common/mysql-tls';
+import { ClusterKvRoute } from './tidb/kv-route';
 import { PdClient } from './common/pd-client';
 import { bootTimeoutMs, onShutdown } from './common/process';
 import { metricsText, startStatusServer } from './common/status-http';
-import { ConfigError, getString, getStringArray, loadTomlFile, Schema, Table, unknownKeys } from './common/toml';
+import { ConfigError, getBool, getString, getStringArray, loadTomlFile, Schema, Table, unknownKeys } from './common/toml';
 import { clientTlsOptions, listen, ServerTls, splitHostPort, TlsPaths } from './common/tls';
 import { sleep } from './common/http';
 import { EMULATOR_BUILD_TS, EMULATOR_GIT_BRANCH, EMULATOR_GIT_HASH, emulatedVersion } from './common/version';
@@ -118,6 +120,9 @@ async function main(): Promise<void> {
   let clusterKey: string | undefined;
   let verifyCN: string[] = [];
   let logFile: string | undefined;
+  let sqlPaths: MysqlTlsPaths = { ca: '', cert: '', key: '' };
+  let tlsVersion = '';
+  let requireSecure = false;
   try {
     if (configFile) raw = loadTomlFile(configFile);
     const bad = unknownKeys(raw, TIDB_SCHEMA);
@@ -133,6 +138,11 @@ async function main(): Promise<void> {
     clusterKey = getString(raw, 'security.cluster-ssl-key') || undefined;
     verifyCN = getStringArray(raw, 'security.cluster-verify-cn') ?? [];
     logFile = flagString(flags, 'log-file') ?? getString(raw, 'log.file.filename');
+    sqlPaths = {
+      ca: getString(raw, 'security.ssl-ca') ?? '', cert: getString(raw, 'security.ssl-cert') ?? '', key: getString(raw, 'security.ssl-key') ?? '',
+    };
+    tlsVersion = getString(raw, 'security.tls-version') ?? '';
+    requireSecure = getBool(raw, 'security.require-secure-transport') ?? false;
   } catch (e) {
     boot.fatal('invalid config', { error: (e as Error).message });
   }
@@ -192,12 +202,66 @@ async function main(): Promise<void> {
   }
 
   const serverVersion = `8.0.11-TiDB-${version.text}`;
+  // MySQL client TLS (pkg/server/server.go NewServer): a load error only logs, unless
+  // require-secure-transport is on, which also needs TLS to exist.
+  let sqlTls: MysqlTlsConfig | undefined;
+  try {
+    sqlTls = loadMysqlTls(sqlPaths, { tlsVersion, requireSecureTransport: requireSecure, log });
+  } catch (e) {
+    if (requireSecure) log.fatal('failed to create the server', { error: (e as Error).message });
+    log.error('secure connection cert/key/ca load fail', { error: (e as Error).message });
+  }
+  if (sqlTls) log.info('mysql protocol server secure connection is enabled', { 'client verification enabled': sqlPaths.ca !== '' });
+  else if (requireSecure) log.fatal('failed to create the server', { error: '[server:3159]Connections using insecure transport are prohibited while --require_secure_transport=ON.' });
+  // ssl_ca/ssl_cert/ssl_key sysvars are set only when TLS loaded at start; RELOAD TLS re-reads them.
+  const reloadPaths: MysqlTlsPaths = sqlTls ? sqlPaths : { ca: '', cert: '', key: '' };
+  const rootPassword = (): string => {
+    const f = process.env.TISEAL_EMULATOR_ROOT_PASSWORD_FILE;
+    if (!f) return '';
+    try {
+      return fs.readFileSync(f, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      log.error('cannot read TISEAL_EMULATOR_ROOT_PASSWORD_FILE, refusing logins', { error: (e as Error).message });
+      return '\0unreadable';
+    }
+  };
   const servers: net.Server[] = [];
+  let liveConnections = (): number => 0;
   onShutdown(log, () => {
     for (const s of servers) s.close();
   });
   try {
-    const sql = createMysqlServer(serverVersion);
+    const sql = createMysqlServer({
+      serverVersion,
+      log,
+      rootPassword,
+      offerSsl: !!sqlTls,
+      ctx: {
+        serverVersion,
+        tidbVersionText:
+          `Release Version: ${version.text}\nEdition: Community\nGit Commit Hash: ${EMULATOR_GIT_HASH}\nGit Branch: ${EMULATOR_GIT_BRANCH}\n` +
+          `UTC Build Time: ${EMULATOR_BUILD_TS}\nGoVersion: go1.23 (tiseal emulator)\nRace Enabled: false\nCheck Table Before Drop: false\nStore: tikv`,
+        requireSecureTransport: () => requireSecure,
+        setRequireSecureTransport: (on) => {
+          requireSecure = on;
+          log.info('set require_secure_transport', { value: on ? 'ON' : 'OFF' });
+        },
+        currentTls: () => sqlTls,
+        reloadTls: (noRollback) => {
+          log.info('execute reload tls', { NoRollbackOnError: noRollback });
+          try {
+            sqlTls = loadMysqlTls(reloadPaths, { tlsVersion, requireSecureTransport: requireSecure, log });
+          } catch (e) {
+            log.warn('load x509 failed', { error: (e as Error).message });
+            if (!noRollback || requireSecure) throw e;
+            log.warn("reload TLS fail but keep working without TLS due to 'no rollback on error'");
+            sqlTls = undefined;
+          }
+        },
+        kv: new ClusterKvRoute(pd, paths, log),
+      },
+    });
+    liveConnections = () => sql.sessions.size;
     await listen(sql, `${host}:${port}`);
     servers.push(sql);
     servers.push(
@@ -211,7 +275,7 @@ async function main(): Promise<void> {
           const p = (req.url ?? '/').split('?')[0];
           if (p === '/status') {
             res.writeHead(200, { 'content-type': 'application/json' });
-            res.end(JSON.stringify({ connections: 0, version: serverVersion, git_hash: EMULATOR_GIT_HASH }));
+            res.end(JSON.stringify({ connections: liveConnections(), version: serverVersion, git_hash: EMULATOR_GIT_HASH }));
           } else if (p === '/metrics') {
             res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
             res.end(metricsText('tidb', version.text));

@@ -16,10 +16,10 @@ import { Logger } from './common/log';
 import { PdClient } from './common/pd-client';
 import { onShutdown } from './common/process';
 import { createRpcServer } from './common/rpc-server';
-import { metricsText, startStatusServer } from './common/status-http';
+import { metricsText, startStatusServer, TIKV_STATUS_CN_EXEMPT } from './common/status-http';
 import { StoreHeartbeat } from './common/store-heartbeat';
 import { ConfigError, getNumber, getString, getStringArray, getTable, loadTomlFile, lookup, Table } from './common/toml';
-import { listen, ServerTls, TlsPaths } from './common/tls';
+import { closeUnlessAllowedCN, listen, ServerTls, TlsPaths } from './common/tls';
 import { EMULATOR_BUILD_TS, EMULATOR_GIT_BRANCH, EMULATOR_GIT_HASH, emulatedVersion, versionAtLeast } from './common/version';
 import { validateSecurity } from './tikv/config';
 import { EncryptionError, initEncryption, parseEncryption } from './tikv/encryption';
@@ -119,8 +119,9 @@ async function server(argv: string[]): Promise<void> {
   try {
     if (sec.paths) {
       mainTls = new ServerTls({ paths: sec.paths, requireClientCert: true, reload: 'cert-mtime', reloadCA: true }, log);
-      // HTTP and metrics ports: server TLS only (the emulator does not demand a client certificate there).
-      mainHttpTls = new ServerTls({ paths: sec.paths, requireClientCert: false, reload: 'cert-mtime', reloadCA: true }, log);
+      // https_port and the metrics port: Poco Context VERIFY_STRICT = a client certificate is
+      // required (Server.cpp, MetricsPrometheus.cpp), and its CN is checked against cert_allowed_cn.
+      mainHttpTls = new ServerTls({ paths: sec.paths, requireClientCert: true, reload: 'cert-mtime', reloadCA: true }, log);
     }
     if (learnerPaths) {
       proxyTls = new ServerTls({ paths: learnerPaths, requireClientCert: true, reload: 'cert-mtime', reloadCA: true }, log);
@@ -131,6 +132,12 @@ async function server(argv: string[]): Promise<void> {
     }
   } catch (e) {
     fail(log, `failed to load TLS material: ${(e as Error).message}`);
+  }
+  const v71 = versionAtLeast(version, 'v7.1.0');
+  // Before v7.1 (Server.cpp): with TLS the HTTP service must be on https_port; checked before any
+  // port opens, so TiFlash exits and systemd restarts it.
+  if (!v71 && sec.paths && lookup(raw, 'https_port') === undefined) {
+    fail(log, 'tls config is set but https_port is not set ');
   }
 
   // The TiFlash server's own PD client (tiflash.toml TLS).
@@ -179,38 +186,40 @@ async function server(argv: string[]): Promise<void> {
   await hb.register();
 
   const listenHost = getString(raw, 'listen_host') ?? '0.0.0.0';
-  const v71 = versionAtLeast(version, 'v7.1.0');
   const simpleHttp = (tlsOn: ServerTls | undefined, body: (p: string) => [number, string]): net.Server => {
     const h: http.RequestListener = (req, res) => {
       const [code, text] = body((req.url ?? '/').split('?')[0]);
       res.writeHead(code);
       res.end(text);
     };
-    return tlsOn ? tlsOn.attach(https.createServer(tlsOn.serverOptions(), h)) : http.createServer(h);
+    if (!tlsOn) return http.createServer(h);
+    const s = tlsOn.attach(https.createServer(tlsOn.serverOptions(), h));
+    closeUnlessAllowedCN(s, sec.allowedCN, log);
+    return s;
   };
   try {
     const tcpPort = getNumber(raw, 'tcp_port');
     if (tcpPort) {
-      const s = createRpcServer({ component: 'tiflash', version: version.text, tls: mainTls, allowedCN: sec.allowedCN, log });
+      // TiFlash's TCP port never speaks TLS (tcp_port_secure is refused with TLS config); it only complains.
+      if (sec.paths) log.error('tls config is set but tcp_port_secure is not set.');
+      const s = createRpcServer({ component: 'tiflash', version: version.text, allowedCN: [], log });
       await listen(s, `${listenHost}:${tcpPort}`);
       servers.push(s);
-    }
-    const httpPort = getNumber(raw, 'http_port');
-    const httpsPort = getNumber(raw, 'https_port');
+    } else if (sec.paths) log.info('tcp_port is closed because tls config is set');
     const pingBody = (p: string): [number, string] => (p === '/' || p === '/ping' ? [200, 'Ok.\n'] : [404, 'Not found\n']);
-    if (httpPort) {
-      // Since v7.1.0 http_port itself serves HTTPS when TLS is configured; before, https_port did.
-      const s = simpleHttp(v71 ? mainHttpTls : undefined, pingBody);
-      await listen(s, `${listenHost}:${httpPort}`);
-      servers.push(s);
-    }
-    if (httpsPort && !v71) {
-      if (!mainHttpTls) fail(log, 'https_port is set but no TLS certificate is configured in [security]');
-      const s = simpleHttp(mainHttpTls, pingBody);
-      await listen(s, `${listenHost}:${httpsPort}`);
-      servers.push(s);
-    } else if (httpsPort) {
-      log.warn('https_port is ignored since v7.1.0: http_port serves HTTPS when TLS is configured');
+    // v7.1.0 removed TiFlash's HTTP service: neither http_port nor https_port opens.
+    if (!v71) {
+      const httpsPort = getNumber(raw, 'https_port');
+      if (httpsPort !== undefined) {
+        if (!mainHttpTls) fail(log, 'https_port is set but tls config is not set');
+        const s = simpleHttp(mainHttpTls, pingBody);
+        await listen(s, `${listenHost}:${httpsPort}`);
+        servers.push(s);
+      } else {
+        const s = simpleHttp(undefined, pingBody);
+        await listen(s, `${listenHost}:${getNumber(raw, 'http_port') ?? 8123}`);
+        servers.push(s);
+      }
     }
     const service = getString(raw, 'flash.service_addr') ?? '0.0.0.0:3930';
     const svc = createRpcServer({ component: 'tiflash', version: version.text, tls: mainTls, allowedCN: sec.allowedCN, storeId: () => hb.storeId, log });
@@ -224,7 +233,8 @@ async function server(argv: string[]): Promise<void> {
         addr: statusAddr,
         tls: proxyStatusTls,
         allowedCN: learnerSec.allowedCN,
-        cnExempt: ['/status', '/metrics', '/config'],
+        // tikv src/server/status_server/mod.rs should_check_cert: only these GETs skip the CN check (POST /config does not).
+        cnExempt: TIKV_STATUS_CN_EXEMPT,
         log,
         handler: (req, res) => {
           const p = (req.url ?? '/').split('?')[0];

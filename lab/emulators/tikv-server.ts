@@ -8,13 +8,14 @@ import { Logger } from './common/log';
 import { PdClient } from './common/pd-client';
 import { onShutdown } from './common/process';
 import { createRpcServer } from './common/rpc-server';
-import { metricsText, startStatusServer } from './common/status-http';
+import { metricsText, startStatusServer, TIKV_STATUS_CN_EXEMPT } from './common/status-http';
 import { StoreHeartbeat } from './common/store-heartbeat';
 import { ConfigError } from './common/toml';
 import { listen, ServerTls } from './common/tls';
 import { bareVersion, EMULATOR_BUILD_TS, EMULATOR_GIT_BRANCH, EMULATOR_GIT_HASH, emulatedVersion } from './common/version';
 import { loadTikvConfig, TIKV_FLAGS, TikvConfig, validateSecurity } from './tikv/config';
 import { EncryptionError, initEncryption } from './tikv/encryption';
+import { KvStore } from './tikv/kv-store';
 
 function printVersion(v: string): void {
   process.stdout.write(
@@ -106,7 +107,16 @@ async function main(): Promise<void> {
   // Like TiKV: no port is open until PD answered (the store id and cluster id come from PD).
   await hb.register();
 
-  const rpc = createRpcServer({ component: 'tikv', version: bareVersion(version), tls: serverTls, allowedCN: cfg.security.allowedCN, storeId: () => hb.storeId, log });
+  const kv = ((): KvStore => {
+    try {
+      return new KvStore(cfg.dataDir);
+    } catch (e) {
+      return log.fatal(`failed to open engine: ${(e as Error).message}`);
+    }
+  })();
+  const rpc = createRpcServer({
+    component: 'tikv', version: bareVersion(version), tls: serverTls, allowedCN: cfg.security.allowedCN, storeId: () => hb.storeId, kv, log,
+  });
   try {
     await listen(rpc, cfg.addr);
     servers.push(rpc);
@@ -115,7 +125,8 @@ async function main(): Promise<void> {
         addr: cfg.statusAddr,
         tls: statusTls,
         allowedCN: cfg.security.allowedCN,
-        cnExempt: ['/status', '/metrics', '/config'],
+        // tikv src/server/status_server/mod.rs should_check_cert: only these GETs skip the CN check (POST /config does not).
+        cnExempt: TIKV_STATUS_CN_EXEMPT,
         log,
         handler: (req, res) => {
           const p = (req.url ?? '/').split('?')[0];

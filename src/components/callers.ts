@@ -16,15 +16,18 @@ const CALLERS: Partial<Record<Role, Role[]>> = {
   tikv: ['tikv', 'tiflash', 'tidb', 'cdc', 'pd'],
   // Status API: TiDB peers, the PD dashboard, TiProxy and Prometheus.
   tidb: ['tidb', 'pd', 'tiproxy', 'prometheus'],
-  // TiDB's MPP and TiKV/PD talk to TiFlash (and its proxy, with TiKV's rules).
-  tiflash: ['tiflash', 'tikv', 'tidb', 'pd'],
-  // Captures talk to each other on the same port; Prometheus scrapes it.
-  cdc: ['cdc', 'prometheus'],
+  // TiDB's MPP and TiKV/PD talk to TiFlash (and its proxy, with TiKV's rules); Prometheus scrapes
+  // the metrics port, which under TLS wants a client certificate with an allowed CN (MetricsPrometheus.cpp).
+  tiflash: ['tiflash', 'tikv', 'tidb', 'pd', 'prometheus'],
+  // Captures talk to each other on the same port; Prometheus scrapes it. TiCDC also checks the CN
+  // of the PD it calls over HTTP against this list (tiflow pkg/httputil → ToTLSConfigWithVerify,
+  // pkg/version/check.go at start); its TiKV and PD gRPC dials use no CN check (ToTLSConfig).
+  cdc: ['cdc', 'prometheus', 'pd'],
   pump: ['tidb', 'pump', 'drainer'],
   drainer: ['pump', 'drainer'],
 };
 
-/** PD before v8.4.0 accepts exactly one CN and checks it on the peer port only. */
+/** PD before v8.4.0 takes one CN, and not only for callers: see pdAllowListSkipped. */
 export const PD_MULTI_CN_VERSION: [number, number, number] = [8, 4, 0];
 
 export interface AllowList {
@@ -33,12 +36,30 @@ export interface AllowList {
   note?: string;
 }
 
+/**
+ * Below v8.4.0 PD's `cert-allowed-cn` takes one CN and PD also puts it into its CLIENT TLS config
+ * (tikv/pd pkg/utils/grpcutil/grpcutil.go ToTLSInfo → etcd transport TLSInfo.AllowedCN, checked
+ * in VerifyPeerCertificate by clients too), so PD's own calls to TiKV, TiDB and TiFlash fail with
+ * "CommonName authentication failed" unless every component shares that CN. tiseal gives each
+ * component its own CN, so it leaves PD without an allow-list there. Returns the operator note, or
+ * undefined when PD takes the list (v8.4.0+). For the plan, `tls status` and `audit`.
+ */
+export function pdAllowListSkipped(pdVersion: string | undefined): string | undefined {
+  if (versionAtLeast(pdVersion, PD_MULTI_CN_VERSION) !== false) return undefined;
+  return (
+    `PD ${pdVersion} gets no cert-allowed-cn: before v8.4.0 PD takes one CN and also requires it of the ` +
+    'servers it calls (TiKV, TiDB, TiFlash), which carry their own CNs; PD still requires a client ' +
+    'certificate from the cluster CA (PD v8.4.0+ takes the full list)'
+  );
+}
+
 /** The allow-list for a component, or undefined when it has no CN setting tiseal writes. */
 export function allowedCallers(role: Role, pdVersion: string | undefined, extra: string[] = []): AllowList | undefined {
   const callers = CALLERS[role];
   if (!callers) return undefined;
-  if (role === 'pd' && versionAtLeast(pdVersion, PD_MULTI_CN_VERSION) === false) {
-    return { cns: ['pd'], note: `PD ${pdVersion} accepts one CN and checks it on its peer port only: cert-allowed-cn = ["pd"] (PD v8.4.0+ takes the full list on both ports)` };
+  if (role === 'pd') {
+    const note = pdAllowListSkipped(pdVersion);
+    if (note) return { cns: [], note };
   }
   return { cns: [...new Set([...callers, CONTROL_CN, ...extra])].sort() };
 }

@@ -1,4 +1,7 @@
 import type { Instance, Role } from '../topology/types';
+import * as TOML from '@iarna/toml';
+import { versionAtLeast } from '../util/version';
+import { editTomlText } from './toml-text';
 import type { TlsPaths } from './tls-paths';
 
 /**
@@ -22,7 +25,12 @@ interface KeyNames {
   key: string;
   /** CN allow-list key name, when the component has one in this file. */
   allowedCn?: string;
-  /** `string` for components that take one CN (PD < v8.4 is handled by the caller passing one). */
+  /**
+   * Disable writes the paths as "" instead of deleting them: TiUP renders tiflash-learner.toml with
+   * `security.ca-path/cert-path/key-path = ""` when TLS is off (pkg/cluster/spec/tiflash.go,
+   * InitTiFlashLearnerConfig), so this gives a TiUP-deployed file back byte for byte.
+   */
+  emptyWhenOff?: boolean;
 }
 
 const dashed = (table: string[], allowedCn = 'cert-allowed-cn'): KeyNames => ({ table, ca: 'ca-path', cert: 'cert-path', key: 'key-path', allowedCn });
@@ -34,7 +42,7 @@ const KEYS: Partial<Record<Role, Record<string, KeyNames>>> = {
   tidb: { 'tidb.toml': { table: ['security'], ca: 'cluster-ssl-ca', cert: 'cluster-ssl-cert', key: 'cluster-ssl-key', allowedCn: 'cluster-verify-cn' } },
   tiflash: {
     'tiflash.toml': { table: ['security'], ca: 'ca_path', cert: 'cert_path', key: 'key_path', allowedCn: 'cert_allowed_cn' },
-    'tiflash-learner.toml': dashed(['security']),
+    'tiflash-learner.toml': { ...dashed(['security']), emptyWhenOff: true },
   },
   tiproxy: { 'tiproxy.toml': { table: ['security', 'cluster-tls'], ca: 'ca', cert: 'cert', key: 'key' } },
   pump: { 'pump.toml': { table: ['security'], ca: 'ssl-ca', cert: 'ssl-cert', key: 'ssl-key', allowedCn: 'cert-allowed-cn' } },
@@ -77,14 +85,39 @@ function pruneEmpty(doc: TomlTable, table: string[]): void {
   }
 }
 
+export interface TlsKeyOptions {
+  /** The component's version (TiFlash < v7.1 moves its HTTP port); unknown = decided by the file. */
+  version?: string;
+  /** TiFlash: the topology's http_port, used when the file names neither http_port nor https_port. */
+  httpPort?: number;
+}
+
+/**
+ * TiFlash before v7.1 refuses TLS config without `https_port` ("tls config is set but https_port
+ * is not set", dbms/src/Server/Server.cpp) and TiUP writes `https_port: <http_port>` instead of
+ * `http_port` when TLS is on (pkg/cluster/spec/tiflash.go). From v7.1 the HTTP service is gone and
+ * TiUP writes neither key, so a known v7.1+ file is left alone; with an unknown version a file
+ * carrying the key is still switched (v7.1+ ignores both keys).
+ */
+function swapTiflashHttpPort(doc: TomlTable, on: boolean, opts: TlsKeyOptions): void {
+  const atLeast71 = versionAtLeast(opts.version, [7, 1, 0]);
+  if (atLeast71 === true) return;
+  const [from, to] = on ? ['http_port', 'https_port'] : ['https_port', 'http_port'];
+  const port = doc[from] ?? doc[to] ?? (atLeast71 === false ? opts.httpPort ?? 8123 : undefined);
+  if (port === undefined) return;
+  delete doc[from];
+  doc[to] = port;
+}
+
 /**
  * Set (settings given) or remove (null) a component's TLS keys in a parsed config. Returns true
  * when the document changed. Pure: mutates only `doc`.
  */
-export function applyTlsKeys(role: Role, fileBase: string, doc: TomlTable, settings: TlsSettings | null): boolean {
+export function applyTlsKeys(role: Role, fileBase: string, doc: TomlTable, settings: TlsSettings | null, opts: TlsKeyOptions = {}): boolean {
   const names = securityKeyNames(role, fileBase);
   if (!names) return false;
   const before = JSON.stringify(doc);
+  if (role === 'tiflash' && fileBase === 'tiflash.toml') swapTiflashHttpPort(doc, settings !== null, opts);
   if (settings) {
     const t = tableAt(doc, names.table, true) as TomlTable;
     t[names.ca] = settings.paths.ca;
@@ -97,11 +130,26 @@ export function applyTlsKeys(role: Role, fileBase: string, doc: TomlTable, setti
   } else {
     const t = tableAt(doc, names.table, false);
     if (t) {
-      for (const k of [names.ca, names.cert, names.key, names.allowedCn]) if (k) delete t[k];
+      for (const k of [names.ca, names.cert, names.key]) {
+        if (names.emptyWhenOff) t[k] = '';
+        else delete t[k];
+      }
+      if (names.allowedCn) delete t[names.allowedCn];
       pruneEmpty(doc, names.table);
     }
   }
   return JSON.stringify(doc) !== before;
+}
+
+/**
+ * A config file's text with the TLS keys set or removed, every other line byte-identical
+ * (component-security.md; issue #12 item 11). Returns `text` itself when nothing changes.
+ */
+export function rewriteTlsConfig(inst: Instance, file: string, text: string, settings: TlsSettings | null, version?: string): string {
+  const doc = TOML.parse(text) as TomlTable;
+  const base = file.split('/').pop() as string;
+  const changed = applyTlsKeys(inst.role, base, doc, settings, { version, httpPort: inst.ports?.http_port });
+  return changed ? editTomlText(text, doc, `${inst.host}:${file}`) : text;
 }
 
 /** What a parsed config says about TLS: all three paths set, none, or a partial (broken) state. */

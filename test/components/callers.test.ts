@@ -1,4 +1,4 @@
-import { allowedCallers, callerMatrix, CONTROL_CN } from '../../src/components/callers';
+import { allowedCallers, callerMatrix, CONTROL_CN, pdAllowListSkipped } from '../../src/components/callers';
 
 describe('caller allow-lists (--verify-cn)', () => {
   it('PD from v8.4.0 takes every caller plus the control client', () => {
@@ -7,11 +7,19 @@ describe('caller allow-lists (--verify-cn)', () => {
     expect(l.note).toBeUndefined();
     expect(allowedCallers('pd', 'v8.4.0')!.cns.length).toBeGreaterThan(1);
   });
-  it('PD before v8.4.0 gets exactly one CN, with the reason', () => {
+  // tikv/pd v8.1.0 pkg/utils/grpcutil/grpcutil.go: ToTLSInfo puts GetOneAllowedCN() into etcd's
+  // TLSInfo.AllowedCN, which ClientConfig() also uses: PD's own calls then require that CN of TiKV/TiDB/TiFlash.
+  it('PD before v8.4.0 gets no list at all, with the reason (its one CN would also bind its outgoing calls)', () => {
     const l = allowedCallers('pd', 'v8.1.2')!;
-    expect(l.cns).toEqual(['pd']);
-    expect(l.note).toMatch(/one CN.*peer port/);
-    expect(allowedCallers('pd', 'v7.5.0')!.cns).toEqual(['pd']);
+    expect(l.cns).toEqual([]);
+    expect(l.note).toMatch(/no cert-allowed-cn.*servers it calls/);
+    expect(allowedCallers('pd', 'v6.5.0')!.cns).toEqual([]);
+    expect(pdAllowListSkipped('v8.3.0')).toBe(l.note?.replace('v8.1.2', 'v8.3.0'));
+    expect(pdAllowListSkipped('v8.4.0')).toBeUndefined();
+    expect(pdAllowListSkipped(undefined)).toBeUndefined();
+  });
+  it('TiFlash lists Prometheus (its metrics port checks cert_allowed_cn under TLS)', () => {
+    expect(allowedCallers('tiflash', 'v8.5.1')!.cns).toContain('prometheus');
   });
   it('TiKV accepts its peers, TiDB, TiFlash, CDC and the control client, but not Prometheus on gRPC', () => {
     const l = allowedCallers('tikv', 'v8.5.1')!.cns;
@@ -20,7 +28,8 @@ describe('caller allow-lists (--verify-cn)', () => {
   });
   it('components without a CN setting get none', () => {
     expect(allowedCallers('grafana', 'v8.5.1')).toBeUndefined();
-    expect(allowedCallers('cdc', 'v8.5.1')!.cns).toEqual(['cdc', 'prometheus', 'tiseal']);
+    // TiCDC checks the CN of the PD it calls over HTTP against its own list (tiflow pkg/httputil).
+    expect(allowedCallers('cdc', 'v8.5.1')!.cns).toEqual(['cdc', 'pd', 'prometheus', 'tiseal']);
   });
   it('every list includes the control client', () => {
     for (const { callers } of callerMatrix()) expect(callers).toContain(CONTROL_CN);

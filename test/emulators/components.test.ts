@@ -46,7 +46,7 @@ beforeAll(async () => {
   base = tmpDir('comp');
   pki = new Pki(path.join(base, 'tls'));
   other = new Pki(path.join(base, 'other-ca'));
-  for (const [name, n] of [['pd', 2], ['tikv', 11], ['tidb', 20], ['cdc', 30], ['tiflash', 40], ['client', 0]] as const) {
+  for (const [name, n] of [['pd', 2], ['tikv', 11], ['tidb', 20], ['cdc', 30], ['tiflash', 40], ['client', 0], ['prometheus', 0]] as const) {
     certs[name] = pki.issue(name, name, n ? [IP(n)] : []);
   }
   startPd(1, 'http', '');
@@ -96,6 +96,22 @@ describe('cdc', () => {
     expect(old.status).not.toBe(0);
     expect(curl(`http://${IP(30)}:8300/status`).http).not.toBe(200);
     await p.stop();
+  });
+
+  // pingcap/tiflow v8.5.0 pkg/version/check.go checkPDVersion → pkg/httputil/httputil.go NewClient →
+  // pkg/security/credential.go ToTLSConfigWithVerify(CertAllowedCN): VerifyPeerCertificate on the
+  // CLIENT side checks the PD server's CN; the error is ErrCheckClusterVersionFromPD and the capture stops.
+  test('--cert-allowed-cn also checks the CN of the PD it dials', async () => {
+    const without = cdc(['--pd', `https://${TLS_PD()}`, ...tlsFlags(), '--cert-allowed-cn', 'tiseal,prometheus']);
+    expect(await without.exited).toBe(1);
+    expect(without.output()).toContain('[CDC:ErrCheckClusterVersionFromPD]failed to request PD');
+    expect(without.output()).toContain('The Common Name from the client certificate [pd tiseal-test-ca] was not found in the configuration cluster-verify-cn with value: [tiseal prometheus cdc]');
+    const withPd = cdc(['--pd', `https://${TLS_PD()}`, ...tlsFlags(), '--cert-allowed-cn', 'pd,prometheus']);
+    await waitFor('cdc status', () => curl(`https://${IP(30)}:8300/status`, { ca: pki.ca, ...certs.prometheus }).http === 200 || undefined);
+    // Its own CN is added (AddSelfCommonName), the client's is not listed.
+    expect(curl(`https://${IP(30)}:8300/status`, { ca: pki.ca, ...certs.cdc }).http).toBe(200);
+    expect(curl(`https://${IP(30)}:8300/status`, mtls(certs.client)).http).toBe(0);
+    await withPd.stop();
   });
 });
 
@@ -147,11 +163,11 @@ describe('tidb', () => {
 
 describe('tiflash', () => {
   let seq = 0;
-  const tiflash = (n: number, security: string, learnerSecurity: string): Proc => {
+  const tiflash = (n: number, security: string, learnerSecurity: string, o: { version?: string; httpKey?: string } = {}): Proc => {
     const dir = path.join(base, `tiflash-${n}-${seq++}`);
     writeFile(path.join(dir, 'conf/tiflash-learner.toml'), learnerSecurity);
     writeFile(path.join(dir, 'conf/tiflash.toml'), [
-      `listen_host = "${IP(n)}"`, `tmp_path = "${dir}/tmp"`, `path = "${dir}/data"`, 'tcp_port = 9000', 'http_port = 8123',
+      `listen_host = "${IP(n)}"`, `tmp_path = "${dir}/tmp"`, `path = "${dir}/data"`, 'tcp_port = 9000', `${o.httpKey ?? 'http_port'} = 8123`,
       '[flash]', `service_addr = "${IP(n)}:3930"`,
       '[flash.proxy]', `addr = "${IP(n)}:20170"`, `advertise-addr = "${IP(n)}:20170"`, `status-addr = "${IP(n)}:20292"`,
       `config = "${dir}/conf/tiflash-learner.toml"`, `data-dir = "${dir}/data/flash"`,
@@ -160,8 +176,9 @@ describe('tiflash', () => {
       '[status]', 'metrics_port = 8234',
       security,
     ].join('\n'));
-    return startEmulator(build, 'tiflash', ['server', '--config-file', 'conf/tiflash.toml'], { cwd: dir });
+    return startEmulator(build, 'tiflash', ['server', '--config-file', 'conf/tiflash.toml'], { cwd: dir, version: o.version });
   };
+  const mainTls = (extra = '', c = certs.tiflash): string => `[security]\nca_path = "${pki.ca}"\ncert_path = "${c.cert}"\nkey_path = "${c.key}"\n${extra}`;
   const learnerTls = (): string => `[security]\nca-path = "${pki.ca}"\ncert-path = "${certs.tiflash.cert}"\nkey-path = "${certs.tiflash.key}"\n`;
 
   test('tiflash.toml needs underscore keys, all three', async () => {
@@ -189,6 +206,45 @@ describe('tiflash', () => {
     await waitFor('proxy status', () => curl(`https://${IP(40)}:20292/status`, { ca: pki.ca }).http === 200 || undefined);
     const r = spawnSync('openssl', ['s_client', '-quiet', '-connect', `${IP(40)}:20170`, '-CAfile', pki.ca, '-cert', certs.client.cert, '-key', certs.client.key], { input: 'ping\n', encoding: 'utf8', timeout: 10000 });
     expect(r.stdout).toMatch(/^pong tiflash-proxy v8\.5\.1 store=\d+/);
-    expect(curl(`https://${IP(40)}:8123/`, { ca: pki.ca }).http).toBe(200);
+    // pingcap/tiflash v7.1.0 dbms/src/Server/Server.cpp: the HTTP service is gone; only tcp_port and
+    // tcp_port_secure remain in the listen loop, so http_port = 8123 opens nothing, plain or TLS.
+    expect(curl(`http://${IP(40)}:8123/`).code).toBe(7);
+    expect(curl(`https://${IP(40)}:8123/`, mtls(certs.client)).code).toBe(7);
+  });
+
+  // pingcap/tiflash v6.5.0 dbms/src/Server/Server.cpp: no https_port and has_tls_config →
+  //   throw Exception("tls config is set but https_port is not set ", ErrorCodes::INVALID_CONFIG_PARAMETER);
+  test('before v7.1, TLS without https_port: TiFlash refuses to start', async () => {
+    const p = tiflash(44, mainTls(), learnerTls(), { version: 'v6.5.0' });
+    expect(await p.exited).toBe(1);
+    expect(p.output()).toContain('tls config is set but https_port is not set ');
+  });
+
+  // v6.5.0 Server.cpp (https_port) and MetricsPrometheus.cpp: Poco Context VERIFY_STRICT (client
+  // certificate required) + setAdhocVerification(allowed_common_names.count(cert.commonName())).
+  test('before v7.1, https_port and the metrics port need a client certificate with an allowed CN', async () => {
+    const own = pki.issue('tiflash-45', 'tiflash', [IP(45)]);
+    tiflash(45, mainTls('cert_allowed_cn = ["tidb", "prometheus"]\n', own), learnerTls(), { version: 'v6.5.0', httpKey: 'https_port' });
+    await waitFor('tiflash https_port', () => curl(`https://${IP(45)}:8123/`, { ca: pki.ca, ...certs.prometheus }).http === 200 || undefined, 30000);
+    for (const port of [8123, 8234]) {
+      const url = `https://${IP(45)}:${port}/${port === 8234 ? 'metrics' : ''}`;
+      expect(curl(url, { ca: pki.ca }).http).toBe(0);
+      expect(curl(url, mtls(certs.client)).http).toBe(0);
+      expect(curl(url, { ca: pki.ca, ...certs.prometheus }).http).toBe(200);
+    }
+    expect(curl(`http://${IP(45)}:8123/`).http).toBe(0);
+  });
+
+  test('before v7.1 without TLS: http_port serves plain HTTP', async () => {
+    const dir = path.join(base, 'tiflash-plain');
+    writeFile(path.join(dir, 'conf/tiflash-learner.toml'), '');
+    writeFile(path.join(dir, 'conf/tiflash.toml'), [
+      `listen_host = "${IP(46)}"`, `path = "${dir}/data"`, 'http_port = 8123', '[flash]', `service_addr = "${IP(46)}:3930"`,
+      '[flash.proxy]', `addr = "${IP(46)}:20170"`, `status-addr = "${IP(46)}:20292"`, `config = "${dir}/conf/tiflash-learner.toml"`,
+      `data-dir = "${dir}/data/flash"`, '[raft]', `pd_addr = "${PLAIN_PD()}"`, '[status]', 'metrics_port = 8234',
+    ].join('\n'));
+    startEmulator(build, 'tiflash', ['server', '--config-file', 'conf/tiflash.toml'], { cwd: dir, version: 'v6.5.0' });
+    await waitFor('plain http_port', () => curl(`http://${IP(46)}:8123/`).http === 200 || undefined, 30000);
+    expect(curl(`http://${IP(46)}:8234/metrics`).http).toBe(200);
   });
 });

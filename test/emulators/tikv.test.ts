@@ -119,6 +119,11 @@ test('TLS TiKV: Up through a TLS PD, CN rules, and certificate reload on mtime c
   expect(curl(`https://${IP(12)}:20180/status`, { ca: pki.ca, cert: client.cert, key: client.key }).http).toBe(200);
   expect(curl(`https://${IP(12)}:20180/debug/store`, { ca: pki.ca, cert: client.cert, key: client.key }).http).toBe(403);
   expect(curl(`https://${IP(12)}:20180/debug/store`, tikvClient).http).toBe(200);
+  // tikv v8.5.0 src/server/status_server/mod.rs should_check_cert: only GET /metrics, /status,
+  // /config and /debug/pprof/profile skip the check; POST /config ("will modify the configuration") does not.
+  expect(curl(`https://${IP(12)}:20180/config`, { ca: pki.ca, cert: client.cert, key: client.key }).http).toBe(200);
+  const post = curl(`https://${IP(12)}:20180/config`, { ca: pki.ca, cert: client.cert, key: client.key, method: 'POST', data: '{}' });
+  expect(`${post.http} ${post.body}`).toBe('403 certificate role error');
   expect(curl(`https://${IP(12)}:20180/status`, { ca: pki.ca }).code).not.toBe(0);
   // The server port checks the CN after the handshake (gRPC: "Common name check fail").
   const ping = (cert: string, key: string): string =>

@@ -1,7 +1,7 @@
 import type * as tls from 'tls';
 import { httpRequest, HttpResult } from './http';
 import { Json, parseJsonLossless } from './json';
-import { clientTlsOptions, TlsPaths } from './tls';
+import { clientTlsOptions, serverCNCheck, TlsPaths } from './tls';
 
 /**
  * What the other emulators use to talk to PD's client port. The scheme follows the caller's TLS
@@ -18,6 +18,8 @@ export class PdClient {
     readonly endpoints: string[],
     private readonly tlsPaths: TlsPaths | undefined,
     private readonly keepScheme = false,
+    /** CNs the PD server certificate must carry (a Go client's VerifyPeerCertificate); empty = no check. */
+    private readonly serverAllowedCN: string[] = [],
   ) {
     if (endpoints.length === 0) throw new Error('empty PD endpoints');
   }
@@ -28,7 +30,9 @@ export class PdClient {
   }
 
   private tlsOptions(): tls.ConnectionOptions | undefined {
-    return this.tlsPaths ? clientTlsOptions(this.tlsPaths) : undefined;
+    if (!this.tlsPaths) return undefined;
+    const o = clientTlsOptions(this.tlsPaths);
+    return this.serverAllowedCN.length ? { ...o, checkServerIdentity: serverCNCheck(this.serverAllowedCN) } : o;
   }
 
   /** Tries each endpoint (starting from the last one that worked); throws the last error when none answers. */

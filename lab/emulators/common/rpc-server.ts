@@ -8,14 +8,43 @@ import { peerCommonName, ServerTls } from './tls';
  * a required client certificate when TLS is on, the CN allow-list. On top it speaks one line:
  * `ping\n` → `pong <component> <version> [store=<id>]\n`, so clients can prove the channel works.
  * A failed CN check answers like TiKV's gRPC services ("Common name check fail") and closes.
+ * With `kv` (TiKV only) it also serves the test.kv data path, stand-in for kvrpcpb Get / a committed
+ * write: `kv_get <store_id> <hex key> <ts>` → `value <hex>` | `notfound`;
+ * `kv_put <store_id> <hex key> <hex value> <ts>` → `ok <existed 0|1>`. A request for another store
+ * id gets `error: StoreNotMatch …` (errorpb.StoreNotMatch).
  */
+export interface KvHandler {
+  get(key: string, ts: bigint): string | undefined;
+  put(key: string, value: string, ts: bigint): boolean;
+}
+
 export interface RpcServerOptions {
   component: string;
   version: string;
   tls?: ServerTls;
   allowedCN?: string[];
   storeId?: () => string | undefined;
+  kv?: KvHandler;
   log: Logger;
+}
+
+function kvLine(o: RpcServerOptions, parts: string[]): string {
+  const [op, store] = parts;
+  const self = o.storeId?.();
+  if (!o.kv || !self) return 'error: unknown request';
+  if (store !== self) return `error: StoreNotMatch request_store_id=${store} actual_store_id=${self}`;
+  const hex = (h: string | undefined): string => Buffer.from(h ?? '', 'hex').toString('utf8');
+  try {
+    if (op === 'kv_get' && parts.length === 4) {
+      const v = o.kv.get(hex(parts[2]), BigInt(parts[3]));
+      return v === undefined ? 'notfound' : `value ${Buffer.from(v, 'utf8').toString('hex')}`;
+    }
+    if (op === 'kv_put' && parts.length === 5) return `ok ${o.kv.put(hex(parts[2]), hex(parts[3]), BigInt(parts[4])) ? 1 : 0}`;
+  } catch (e) {
+    o.log.error('kv request failed', { error: (e as Error).message });
+    return `error: ${(e as Error).message}`;
+  }
+  return 'error: unknown request';
 }
 
 export function createRpcServer(o: RpcServerOptions): net.Server {
@@ -37,6 +66,8 @@ export function createRpcServer(o: RpcServerOptions): net.Server {
         if (line === 'ping') {
           const id = o.storeId?.();
           sock.write(`pong ${o.component} ${o.version}${id ? ` store=${id}` : ''}\n`);
+        } else if (line.startsWith('kv_')) {
+          sock.write(kvLine(o, line.split(' ')) + '\n');
         } else if (line !== '' && !line.startsWith('PRI *') && line !== 'SM') {
           sock.write('error: unknown request\n');
         }

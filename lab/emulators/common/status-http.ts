@@ -14,6 +14,7 @@ export interface StatusServerOptions {
   addr: string;
   tls?: ServerTls;
   allowedCN?: string[];
+  /** Paths (`/status`) or method + path (`GET /status`) that skip the CN check. */
   cnExempt?: string[];
   /** Message of the 403 answer on a failed CN check. */
   cnRejectMessage?: string;
@@ -21,11 +22,14 @@ export interface StatusServerOptions {
   log: Logger;
 }
 
+/** tikv v6.5–v8.5 src/server/status_server/mod.rs: `should_check_cert = !matches!((&method, path), (GET, "/metrics") | (GET, "/status") | (GET, "/config") | (GET, "/debug/pprof/profile"))`. */
+export const TIKV_STATUS_CN_EXEMPT = ['GET /metrics', 'GET /status', 'GET /config', 'GET /debug/pprof/profile'];
+
 export async function startStatusServer(o: StatusServerOptions): Promise<net.Server> {
   const guarded: http.RequestListener = (req, res) => {
     if (o.tls && o.allowedCN && o.allowedCN.length) {
       const p = (req.url ?? '/').split('?')[0];
-      if (!(o.cnExempt ?? []).includes(p)) {
+      if (!(o.cnExempt ?? []).some((e) => e === p || e === `${req.method} ${p}`)) {
         const cn = peerCommonName(req.socket as tls.TLSSocket);
         if (!cn || !o.allowedCN.includes(cn)) {
           res.writeHead(403);

@@ -26,6 +26,11 @@ export interface ServerTlsConfig {
   reloadCA: boolean;
   /** ALPN list, or 'http1-else-h2': HTTP/1.1 when the client offers it (curl, Go's http client), else h2 (gRPC clients offer only h2). */
   alpn?: string[] | 'http1-else-h2';
+  /**
+   * A Go component (PD, TiDB, TiCDC): like Go 1.22+, TLS 1.2 minimum unless the process runs with
+   * `GODEBUG=tls10server=1`, which restores Go's old TLS 1.0 server minimum (planted by the audit test).
+   */
+  goRuntime?: boolean;
 }
 
 export class TlsFileError extends Error {
@@ -76,7 +81,9 @@ export class ServerTls {
   }
 
   contextOptions(): tls.SecureContextOptions {
-    return { ca: this.loaded.ca, cert: this.loaded.cert, key: this.loaded.key, minVersion: 'TLSv1.2' };
+    const tls10 = this.cfg.goRuntime && /(^|,)tls10server=1(,|$)/.test(process.env.GODEBUG ?? '');
+    // OpenSSL 3 needs security level 0 for the TLS 1.0/1.1 handshake hash (Go needs no such switch).
+    return { ca: this.loaded.ca, cert: this.loaded.cert, key: this.loaded.key, minVersion: tls10 ? 'TLSv1' : 'TLSv1.2', ...(tls10 ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {}) };
   }
 
   serverOptions(): tls.TlsOptions {
@@ -123,11 +130,70 @@ export class ServerTls {
   }
 }
 
+/**
+ * A CN check inside the handshake (Poco's `setAdhocVerification`, TiFlash's HTTPS and metrics
+ * ports): a certificate whose CN is not listed never gets a request through. Node cannot fail the
+ * handshake from a callback, so the connection is closed right after it instead.
+ */
+export function closeUnlessAllowedCN(server: tls.Server, allowed: string[], log?: Logger): void {
+  if (allowed.length === 0) return;
+  server.prependListener('secureConnection', (sock: tls.TLSSocket) => {
+    const cn = peerCommonName(sock);
+    if (cn !== undefined && allowed.includes(cn)) return;
+    log?.warn('certificate CN check failed, connection closed', { cn: cn ?? '', allowed: allowed.join(',') });
+    sock.destroy();
+  });
+}
+
 export function peerCommonName(socket: tls.TLSSocket): string | undefined {
   const cert = socket.getPeerCertificate();
   if (!cert || !cert.subject) return undefined;
   const cn = cert.subject.CN as unknown;
   return Array.isArray(cn) ? String(cn[0]) : typeof cn === 'string' ? cn : undefined;
+}
+
+/**
+ * A Go client's `VerifyPeerCertificate` CN check on the SERVER it dials (TiCDC
+ * pkg/security/credential.go addVerifyPeerCertificate; PD < v8.4 grpcutil's AllowedCN): every
+ * certificate of the verified chain counts, as Go walks `verifiedChains`. Returns Go's error text.
+ */
+export function serverCNCheck(allowed: string[], what = 'cluster-verify-cn'): NonNullable<tls.ConnectionOptions['checkServerIdentity']> {
+  if (what === 'etcd') {
+    // etcd pkg/transport TLSInfo baseConfig (PD's client config too): only chains[0], the leaf.
+    return (host, cert) => {
+      const hostErr = tls.checkServerIdentity(host, cert);
+      if (hostErr) return hostErr;
+      const cn = cert.subject?.CN as unknown;
+      const name = Array.isArray(cn) ? String(cn[0]) : typeof cn === 'string' ? cn : '';
+      return allowed.includes(name) ? undefined : new Error('CommonName authentication failed');
+    };
+  }
+  return (host, cert) => {
+    const hostErr = tls.checkServerIdentity(host, cert);
+    if (hostErr) return hostErr;
+    const cns: string[] = [];
+    const seen = new Set<unknown>();
+    for (let c: tls.DetailedPeerCertificate | undefined = cert as tls.DetailedPeerCertificate; c && !seen.has(c); c = c.issuerCertificate) {
+      seen.add(c);
+      const cn = c.subject?.CN as unknown;
+      const name = Array.isArray(cn) ? String(cn[0]) : typeof cn === 'string' ? cn : '';
+      cns.push(name);
+      if (allowed.includes(name)) return undefined;
+    }
+    return new Error(
+      `client certificate authentication failed. The Common Name from the client certificate [${cns.join(' ')}] was not found in the configuration ${what} with value: [${allowed.join(' ')}]`,
+    );
+  };
+}
+
+/**
+ * PD's client TLS (tikv/pd pkg/utils/grpcutil/grpcutil.go ToTLSConfig → etcd TLSInfo.ClientConfig):
+ * `cert-allowed-cn` lands in the client config as well, so the servers PD calls must carry an
+ * allowed CN (before v8.4 the one CN; from v8.4 AllowedCNs, any of them).
+ */
+export function pdClientTlsOptions(paths: Partial<TlsPaths>, allowedCN: string[]): tls.ConnectionOptions {
+  const o = clientTlsOptions(paths);
+  return allowedCN.length ? { ...o, checkServerIdentity: serverCNCheck(allowedCN, 'etcd') } : o;
 }
 
 /** Client-side TLS options, read fresh per connection (every component re-reads client certs per new connection). */

@@ -11,6 +11,7 @@ import {
 } from './cluster';
 import type { PdConfig } from './config';
 import { EtcdMember, EtcdProcess, Gateway, GatewayError } from './etcd';
+import { NotLeaderError, TsoAllocator } from './tso';
 
 /**
  * PD's HTTP API (prefix /pd/api/v1) over the data in etcd, plus the forwarding of `/v3/*` to
@@ -193,6 +194,7 @@ function forwardToEtcd(ctx: PdContext, req: http.IncomingMessage, res: http.Serv
 }
 
 export function createApiHandler(ctx: PdContext): http.RequestListener {
+  let tso: TsoAllocator | undefined;
   const routes: [string, RegExp, (m: RegExpExecArray, req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>][] = [
     ['GET', /^\/pd\/api\/v1\/ping$/, async (_m, _q, res) => {
       res.writeHead(200);
@@ -277,7 +279,31 @@ export function createApiHandler(ctx: PdContext): http.RequestListener {
     }],
     ['GET', /^\/pd\/api\/v1\/config$/, async (_m, _q, res) => send(res, 200, configJson(ctx, (await ctx.ready).cid))],
     ['GET', /^\/pd\/api\/v1\/config\/replicate$/, async (_m, _q, res) => send(res, 200, replicateJson(ctx))],
+    // pd-ctl `config set max-replicas N`. Kept in this member's memory only (real PD persists it in etcd).
+    ['POST', /^\/pd\/api\/v1\/config\/replicate$/, async (_m, req, res) => {
+      let n: unknown;
+      try {
+        n = (JSON.parse(await readBody(req)) as Record<string, unknown>)['max-replicas'];
+      } catch (e) {
+        return send(res, 400, (e as Error).message);
+      }
+      if (n === undefined) return send(res, 200, 'The config is updated.');
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) return send(res, 400, '[PD:server:ErrInvalidValue]invalid max-replicas');
+      ctx.cfg.maxReplicas = n;
+      send(res, 200, 'The config is updated.');
+    }],
     ['GET', /^\/pd\/api\/v1\/config\/schedule$/, async (_m, _q, res) => send(res, 200, configJson(ctx, 0n).schedule)],
+    // Emulator-only stand-in for PD's gRPC Tso (see tso.ts): 503 on a follower or without a leader.
+    ['POST', /^\/pd\/api\/v1\/emulator\/tso$/, async (_m, _q, res) => {
+      const { cid, memberId } = await ctx.ready;
+      tso ??= new TsoAllocator(ctx.etcd.gateway, `/pd/${cid}/timestamp`);
+      try {
+        send(res, 200, { timestamp: await tso.next(memberId) });
+      } catch (e) {
+        if (e instanceof NotLeaderError) return send(res, 503, `[PD:tso:ErrGenerateTimestamp]${e.message}`);
+        throw e;
+      }
+    }],
     ['POST', /^\/pd\/api\/v1\/emulator\/store-heartbeat$/, async (_m, req, res) => {
       const { cid } = await ctx.ready;
       let body: Json;

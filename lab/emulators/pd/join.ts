@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { sleep } from '../common/http';
 import type { Logger } from '../common/log';
-import { clientTlsOptions } from '../common/tls';
+import { pdClientTlsOptions } from '../common/tls';
 import { tlsEnabled, type PdConfig } from './config';
 import { EtcdMember, Gateway, GatewayError } from './etcd';
 
@@ -36,7 +36,7 @@ function sameUrls(a: string[], b: string[]): boolean {
 }
 
 export function clientGatewayFor(cfg: PdConfig, url: string): Gateway {
-  const tlsOpts = tlsEnabled(cfg) ? () => clientTlsOptions({ ca: cfg.security.ca, cert: cfg.security.cert, key: cfg.security.key }) : undefined;
+  const tlsOpts = tlsEnabled(cfg) ? () => pdClientTlsOptions({ ca: cfg.security.ca, cert: cfg.security.cert, key: cfg.security.key }, cfg.security.allowedCN) : undefined;
   return new Gateway(url.replace(/\/+$/, ''), tlsOpts);
 }
 
