@@ -1,0 +1,146 @@
+/**
+ * `sql-tls enable|status|disable` on the lab, checked with independent clients (Debian's mariadb,
+ * openssl s_client -starttls mysql): TLS from a SQL CA apart from the cluster CA, verified against
+ * the TiDB's address; plaintext keeps working while TLS is offered; disable brings the port back
+ * to plaintext. The lab has one TiDB (the two-TiDB prober needs a second one in the topology).
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { labReset, type LabInfo } from '../../lab';
+import { describeLab, ensureLab, sshOk } from './helpers';
+import { validate } from '../support/json-schema';
+import { makePki, type TestPki } from './certs';
+import * as schema from '../../docs/sql-tls-status.schema.json';
+import { clusterDir, labTopology, remoteChecksums, runTiseal, unitStartTimes } from './tiseal';
+
+jest.setTimeout(10 * 60_000);
+
+const TIDB = '10.77.0.14';
+
+function mariadb(args: string[], sql = 'SELECT 1'): { code: number | null; out: string } {
+  const r = spawnSync('mariadb', ['-h', TIDB, '-P', '4000', '-u', 'root', '--connect-timeout=5', '-N', '-B', ...args, '-e', sql], { encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, out: (r.stdout ?? '') + (r.stderr ?? '') };
+}
+
+/** openssl s_client -starttls mysql, verifying against `ca` and the IP: exit code, output, served serial. */
+function starttls(ca: string): { code: number | null; out: string; serial?: string } {
+  const r = spawnSync('openssl', ['s_client', '-starttls', 'mysql', '-connect', `${TIDB}:4000`, '-CAfile', ca, '-verify_ip', TIDB, '-verify_return_error'], { input: '', encoding: 'utf8', timeout: 15_000 });
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(r.stdout ?? '')?.[0];
+  const serial = pem ? /serial=([0-9A-F]+)/.exec(spawnSync('openssl', ['x509', '-noout', '-serial'], { input: pem, encoding: 'utf8' }).stdout)?.[1] : undefined;
+  return { code: r.status, out: (r.stdout ?? '') + (r.stderr ?? ''), serial };
+}
+
+describeLab('tiseal sql-tls on the lab', () => {
+  let info: LabInfo;
+
+  beforeAll(async () => {
+    info = await ensureLab();
+    await labReset();
+  }, 15 * 60_000);
+
+  it('enables TLS for MySQL clients from a separate SQL CA, reports it, rotates it without a restart, and disables it again', async () => {
+    const t = labTopology(info);
+    const sqlCa = path.join(clusterDir(info), 'sql-tls', 'ca.crt');
+    const tidb = t.instances.find((i) => i.role === 'tidb')!;
+    const toml = `${tidb.deployDir}/conf/tidb.toml`;
+    const tomlBefore = sshOk(info, TIDB, `sudo -n cat ${toml}`);
+    expect(mariadb(['--skip-ssl']).out.trim()).toBe('1');
+
+    // dry run: the plan, no change anywhere
+    const files = remoteChecksums(info);
+    const dry = await runTiseal(info, ['sql-tls', 'enable', info.topologyFile, '--dry-run']);
+    expect(`${dry.code} ${dry.stderr}`).toBe('0 ');
+    expect(dry.stdout).toMatch(/would restart tidb-4000\.service on 10\.77\.0\.14 \(offers no TLS\)|would restart tidb-4000.service on 10.77.0.14/);
+    expect(dry.stdout).toMatch(/\+ssl-ca = "\/tidb-deploy\/tidb-4000\/tls\/sql-ca\.crt"/);
+    expect(remoteChecksums(info)).toBe(files);
+
+    const r = await runTiseal(info, ['sql-tls', 'enable', info.topologyFile, '--yes']);
+    if (r.code !== 0) throw new Error(`sql-tls enable failed (${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+    // An independent client verifies the server against the SQL CA and the address it dialled.
+    expect(mariadb(['--ssl', `--ssl-ca=${sqlCa}`, '--ssl-verify-server-cert']).out.trim()).toBe('1');
+    expect(mariadb(['--ssl', `--ssl-ca=${sqlCa}`, '--ssl-verify-server-cert'], "SHOW STATUS LIKE 'Ssl_version'").out).toMatch(/Ssl_version\tTLSv1\.[23]/);
+    expect(mariadb(['--skip-ssl']).out.trim()).toBe('1'); // plaintext clients keep working until `require`
+    const served = starttls(sqlCa);
+    expect(`${served.code} ${served.out.match(/Verify return code: .*/)?.[0]}`).toBe('0 Verify return code: 0 (ok)');
+    // ...and not against the cluster CA: the two are apart.
+    expect(starttls(path.join(clusterDir(info), 'tls', 'ca.crt')).code).not.toBe(0);
+    const key = sshOk(info, TIDB, `sudo -n stat -c '%a %U' ${tidb.deployDir}/tls/sql.pem`).trim();
+    expect(key).toBe('600 tidb');
+
+    // a client certificate from `cert client --sql` is presented and accepted; one from the cluster CA is not
+    let stranger: TestPki | undefined;
+    const cc = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-sqlcc-'));
+    try {
+      const issued = await runTiseal(info, ['cert', 'client', info.topologyFile, '--sql', '--cn', 'app1', '--out', cc]);
+      expect(`${issued.code} ${issued.stderr}`).toBe('0 ');
+      expect(issued.stdout).toContain("CREATE USER 'app1'@'%' REQUIRE SUBJECT '/CN=app1';");
+      expect(mariadb(['--ssl', `--ssl-ca=${sqlCa}`, '--ssl-verify-server-cert', `--ssl-cert=${cc}/app1.crt`, `--ssl-key=${cc}/app1.key`]).out.trim()).toBe('1');
+      const foreign = makePki(); // another CA (openssl): TiDB verifies a presented certificate against ssl-ca
+      stranger = foreign;
+      const c = foreign.issue('app1', []);
+      expect(mariadb(['--ssl', `--ssl-ca=${sqlCa}`, '--ssl-verify-server-cert', `--ssl-cert=${c.cert}`, `--ssl-key=${c.key}`]).code).not.toBe(0);
+    } finally {
+      stranger?.cleanup();
+      fs.rmSync(cc, { recursive: true, force: true });
+    }
+
+    // status --json: documented schema, TLS offered and verified, require-secure-transport off = warning
+    const st = await runTiseal(info, ['sql-tls', 'status', info.topologyFile, '--json']);
+    const report = JSON.parse(st.stdout);
+    expect(validate(schema, report)).toEqual([]);
+    expect(st.code).toBe(3);
+    const row = report.instances[0];
+    expect(row).toMatchObject({ host: TIDB, port: 4000, configured: 'on', offered: 'tls', verified: true, requireSecureTransport: false, level: 'warning' });
+    expect(row.certificate.serial.toUpperCase().replace(/^0+/, '')).toBe(served.serial!.replace(/^0+/, ''));
+    expect(row.tlsVersions).toMatchObject({ TLSv1: false, 'TLSv1.1': false, 'TLSv1.2': true });
+
+    // audit: the sql-tls check passes TLS and TLS versions, warns that plaintext logins are still accepted
+    const au = await runTiseal(info, ['audit', info.topologyFile, '--json']);
+    const sqlFindings = (JSON.parse(au.stdout).findings as Array<{ check: string; level: string; evidence: string }>).filter((f) => f.check === 'sql-tls').map((f) => `${f.level} ${f.evidence.replace(/\d+ days left/, 'N days left')}`);
+    expect(sqlFindings).toEqual(['PASS TLS offered (TLSv1.3), verified against the SQL CA, N days left', 'PASS TLS 1.0/1.1 refused', 'WARN require-secure-transport is off: plaintext logins are still accepted']);
+
+    // again: nothing to do, nothing restarted
+    const started = unitStartTimes(info, t);
+    const again = await runTiseal(info, ['sql-tls', 'enable', info.topologyFile, '--yes']);
+    expect(again.code).toBe(0);
+    expect(unitStartTimes(info, t)).toEqual(started);
+
+    // rotate: new serial on the MySQL port (as openssl sees it), no unit restarted
+    const rot = await runTiseal(info, ['sql-tls', 'rotate', info.topologyFile, '--yes']);
+    if (rot.code !== 0) throw new Error(`sql-tls rotate failed (${rot.code}):\n${rot.stdout.slice(-3000)}\n${rot.stderr}`);
+    const rotated = starttls(sqlCa);
+    expect(`${rotated.code} ${rotated.out.match(/Verify return code: .*/)?.[0]}`).toBe('0 Verify return code: 0 (ok)');
+    expect(rotated.serial).toMatch(/^[0-9A-F]+$/);
+    expect(rotated.serial).not.toBe(served.serial);
+    expect(unitStartTimes(info, t)).toEqual(started);
+    expect(mariadb(['--ssl', `--ssl-ca=${sqlCa}`, '--ssl-verify-server-cert']).out.trim()).toBe('1');
+
+    // require: plaintext refused with TiDB's 3159, TLS still fine, nothing restarted; rotate now refuses (pingcap/tidb#69870)
+    const req = await runTiseal(info, ['sql-tls', 'require', info.topologyFile, '--yes']);
+    if (req.code !== 0) throw new Error(`sql-tls require failed (${req.code}):\n${req.stdout.slice(-3000)}\n${req.stderr}`);
+    expect(req.stdout).toMatch(/Sessions now/);
+    const plain = mariadb(['--skip-ssl']);
+    expect(plain.code).not.toBe(0);
+    expect(plain.out).toMatch(/ERROR 3159 \(08004\).*Connections using insecure transport are prohibited while --require_secure_transport=ON\./);
+    expect(mariadb(['--ssl', `--ssl-ca=${sqlCa}`, '--ssl-verify-server-cert']).out.trim()).toBe('1');
+    expect(sshOk(info, TIDB, `sudo -n cat ${toml}`)).toMatch(/require-secure-transport = true/);
+    expect(unitStartTimes(info, t)).toEqual(started);
+    const rotRefused = await runTiseal(info, ['sql-tls', 'rotate', info.topologyFile, '--yes']);
+    expect(rotRefused.code).not.toBe(0);
+    expect(rotRefused.stderr).toMatch(/require-secure-transport and ssl-ca is set.*pingcap\/tidb#69870/);
+
+    // disable from there: require goes too, plaintext is back
+    const off = await runTiseal(info, ['sql-tls', 'disable', info.topologyFile, '--yes']);
+    if (off.code !== 0) throw new Error(`sql-tls disable failed (${off.code}):\n${off.stdout.slice(-3000)}\n${off.stderr}`);
+    expect(mariadb(['--skip-ssl']).out.trim()).toBe('1');
+    expect(mariadb(['--ssl', `--ssl-ca=${sqlCa}`, '--ssl-verify-server-cert']).code).not.toBe(0);
+    expect(starttls(sqlCa).code).not.toBe(0);
+    const tomlAfter = sshOk(info, TIDB, `sudo -n cat ${toml}`);
+    expect(tomlAfter).not.toMatch(/ssl-(ca|cert|key)|tls-version|require-secure-transport/);
+    // TiUP's keys are all still there (only the SQL TLS keys went)
+    for (const line of tomlBefore.split('\n').filter((l) => /^\s*[\w.-]+\s*=/.test(l))) expect(tomlAfter).toContain(line.split('=')[0].trim());
+    expect(fs.existsSync(sqlCa)).toBe(true);
+  });
+});
