@@ -9,14 +9,26 @@ import path from 'path';
 import inquirer from 'inquirer';
 import { allowedCallers } from '../components/callers';
 import { CertError, UsageError } from '../errors';
-import { GlobalOptions, clusterNameFor, expandHome } from '../options';
+import { GlobalOptions, clusterNameFor, expandHome, parseDays } from '../options';
 import { CertStore, IssuedCert, issueLeaf, writeFileAtomic } from '../pki';
 import { buildPkcs12 } from '../pki/pkcs12';
 import { ClusterDir } from '../state/cluster-dir';
+import { adoptTiupCa } from '../tiup/adopt';
 import { readMeta } from '../state/meta';
 import { instancesByRole, joinHostPort, loadTopology } from '../topology';
 import type { Topology } from '../topology/types';
 import { shellJoin } from '../util/shell';
+import { tlsPaths } from '../components/tls-paths';
+
+/**
+ * Where the CA of a cluster already on TLS is to be found (this command opens no SSH connection,
+ * so it names the host file whose fingerprint identifies it rather than reading it).
+ */
+function hostCaHint(topology: Topology, storeDir: string, cluster: string): string {
+  const pd = instancesByRole(topology, 'pd')[0];
+  const onHost = pd ? `${pd.host}:${tlsPaths(pd).ca}` : '<deploy dir>/tls/ca.crt on a host';
+  return `if TLS is already on (turned on from another machine), copy ca.crt and ca.key from that machine's <state dir>/clusters/${cluster}/tls/ into ${storeDir}: the right CA has the SHA-256 fingerprint of ${onHost} (openssl x509 -noout -fingerprint -sha256 -in ca.crt); \`tiseal tls disable\` needs no CA key; check --state-dir/--cluster-name too`;
+}
 
 const CN_RE = /^[A-Za-z0-9._@-]{1,64}$/;
 const KEY_MODE = 0o600;
@@ -65,15 +77,14 @@ export function parseCertClientFlags(flags: Record<string, unknown>): CertClient
   if (cn.toLowerCase() === 'ca' || cn.startsWith('.')) {
     throw new UsageError(`invalid --cn '${cn}': it would name the files ${cn}.crt/${cn}.key, which clash with ca.crt or are hidden`, 'choose another name, e.g. --cn ops-alice');
   }
-  const days = String(flags.certDays ?? '365');
-  if (!/^\d+$/.test(days) || Number(days) < 1) throw new UsageError(`invalid --cert-days '${days}' (expected a positive number of days)`);
+  const days = parseDays(flags.certDays, '--cert-days', 365);
   const out = String(flags.out ?? '.');
   if (!out) throw new UsageError('--out needs a directory');
   const p12PasswordFile = flags.p12PasswordFile === undefined ? undefined : expandHome(String(flags.p12PasswordFile));
   if (p12PasswordFile !== undefined && !flags.p12) {
     throw new UsageError('--p12-password-file is only used with --p12', 'add --p12 to also write a PKCS#12 bundle, or drop --p12-password-file');
   }
-  return { cn, out: path.resolve(expandHome(out)), p12: Boolean(flags.p12), p12PasswordFile, certDays: Number(days) };
+  return { cn, out: path.resolve(expandHome(out)), p12: Boolean(flags.p12), p12PasswordFile, certDays: days };
 }
 
 /** The bundle password: the first line of the file, or a hidden prompt when a person is there. */
@@ -207,6 +218,7 @@ async function writeAll(files: ClientFiles, issued: IssuedCert, p12: Buffer | un
 }
 
 export async function run(topologyFile: string, rawFlags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
+  if (rawFlags.sql) return (await import('./sql-tls-client')).run(topologyFile, rawFlags, opts); // from the SQL CA, for TiDB's MySQL port
   const flags = parseCertClientFlags(rawFlags);
   let password: string | undefined;
   if (flags.p12) {
@@ -219,12 +231,14 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
   const topology = loadTopology(topologyFile);
   const clusterName = clusterNameFor(topologyFile, opts.clusterName);
   const store = new CertStore(opts.stateDir, clusterName);
-  if (!store.hasCA()) {
+  const adopted = await adoptTiupCa(store, opts);
+  if (adopted) process.stderr.write(`note: ${adopted.note}\n`);
+  if (!store.hasCA() && !adopted) {
     throw new CertError(`no CA for cluster '${clusterName}' in ${store.dir}`, {
-      suggestion: `run \`tiseal tls enable ${topologyFile}\` first (or import a CA with \`tiseal tls enable --ca-cert PEM --ca-key PEM\`); check --state-dir/--cluster-name if TLS is already on`,
+      suggestion: `run \`tiseal tls enable ${topologyFile}\` first (or import a CA with \`tiseal tls enable --ca-cert PEM --ca-key PEM\`); ${hostCaHint(topology, store.dir, clusterName)}`,
     });
   }
-  const ca = store.loadCA();
+  const ca = store.hasCA() ? store.loadCA() : adopted!.tiup.ca; // --dry-run: TiUP's CA read in place
 
   const base = path.join(flags.out, flags.cn);
   const files: ClientFiles = { cert: `${base}.crt`, key: `${base}.key`, ca: path.join(flags.out, 'ca.crt'), ...(flags.p12 ? { p12: `${base}.p12` } : {}) };

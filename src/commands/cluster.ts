@@ -9,10 +9,11 @@ import type { TlsContext } from '../tasks/context';
 import { preflightStep } from '../tasks/preflight';
 import { pdInstances } from '../topology';
 import type { ClientTls } from '../util/http';
-import { clusterNameFor } from '../options';
+import { checkLocalFiles, clusterNameFor } from '../options';
 import { SshPool } from '../ssh';
 import type { ExecutorPool } from '../ssh/executor';
 import { ClusterDir } from '../state/cluster-dir';
+import { readMeta } from '../state/meta';
 import { loadTopology } from '../topology';
 import { runStats } from '../util/run-stats';
 import type { Topology } from '../topology/types';
@@ -26,11 +27,14 @@ export interface OpenedCluster {
 
 /** Everything a cluster command needs: the parsed topology, its local state dir and one SSH pool. */
 export async function openCluster(topologyFile: string, opts: GlobalOptions): Promise<OpenedCluster> {
+  checkLocalFiles(opts);
   const topology = loadTopology(topologyFile);
   const cluster = new ClusterDir(opts.stateDir, clusterNameFor(topologyFile, opts.clusterName));
   cluster.ensure();
   const pool = new SshPool({
-    user: opts.sshUser ?? topology.global.user,
+    user: opts.sshUser,
+    defaultUser: topology.global.user,
+    defaultUserSource: `topology global.user in ${topologyFile}`,
     port: opts.sshPort,
     identityFiles: opts.identityFiles,
     knownHostsFile: opts.knownHosts,
@@ -54,16 +58,31 @@ export function storedClientTls(store: CertStore, client = store.hasCA() ? store
   return { ca: store.loadCA({ allowExpired: true }).bundlePem + extraCaPem, cert: client.certPem, key: client.keyPem };
 }
 
+/**
+ * Why PD must be called over https only (meta.json records TLS on), or undefined. Only a TLS
+ * switch (disable, or resuming an interrupted switch) may meet PD on http.
+ */
+export function recordedTls(cluster: ClusterDir): string | undefined {
+  let meta;
+  try {
+    meta = readMeta(cluster.metaFile);
+  } catch {
+    return undefined; // preflight reports an unreadable meta.json; this is only a tightening
+  }
+  return meta?.enableTls ? `${cluster.metaFile} records the cluster as TLS (enable_tls)` : undefined;
+}
+
 /** The context every step of a cluster command works with. */
 export function newContext(
   base: { topology: Topology; cluster: ClusterDir; pool: ExecutorPool; opts: GlobalOptions },
-  run: Pick<TlsContext, 'want' | 'runId' | 'clientTls' | 'flags' | 'resuming'>,
+  run: Pick<TlsContext, 'want' | 'runId' | 'clientTls' | 'flags' | 'resuming'> & { switchingTls?: boolean },
 ): TlsContext {
   const { topology } = base;
+  const { switchingTls, ...rest } = run;
   return {
     ...base,
-    ...run,
-    pd: new PdClient(pdInstances(topology).map((p) => `${p.host}:${p.ports.client_port}`), run.clientTls),
+    ...rest,
+    pd: new PdClient(pdInstances(topology).map((p) => `${p.host}:${p.ports.client_port}`), run.clientTls, { tlsOnly: switchingTls ? undefined : recordedTls(base.cluster) }),
     user: topology.global.user,
     removedPds: [],
     notes: [],

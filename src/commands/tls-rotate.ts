@@ -7,6 +7,8 @@ import { factKey } from '../tasks/facts';
 import { newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from './cluster';
 import { confirm } from './prompt';
 import { tlsFlags } from './tls-switch';
+import { adoptTiupCa } from '../tiup/adopt';
+import { caKeyProblem, readHostCa, rotationCaProblem } from '../tasks/host-ca';
 
 /** `tiseal tls rotate`: reissue every leaf from the cluster CA and let components reload them. */
 export async function run(topologyFile: string, rawFlags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
@@ -16,12 +18,22 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
   const lock = new ClusterLock(cluster.lockFile);
   try {
     const store = new CertStore(opts.stateDir, cluster.name);
+    const adopted = await adoptTiupCa(store, opts);
+    if (adopted) process.stdout.write(`note: ${adopted.note}\n`);
+    if (!store.hasCA() && adopted) throw new CertError(`--dry-run: TiUP's CA ${adopted.tiup.tiup.caCert} is not adopted yet, so there is no plan to show`, { suggestion: `run \`tiseal tls status ${topologyFile}\` once (it adopts TiUP's CA into ${store.dir}), then the dry run again` });
+    // Another machine, a lost state dir: name the CA the hosts trust (by fingerprint) and where its files are.
+    const hostCa = store.hasCA() ? undefined : await readHostCa({ pool, topology }).catch(() => undefined);
+    if (hostCa) throw caKeyProblem(store, hostCa, { name: `tls rotate${rawFlags.ca ? ' --ca' : ''}`, topologyFile, stateDir: opts.stateDir, cluster: cluster.name })!;
     if (!store.hasCA()) throw new CertError(`no CA for cluster '${cluster.name}' in ${store.dir}`, { suggestion: 'turn TLS on with `tiseal tls enable` first (or point --state-dir at the directory that holds the CA)' });
     if (!opts.dryRun) lock.acquire(`tiseal tls rotate ${topologyFile}`);
     const ca = store.loadCA();
     // An interrupted `--ca` move: servers may already present (or only accept) the new CA's certificates.
     const next = new CertStore(opts.stateDir, cluster.name, 'tls-next');
     const nextCa = next.hasCA() ? next.loadCA() : undefined;
+    // The hosts' CA bundle tells the phase of a CA move: refuse a CA whose key this machine lacks, naming it.
+    const trusted = await readHostCa({ pool, topology }).catch(() => undefined);
+    const lacking = trusted && rotationCaProblem(store, next, trusted, { name: `tls rotate${rawFlags.ca ? ' --ca' : ''}`, topologyFile, cluster: cluster.name });
+    if (lacking) throw lacking;
     const clientTls = storedClientTls(store, (nextCa && next.loadClient()) || store.loadClient(), nextCa?.bundlePem);
     if (nextCa && !rawFlags.ca) throw new UsageError(`a move to the CA '${nextCa.info.subjectCN}' is not finished (${next.dir})`, 'finish it first: tiseal tls rotate --ca (it resumes)');
     const ctx = newContext({ topology, cluster, pool, opts }, { want: 'on', runId: `rotate-${Date.now()}`, clientTls, flags, resuming: false });

@@ -6,6 +6,7 @@ import { readInstanceTlsConfig } from '../tasks/facts';
 import type { Instance } from '../topology/types';
 import { mapLimit } from '../util/concurrency';
 import { OpenedCluster, openCluster } from './cluster';
+import { adoptTiupCa } from '../tiup/adopt';
 
 export const WARN_DAYS = 30;
 
@@ -144,6 +145,12 @@ export const statusExitCode = (r: StatusReport) => (r.level === 'error' ? 1 : r.
 
 export async function run(topologyFile: string, _flags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
   const opened = await openCluster(topologyFile, opts);
+  // Adopting copies TiUP's CA into the state dir; it changes no host, so even --dry-run may read it.
+  const adopted = await adoptTiupCa(new CertStore(opts.stateDir, opened.cluster.name), { ...opts, dryRun: false }).catch(async (e) => {
+    await opened.close();
+    throw e;
+  });
+  if (adopted) process.stderr.write(`note: ${adopted.note}\n`);
   const report = await collectStatus(opened, opts).finally(() => opened.close());
   process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report) + '\n');
   return statusExitCode(report);

@@ -1,42 +1,55 @@
 import { randomBytes } from 'crypto';
 import { UsageError } from '../errors';
-import type { GlobalOptions } from '../options';
+import { checkExtraSans, parseDays, type GlobalOptions } from '../options';
 import { CertStore, KeyType, KEY_TYPES } from '../pki';
 import { tlsSteps } from '../plans/tls';
 import { ClusterLock } from '../state/lock';
 import { Journal } from '../state/journal';
+import { readMeta } from '../state/meta';
+import { recordStep } from '../tasks/record';
+import { checkCertificateInputs } from '../tasks/certificates';
 import { pdInstances } from '../topology';
 import { RESTART_SCHEDULES, RestartSchedule, TlsContext, TlsFlags } from '../tasks/context';
 import { factKey } from '../tasks/facts';
 import { allowedCallers } from '../components/callers';
 import { choosePds } from '../tasks/scale-in';
+import { clientTlsFromCaOrHosts } from '../tasks/host-ca';
 import { confirm } from './prompt';
+import { adoptTiupCa } from '../tiup/adopt';
+import { findTiupCluster } from '../tiup/home';
+import { noTiupMetaNote } from '../tiup/step';
 import { newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from './cluster';
-
-function intFlag(v: unknown, flag: string, def: number): number {
-  if (v === undefined) return def;
-  if (!/^\d+$/.test(String(v)) || Number(v) < 1) throw new UsageError(`invalid ${flag} '${v}' (expected a positive number of days)`);
-  return Number(v);
-}
 
 export function tlsFlags(flags: Record<string, unknown>): TlsFlags {
   const keyType = String(flags.keyType ?? 'rsa') as KeyType;
   const schedule = String(flags.schedule ?? 'tiers') as RestartSchedule;
   if (!RESTART_SCHEDULES.includes(schedule)) throw new UsageError(`invalid --schedule '${schedule}'`, `use one of: ${RESTART_SCHEDULES.join(', ')}`);
   if (!KEY_TYPES.includes(keyType)) throw new UsageError(`invalid --key-type '${keyType}'`, `use one of: ${KEY_TYPES.join(', ')}`);
+  if (Boolean(flags.caCert) !== Boolean(flags.caKey)) throw new UsageError('--ca-cert and --ca-key go together', 'pass both files (and --ca-chain for an intermediate CA)');
+  if (flags.caChain && !flags.caCert) throw new UsageError('--ca-chain needs --ca-cert and --ca-key', 'pass the CA certificate and key too, or drop --ca-chain');
   return {
     keepPd: flags.keepPd as string | undefined,
     caCert: flags.caCert as string | undefined,
     caKey: flags.caKey as string | undefined,
     caChain: flags.caChain as string | undefined,
     verifyCn: Boolean(flags.verifyCn),
-    extraSan: flags.extraSan as string[] | undefined,
-    certDays: intFlag(flags.certDays, '--cert-days', 365),
-    caDays: intFlag(flags.caDays, '--ca-days', 3650),
+    extraSan: checkExtraSans(flags.extraSan as string[] | undefined),
+    certDays: parseDays(flags.certDays, '--cert-days', 365),
+    caDays: parseDays(flags.caDays, '--ca-days', 3650),
     keyType,
     cleanCertificate: Boolean(flags.cleanCertificate),
     schedule,
   };
+}
+
+/** Flags that shape what a TLS switch converges to. */
+const SHAPING_FLAGS = ['--verify-cn', '--ca-cert', '--ca-key', '--ca-chain', '--extra-san', '--cert-days', '--ca-days', '--key-type', '--schedule', '--keep-pd'];
+
+/** Shaping flags the interrupted run was started with that this invocation does not give. */
+export function flagsNotRepeated(startArgv: string[] | undefined, argv: string[]): string[] {
+  const given = (a: string[]) => new Set(a.map((x) => x.split('=')[0]).filter((x) => SHAPING_FLAGS.includes(x)));
+  const now = given(argv);
+  return [...given(startArgv ?? [])].filter((f) => !now.has(f));
 }
 
 /** Is the cluster already fully in the wanted state (configs, live ports, PD URLs and members)? */
@@ -65,6 +78,7 @@ function describePlan(ctx: TlsContext): string {
   if (ctx.removedPds.length > 0) {
     lines.push(`PD is scaled in to ${ctx.keepPd!.name}: ${ctx.removedPds.map((p) => p.name).join(', ')} are removed (data moved aside, not deleted) and re-added afterwards.`);
   }
+  if (ctx.opts.tiupMeta && !findTiupCluster(ctx.cluster.name)) lines.push(`Note: ${noTiupMetaNote(ctx.cluster.name)}.`);
   if (ctx.flags.schedule === 'stop-all') {
     lines.push('Files are staged first; then every component is stopped, and started again in tiers (PD, TiKV, TiDB, TiFlash, TiCDC, ...).');
     lines.push('The cluster does not serve requests from the first stop until the TiDB tier is back.');
@@ -85,23 +99,43 @@ export async function runTlsSwitch(want: 'on' | 'off', topologyFile: string, raw
   try {
     if (!opts.dryRun) lock.acquire(`tiseal tls ${want === 'on' ? 'enable' : 'disable'} ${topologyFile}`);
     const journal = new Journal(cluster.journalFile);
+    for (const p of journal.problems) process.stderr.write(`warning: ${p}\n`);
+    if (lock.previous) process.stderr.write(`note: the previous run (${lock.previous.command ?? '?'}, pid ${lock.previous.pid}) ended without releasing the lock (killed?); taking it over\n`);
+    readMeta(cluster.metaFile); // read again by the last step, after the cluster was converted: a broken one stops us here
     const open = rawFlags.restartRun ? undefined : journal.openRun();
     const resumingSame = open?.op === op;
     const resuming = open !== undefined; // an interrupted enable or disable: the cluster may be half-way
     const store = new CertStore(opts.stateDir, cluster.name);
+    const adopted = await adoptTiupCa(store, opts);
+    if (adopted) {
+      process.stdout.write(`note: ${adopted.note}\n`);
+      // --dry-run wrote nothing: plan the enable with TiUP's CA as a brought CA, not a new one.
+      if (opts.dryRun && want === 'on' && !flags.caCert) Object.assign(flags, { caCert: adopted.tiup.tiup.caCert, caKey: adopted.tiup.tiup.caKey });
+    }
+    // No client certificate here (another machine, a lost state dir): one from the CA, or for disable PD's own from its host.
+    const fallback = storedClientTls(store) || adopted ? undefined : await clientTlsFromCaOrHosts({ pool, topology }, store, want === 'off');
+    if (fallback) process.stdout.write(`note: ${fallback.note}\n`);
     const ctx = newContext(
       { topology, cluster, pool, opts },
       {
         want,
         runId: resumingSame ? open!.runId : `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(2).toString('hex')}`,
-        clientTls: storedClientTls(store),
+        clientTls: storedClientTls(store) ?? adopted?.clientTls ?? fallback?.tls,
         flags,
         resuming,
+        switchingTls: want === 'off' || resuming, // PD may be on http mid-switch
       },
     );
+    checkCertificateInputs(ctx);
     await preflight(ctx, resuming);
+    if (!resuming && ctx.resuming) process.stdout.write('No journal of an interrupted run here, but the hosts show one (warnings above): converging from the state the hosts are in (decided from the hosts).\n');
     if (!resuming && alreadyThere(ctx)) {
       process.stdout.write(`TLS is already ${want} on every instance and every PD URL is ${want === 'on' ? 'https' : 'http'}: nothing to do, nothing restarted.\n`);
+      // A run killed after converging (or another machine) left this machine's record behind: record what the hosts show.
+      if (!opts.dryRun && Boolean(readMeta(cluster.metaFile)?.enableTls) !== (want === 'on')) {
+        await runSteps([recordStep], ctx, `re-run \`tiseal tls ${want === 'on' ? 'enable' : 'disable'} ${topologyFile}\``);
+        process.stdout.write(`note: ${cluster.metaFile} did not say TLS ${want}; it now records the state the hosts are in (decided from the hosts)\n`);
+      }
       return 0;
     }
     await choosePds(ctx);
@@ -116,6 +150,8 @@ export async function runTlsSwitch(want: 'on' | 'off', topologyFile: string, raw
       }
     }
     if (resumingSame) process.stdout.write(`Resuming the interrupted run ${open!.runId} (done: ${[...open!.done].join(', ') || 'nothing'}).\n`);
+    const dropped = resumingSame ? flagsNotRepeated(open!.argv, process.argv.slice(2)) : [];
+    if (dropped.length) process.stderr.write(`note: the interrupted run was started with ${dropped.join(', ')}, not given now: this run converges to the flags given now\n`);
     else if (resuming) process.stdout.write(`An interrupted ${open!.op} run is left behind; converging from the state the hosts are in.\n`);
     if (!opts.dryRun && !resumingSame) journal.append({ type: 'run-start', op, runId: ctx.runId, at: new Date().toISOString(), argv: process.argv.slice(2) });
     const again = `fix the cause and re-run \`tiseal tls ${want === 'on' ? 'enable' : 'disable'} ${topologyFile}\` to resume, or run \`tiseal tls disable ${topologyFile}\` to roll back`;

@@ -3,6 +3,7 @@ import type { Step } from '../engine/step';
 import type { TlsContext } from '../tasks/context';
 import { dropPreviousKeyStep, encryptionConfigStep, localKeys, localKeyStep, promoteKeyStep, pushKeysStep, recordEncryptionStep, rollingStoreRestartStep } from '../tasks/encrypt';
 import * as fs from 'fs';
+import { purgeKeyBackupsStep } from '../tasks/key-backups';
 
 const keyText = (f: string) => fs.readFileSync(f, 'utf8');
 
@@ -14,6 +15,7 @@ export function encryptEnableSteps(method: Method, givenKey?: string): Step<TlsC
     encryptionConfigStep('config', (inst) => ({ method, masterKey: masterKeyPath(inst) })),
     rollingStoreRestartStep('restart'),
     recordEncryptionStep(method),
+    purgeKeyBackupsStep,
   ];
 }
 
@@ -24,6 +26,7 @@ export function encryptDisableSteps(): Step<TlsContext>[] {
     encryptionConfigStep('config', (inst) => ({ method: 'plaintext', masterKey: masterKeyPath(inst) })),
     rollingStoreRestartStep('restart'),
     recordEncryptionStep('plaintext'),
+    purgeKeyBackupsStep,
   ];
 }
 
@@ -43,5 +46,6 @@ export function encryptRotateSteps(method: Method, givenKey?: string): Step<TlsC
     dropPreviousKeyStep((inst) => ({ method, masterKey: masterKeyPath(inst) })),
     promoteKeyStep(),
     recordEncryptionStep(method),
+    purgeKeyBackupsStep,
   ];
 }

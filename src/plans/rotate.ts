@@ -1,6 +1,7 @@
 import type { Step } from '../engine/step';
 import { CertStore } from '../pki';
 import { certificatesStep } from '../tasks/certificates';
+import { purgeKeyBackupsStep } from '../tasks/key-backups';
 import type { TlsContext } from '../tasks/context';
 import { reissueStep, RotateState, verifyServedStep } from '../tasks/rotate';
 import { CaRotation, nextCaStep, promoteStep, reissueFromNewCaStep, trustBothSteps, trustNewOnlySteps } from '../tasks/rotate-ca';
@@ -8,7 +9,7 @@ import { CaRotation, nextCaStep, promoteStep, reissueFromNewCaStep, trustBothSte
 /** `tls rotate`: new leaves from the same CA, pushed in place, picked up without restarts. */
 export function rotateSteps(): { steps: Step<TlsContext>[]; state: RotateState } {
   const state: RotateState = { pushed: new Map() };
-  return { state, steps: [certificatesStep, reissueStep(state), verifyServedStep(state)] };
+  return { state, steps: [certificatesStep, reissueStep(state), verifyServedStep(state), purgeKeyBackupsStep] };
 }
 
 /** `tls rotate --ca`: trust both, reissue from the new CA, trust only the new one, promote it. */
@@ -18,6 +19,6 @@ export function rotateCaSteps(stateDir: string, cluster: string): { steps: Step<
   return {
     state,
     rotation,
-    steps: [nextCaStep(rotation), ...trustBothSteps(rotation), reissueFromNewCaStep(rotation, state), verifyServedStep(state), ...trustNewOnlySteps(rotation), promoteStep(rotation)],
+    steps: [nextCaStep(rotation), ...trustBothSteps(rotation), reissueFromNewCaStep(rotation, state), verifyServedStep(state), ...trustNewOnlySteps(rotation), promoteStep(rotation), purgeKeyBackupsStep],
   };
 }

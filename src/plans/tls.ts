@@ -6,8 +6,11 @@ import { recordStep } from '../tasks/record';
 import { restartTierSteps, stopAllStep } from '../tasks/restart';
 import { savePdStep, scaleInStep } from '../tasks/scale-in';
 import { scaleOutStep } from '../tasks/scale-out';
+import { HostResumeContext, startPdStep } from '../tasks/start-pd';
 import { stageStep } from '../tasks/stage';
 import { cleanCertificatesStep } from '../tasks/clean-certificates';
+import { purgeKeyBackupsStep } from '../tasks/key-backups';
+import { tiupMetaStep } from '../tiup/step';
 
 /**
  * The TLS switch, either way, after preflight and confirmation. Enable and disable walk the same
@@ -16,6 +19,8 @@ import { cleanCertificatesStep } from '../tasks/clean-certificates';
  */
 export function tlsSteps(ctx: TlsContext): Step<TlsContext>[] {
   const steps: Step<TlsContext>[] = [
+    // Only when preflight found every PD stopped by a killed run (read from the hosts).
+    ...((ctx as HostResumeContext).pdsToStart?.length ? [startPdStep as Step<TlsContext>] : []),
     savePdStep,
     scaleInStep,
     certificatesStep,
@@ -26,6 +31,6 @@ export function tlsSteps(ctx: TlsContext): Step<TlsContext>[] {
     scaleOutStep,
   ];
   if (ctx.want === 'off' && ctx.flags.cleanCertificate) steps.push(cleanCertificatesStep);
-  steps.push(recordStep);
+  steps.push(recordStep, tiupMetaStep, purgeKeyBackupsStep);
   return steps;
 }

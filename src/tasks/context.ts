@@ -4,6 +4,7 @@ import type { PdClient } from '../pd/client';
 import type { ClusterDir } from '../state/cluster-dir';
 import type { Instance, Topology } from '../topology/types';
 import type { ClientTls } from '../util/http';
+import type { ClusterFacts, Problem } from './cluster-facts';
 
 /** Shared state of one `tls enable|disable` run, filled step by step. */
 export interface TlsContext {
@@ -38,8 +39,8 @@ export interface TlsContext {
   notes: string[];
   /** An interrupted run is being resumed (outages are expected). */
   resuming: boolean;
-  facts?: import('./facts').ClusterFacts;
-  problems?: import('./preflight').Problem[];
+  facts?: ClusterFacts;
+  problems?: Problem[];
 }
 
 export interface TlsFlags {

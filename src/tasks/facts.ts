@@ -8,37 +8,8 @@ import type { Instance } from '../topology/types';
 import { mapLimit, waitFor } from '../util/concurrency';
 import { shq } from '../util/shell';
 import { executorFor, TlsContext } from './context';
-import { readRemoteText, unitStates, UnitState } from './remote';
-
-export type TlsConfigState = 'on' | 'off' | 'partial';
-
-export interface InstanceFacts {
-  unit?: UnitState;
-  /** TLS as the instance's config files (and run script) say. */
-  config: TlsConfigState;
-  /** The CN allow-list its (first) TLS config sets, if any. */
-  allowedCn?: string[];
-  /** What the instance's first TLS port speaks right now. */
-  live?: ProbeResult;
-}
-
-export interface HostFacts {
-  host: string;
-  sudo: boolean;
-  /** host clock minus local clock, seconds (positive: host is ahead). */
-  clockSkewSec: number;
-  /** free KiB per deploy dir */
-  freeKb: Record<string, number>;
-}
-
-export interface ClusterFacts {
-  hosts: Map<string, HostFacts>;
-  instances: Map<string, InstanceFacts>;
-  members: PdMember[];
-  leader?: PdMember;
-  stores: PdStore[];
-  pdVersion?: string;
-}
+import type { ClusterFacts, HostFacts, InstanceFacts, TlsConfigState } from './cluster-facts';
+import { readRemoteText, unitStates } from './remote';
 
 const scriptHasTls = (role: string, script: string | undefined) => {
   if (!script) return undefined;

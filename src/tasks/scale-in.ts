@@ -9,6 +9,8 @@ import { shq } from '../util/shell';
 import { writeFileAtomic } from '../state/files';
 import { executorFor, pdEndpoint, TlsContext } from './context';
 import { unitStates } from './remote';
+import { MARKS } from './pd-traces';
+import type { HostResumeContext } from './start-pd';
 
 /**
  * Which PD stays while the others are removed: --keep-pd, else the current leader. Members on
@@ -21,7 +23,12 @@ export async function choosePds(ctx: TlsContext): Promise<void> {
     keep = pds.find((p) => p.name === ctx.flags.keepPd);
     if (!keep) throw new StepError(`--keep-pd ${ctx.flags.keepPd}: no PD with that name in ${ctx.topology.file}`, { suggestion: `choose one of: ${pds.map((p) => p.name).join(', ')}` });
   } else {
-    const { members, leader } = await ctx.pd.members();
+    // Every PD down after a killed run (preflight read the hosts): keep the one it starts first.
+    const toStart = (ctx as HostResumeContext).pdsToStart ?? [];
+    const { members, leader } = await ctx.pd.members().catch((e) => {
+      if (toStart.length === 0) throw e;
+      return { members: [toStart[0]].map((p) => ({ name: p.name! })), leader: { name: toStart[0].name! } };
+    });
     keep = pds.find((p) => p.name === leader?.name);
     // Resuming after scale-in: the only member left is the one we kept.
     if (!keep && members.length === 1) keep = pds.find((p) => p.name === members[0].name);
@@ -54,12 +61,16 @@ export const savePdStep: Step<TlsContext> = {
 async function removePd(ctx: TlsContext, pd: Instance, isMember: boolean): Promise<string> {
   const keep = ctx.keepPd!;
   const only = [pdEndpoint(keep)];
+  const exec = await executorFor(ctx, pd);
+  // Left on the host until the data is aside: a run killed in between is recognised without a journal (pd-traces.ts).
+  const removing = `${pd.dataDir}${MARKS.removing}${ctx.runId}`;
   if (isMember) {
     const { leader } = await ctx.pd.members(only);
     if (leader?.name === pd.name) {
       await ctx.pd.transferLeader(keep.name!, only);
       await waitFor(`PD leader to move to ${keep.name}`, async () => (await ctx.pd.members(only)).leader?.name === keep.name, { timeoutMs: 30_000 });
     }
+    await exec.ensureDir(removing, { owner: 'root', mode: 0o700 });
     // etcd's strict reconfig check also refuses a removal while a recently (re)joined member is
     // less than ~5 s connected ("unhealthy cluster"): retry until it accepts.
     await waitFor(`PD to accept removing ${pd.name}`, async () => {
@@ -74,10 +85,10 @@ async function removePd(ctx: TlsContext, pd: Instance, isMember: boolean): Promi
     await waitFor(`PD ${pd.name} to leave the member list`, async () => !(await ctx.pd.members(only)).members.some((m) => m.name === pd.name), { timeoutMs: 30_000 });
   }
   // A removed member keeps running for a while; stop it before it can rejoin with stale data.
-  const exec = await executorFor(ctx, pd);
   await exec.exec(`systemctl stop ${shq(pd.unit)}`, { sudo: true, timeoutMs: 120_000 });
-  const aside = `${pd.dataDir}.tiseal-removed-${ctx.runId}-${Date.now()}`;
+  const aside = `${pd.dataDir}${MARKS.removed}${ctx.runId}-${Date.now()}`;
   await exec.exec(`if [ -d ${shq(pd.dataDir!)} ] && [ -n "$(ls -A ${shq(pd.dataDir!)})" ]; then mv ${shq(pd.dataDir!)} ${shq(aside)}; fi`, { sudo: true });
+  await exec.remove(removing);
   return `removed; data kept in ${aside}`;
 }
 

@@ -8,6 +8,7 @@ import { shq } from '../util/shell';
 import { executorFor, pdEndpoint, TlsContext } from './context';
 import { logTail, systemctl } from './remote';
 import { logName } from './health';
+import { deployOwner } from './stage';
 
 /** etcd refuses a member add until the newest member has been connected ~5 s (strict reconfig). */
 const STRICT_RECONFIG_MS = 5_500;
@@ -29,7 +30,7 @@ async function addPd(ctx: TlsContext, pd: Instance): Promise<string> {
     // Stale data from an earlier membership would make PD refuse to join; keep it, out of the way.
     await exec.exec(`mv ${shq(pd.dataDir!)} ${shq(`${pd.dataDir}.tiseal-stale-${ctx.runId}-${Date.now()}`)}`, { sudo: true });
   }
-  await exec.exec(`mkdir -p ${shq(pd.dataDir!)} && chown ${shq(ctx.user)}: ${shq(pd.dataDir!)}`, { sudo: true });
+  await exec.ensureDir(pd.dataDir!, { owner: deployOwner(ctx), mode: 0o755 });
   let lastErr = '';
   for (let attempt = 1, backoff = 2000; attempt <= 6; attempt++, backoff = Math.min(backoff * 2, 15_000)) {
     await systemctl(exec, 'restart', pd.unit);
@@ -43,7 +44,8 @@ async function addPd(ctx: TlsContext, pd: Instance): Promise<string> {
       await exec.exec(`systemctl stop ${shq(pd.unit)}`, { sudo: true, allowFailure: true });
       const still = (await ctx.pd.members([pdEndpoint(ctx.keepPd!)])).members.some((m) => m.name === pd.name);
       if (still) await ctx.pd.deleteMember(pd.name!, [pdEndpoint(ctx.keepPd!)]);
-      await exec.exec(`rm -rf ${shq(pd.dataDir!)} && mkdir -p ${shq(pd.dataDir!)} && chown ${shq(ctx.user)}: ${shq(pd.dataDir!)}`, { sudo: true });
+      await exec.remove(pd.dataDir!);
+      await exec.ensureDir(pd.dataDir!, { owner: deployOwner(ctx), mode: 0o755 });
       await sleep(backoff);
     }
   }

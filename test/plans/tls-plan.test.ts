@@ -21,6 +21,8 @@ describe('the TLS switch plan', () => {
       'peer-urls',
       'scale-out',
       'record',
+      'tiup-meta', // TiUP's meta.yaml only after the record step: only a verified state is written
+      'purge-key-backups',
     ]);
   });
 
@@ -32,8 +34,15 @@ describe('the TLS switch plan', () => {
     expect(steps.find((s) => s.id === 'stop-all')!.resume).toBe('skip-if-done');
   });
 
+  it('starts the PDs a killed run left stopped first, only when preflight found some (from the hosts)', () => {
+    const c = ctx('off');
+    expect(tlsSteps(c).map((s) => s.id)).not.toContain('start-pd');
+    Object.assign(c, { pdsToStart: topology.instances.filter((i) => i.role === 'pd').slice(0, 1) });
+    expect(tlsSteps(c).map((s) => s.id).slice(0, 2)).toEqual(['start-pd', 'save-pd']);
+  });
+
   it('cleans certificates only when disabling with --clean-certificate', () => {
-    expect(tlsSteps(ctx('off', { cleanCertificate: true })).map((s) => s.id).slice(-2)).toEqual(['clean-certificates', 'record']);
+    expect(tlsSteps(ctx('off', { cleanCertificate: true })).map((s) => s.id).slice(-4)).toEqual(['clean-certificates', 'record', 'tiup-meta', 'purge-key-backups']);
     expect(tlsSteps(ctx('on', { cleanCertificate: true })).map((s) => s.id)).not.toContain('clean-certificates');
   });
 });

@@ -13,6 +13,9 @@ import { stageStep } from '../../src/tasks/stage';
 import { parseTopology, pdInstances } from '../../src/topology';
 import type { GlobalOptions } from '../../src/options';
 
+// RSA keys for every instance: seconds on a loaded two-core machine.
+jest.setTimeout(60_000);
+
 const topoFile = path.join(__dirname, '..', '..', 'lab', 'topologies', 'default.yaml');
 
 /** A FakePool whose hosts hold a freshly deployed plaintext cluster, as the lab lays it out. */
