@@ -1,5 +1,5 @@
 /** bench/RESULTS.md from the numbers of one `npm run bench`. */
-import type { BenchArgs } from './run';
+import type { BenchArgs } from './args';
 import type { CertRun } from './certs';
 import type { OutageBench, OutageRun } from './outage';
 import type { ScaleBench } from './scale';

@@ -10,65 +10,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { labAvailable, labDown, labStatus } from '../lab';
-import { repoRoot } from '../lab/options';
+import { parseArgs } from './args';
 import { benchCerts } from './certs';
 import { netnsAvailable } from './netns-hosts';
 import { benchOutage } from './outage';
 import { renderResults, type BenchResults } from './report';
 import { benchScale } from './scale';
 import { benchSshCommands } from './ssh-cost';
-
-const PARTS = ['outage', 'ssh', 'certs', 'scale'] as const;
-type Part = (typeof PARTS)[number];
-
-export interface BenchArgs {
-  only: Part[];
-  rounds: number;
-  leaves: number;
-  forgeLeaves: number;
-  sizes: number[];
-  repeat: number;
-  concurrency: number;
-  out: string;
-  keepLab: boolean;
-}
-
-export function parseArgs(argv: string[]): BenchArgs {
-  const a: BenchArgs = {
-    only: [...PARTS],
-    rounds: 2,
-    leaves: 200,
-    forgeLeaves: 200,
-    sizes: [8, 16, 32, 48],
-    repeat: 3,
-    concurrency: 5,
-    out: path.join(repoRoot(), 'bench', 'RESULTS.md'),
-    keepLab: false,
-  };
-  const int = (flag: string, v: string | undefined) => {
-    if (!v || !/^\d+$/.test(v) || Number(v) < 1) throw new Error(`${flag} wants a positive integer, got '${v ?? ''}'`);
-    return Number(v);
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const f = argv[i];
-    const v = () => argv[++i];
-    if (f === '--only') {
-      const parts = (v() ?? '').split(',').filter(Boolean);
-      const bad = parts.filter((p) => !PARTS.includes(p as Part));
-      if (bad.length || !parts.length) throw new Error(`--only takes ${PARTS.join(',')}; got '${parts.join(',')}'`);
-      a.only = parts as Part[];
-    } else if (f === '--rounds') a.rounds = int(f, v());
-    else if (f === '--leaves') a.leaves = int(f, v());
-    else if (f === '--forge-leaves') a.forgeLeaves = int(f, v());
-    else if (f === '--sizes') a.sizes = (v() ?? '').split(',').map((s) => int(f, s));
-    else if (f === '--repeat') a.repeat = int(f, v());
-    else if (f === '--concurrency') a.concurrency = int(f, v());
-    else if (f === '--out') a.out = path.resolve(v() ?? '');
-    else if (f === '--keep-lab') a.keepLab = true;
-    else throw new Error(`unknown flag '${f}' (see bench/run.ts)`);
-  }
-  return a;
-}
 
 export function machineLine(): string {
   const cpus = os.cpus();

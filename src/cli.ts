@@ -1,29 +1,32 @@
 import * as path from 'path';
 import { Command, CommanderError, Option } from 'commander';
+import { addExamples, commandPath, helpConfig, sharedOption } from './cli-help';
 import { TisealError, UsageError } from './errors';
 import { GlobalOptions, toGlobalOptions } from './options';
-import { runStats } from './util/run-stats';
+import { writeStatsFile } from './util/run-stats';
 
 /** A verb's implementation: gets the topology path, its own flags and the shared options; returns the exit code. */
 export type CommandRunner = (topologyFile: string, flags: Record<string, unknown>, opts: GlobalOptions) => Promise<number>;
 
 const env = (name: string) => `TISEAL_${name}`;
 
-/** Options every cluster command accepts (with TISEAL_* environment equivalents for scripts). */
+/** Options every cluster command accepts (with TISEAL_* environment equivalents for scripts); help lists them under Global Options. */
 function addSharedOptions(cmd: Command, { json = false } = {}): Command {
+  const shared = (flags: string, description: string) => sharedOption(new Option(flags, description));
   cmd
-    .addOption(new Option('-y, --yes', 'do not ask for confirmation').env(env('YES')))
-    .addOption(new Option('--dry-run', 'show the plan and the file diffs, change nothing').env(env('DRY_RUN')))
-    .addOption(new Option('-i, --identity-file <file...>', 'SSH private key(s)').env(env('IDENTITY_FILE')))
-    .addOption(new Option('--ssh-user <user>', 'SSH login user (default: topology global.user)').env(env('SSH_USER')))
-    .addOption(new Option('--ssh-port <port>', 'SSH port for hosts without ssh_port (default: topology)').env(env('SSH_PORT')))
-    .addOption(new Option('--known-hosts <file>', 'known_hosts used to verify host keys').default('~/.ssh/known_hosts').env(env('KNOWN_HOSTS')))
-    .addOption(new Option('--accept-new-host-keys', 'trust unknown host keys on first use and record them').env(env('ACCEPT_NEW_HOST_KEYS')))
-    .addOption(new Option('--ssh-config <file>', 'OpenSSH client config to honour (default ~/.ssh/config)').env(env('SSH_CONFIG')))
-    .addOption(new Option('--state-dir <dir>', 'local state: CA, journal, lock').default('~/.tiseal').env(env('STATE_DIR')))
-    .addOption(new Option('--cluster-name <name>', 'cluster name (default: topology file base name)').env(env('CLUSTER_NAME')))
-    .addOption(new Option('-c, --concurrency <n>', 'hosts worked on in parallel').default('5').env(env('CONCURRENCY')))
-    .addOption(new Option('--stats-file <file>', 'write what the run measured (SSH handshakes and round trips, step and restart times, memory) as JSON').env(env('STATS_FILE')));
+    .addOption(shared('-y, --yes', 'do not ask for confirmation').env(env('YES')))
+    .addOption(shared('--dry-run', 'show the plan and the file diffs, change nothing').env(env('DRY_RUN')))
+    .addOption(shared('-i, --identity-file <file...>', 'SSH private key(s)').env(env('IDENTITY_FILE')))
+    .addOption(shared('--ssh-user <user>', 'SSH login user (default: topology global.user)').env(env('SSH_USER')))
+    .addOption(shared('--ssh-port <port>', 'SSH port for hosts without ssh_port (default: topology)').env(env('SSH_PORT')))
+    .addOption(shared('--known-hosts <file>', 'known_hosts used to verify host keys').default('~/.ssh/known_hosts').env(env('KNOWN_HOSTS')))
+    .addOption(shared('--accept-new-host-keys', 'trust unknown host keys on first use and record them').env(env('ACCEPT_NEW_HOST_KEYS')))
+    .addOption(shared('--ssh-config <file>', 'OpenSSH client config to honour (default ~/.ssh/config)').env(env('SSH_CONFIG')))
+    .addOption(shared('--state-dir <dir>', 'local state: CA, journal, lock').default('~/.tiseal').env(env('STATE_DIR')))
+    .addOption(shared('--cluster-name <name>', 'cluster name (default: topology file base name)').env(env('CLUSTER_NAME')))
+    .addOption(shared('-c, --concurrency <n>', 'hosts worked on in parallel').default('5').env(env('CONCURRENCY')))
+    .addOption(shared('--no-tiup-meta', "leave TiUP's meta.yaml and tls/ alone (default: keep enable_tls and the CA there in step, adopt TiUP's CA)").env(env('NO_TIUP_META')))
+    .addOption(shared('--stats-file <file>', 'write what the run measured (SSH handshakes and round trips, step and restart times, memory) as JSON').env(env('STATS_FILE')));
   if (json) cmd.addOption(new Option('--json', 'print machine-readable JSON').env(env('JSON')));
   return cmd;
 }
@@ -34,22 +37,18 @@ function action(load: Loader) {
   return async (topologyFile: string, flags: Record<string, unknown>, cmd: Command) => {
     const run = await load();
     let code: number | undefined;
+    let failure: unknown;
     try {
       code = await run(topologyFile, flags, toGlobalOptions(flags));
       process.exitCode = code;
     } catch (e) {
       code = e instanceof TisealError ? e.exitCode : 1;
+      failure = e;
       throw e;
     } finally {
-      if (flags.statsFile) runStats.write(String(flags.statsFile), commandPath(cmd), code);
+      if (flags.statsFile) writeStatsFile(String(flags.statsFile), commandPath(cmd), code, failure);
     }
   };
-}
-
-function commandPath(cmd: Command): string {
-  const names: string[] = [];
-  for (let c: Command | null = cmd; c && c.parent; c = c.parent) names.unshift(c.name());
-  return names.join(' ');
 }
 
 /** package.json sits two levels up from dist/src/ and one up from src/ (ts-jest). */
@@ -69,7 +68,7 @@ export function buildProgram(): Command {
     .description('Secure a running TiUP-deployed TiDB cluster over SSH: TLS, client certs, rotation, encryption at rest')
     .version(packageVersion(), '-V, --version')
     .showSuggestionAfterError(true)
-    .configureHelp({ showGlobalOptions: true });
+    .configureHelp(helpConfig);
 
   const topology = program.command('topology').description('work with TiUP topology files');
   topology
@@ -108,10 +107,45 @@ export function buildProgram(): Command {
     .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256)', 'rsa')
     .action(action(async () => (await import('./commands/tls-rotate')).run));
 
+  const sqlTls = program.command('sql-tls').description('TLS between MySQL clients and TiDB (its own SQL CA)');
+  const sqlCreds = (cmd: Command) =>
+    cmd
+      .option('--sql-user <user>', 'MySQL user tiseal logs in as to check each TiDB', 'root')
+      .option('--sql-password-file <file>', 'file holding that user\'s password (never on the command line)')
+      .option('--sql-cert <pem>', 'client certificate to present (users created REQUIRE X509/SUBJECT)')
+      .option('--sql-key <pem>', 'key of --sql-cert');
+  sqlCreds(addSharedOptions(sqlTls.command('enable').description('offer TLS on every TiDB MySQL port (rolling, one TiDB at a time)').argument('<topology.yaml>')))
+    .option('--ca-cert <pem>', 'your own CA bundle for clients (with --cert and --key)')
+    .option('--cert <pem>', 'your own server certificate (+ intermediates) for every TiDB')
+    .option('--key <pem>', 'key of --cert')
+    .option('--extra-san <san...>', 'extra SAN (e.g. the load balancer name), or host=san1,san2 for one host')
+    .option('--tls-version <version>', 'minimum TLS version TiDB accepts: TLSv1.2 | TLSv1.3')
+    .option('--cert-days <days>', 'server certificate validity in days', '365')
+    .option('--ca-days <days>', 'SQL CA validity in days when tiseal creates it', '3650')
+    .option('--key-type <type>', 'rsa (2048 bit) | ecdsa (P-256)', 'rsa')
+    .action(action(async () => (await import('./commands/sql-tls')).enable));
+  sqlCreds(addSharedOptions(sqlTls.command('rotate').description('new server certificates, reloaded with ALTER INSTANCE RELOAD TLS (no restart)').argument('<topology.yaml>')))
+    .option('--ca-cert <pem>', 'your own CA bundle (with --cert and --key, when SQL TLS uses your certificate)')
+    .option('--cert <pem>', 'your own new server certificate (+ intermediates) for every TiDB')
+    .option('--key <pem>', 'key of --cert')
+    .option('--extra-san <san...>', 'extra SAN (e.g. the load balancer name), or host=san1,san2 for one host')
+    .option('--cert-days <days>', 'server certificate validity in days', '365')
+    .option('--key-type <type>', 'rsa (2048 bit) | ecdsa (P-256)', 'rsa')
+    .action(action(async () => (await import('./commands/sql-tls')).rotate));
+  sqlCreds(addSharedOptions(sqlTls.command('require').description('refuse plaintext MySQL logins (require_secure_transport, live and in tidb.toml; no restart)').argument('<topology.yaml>')))
+    .option('--off', 'accept plaintext logins again')
+    .option('--ca-cert <pem>', 'CA bundle TiDB is served with (default: the SQL CA)')
+    .action(action(async () => (await import('./commands/sql-tls')).requireTransport));
+  sqlCreds(addSharedOptions(sqlTls.command('disable').description('stop offering TLS on the MySQL ports (rolling); certificates stay').argument('<topology.yaml>')))
+    .action(action(async () => (await import('./commands/sql-tls')).disable));
+  addSharedOptions(sqlTls.command('status').description('per TiDB: TLS offered, served certificate, versions, require-secure-transport').argument('<topology.yaml>'), { json: true })
+    .action(action(async () => (await import('./commands/sql-tls-status')).run));
+
   const cert = program.command('cert').description('certificates for people and tools');
   addSharedOptions(cert.command('client').description('issue a client certificate signed by the cluster CA').argument('<topology.yaml>'), { json: true })
     .requiredOption('--cn <name>', 'common name of the client certificate')
     .option('--out <dir>', 'output directory', '.')
+    .option('--sql', 'from the SQL CA (sql-tls), for MySQL clients of TiDB, instead of the cluster CA')
     .option('--p12', 'also write a PKCS#12 bundle')
     .option('--p12-password-file <file>', 'password for the PKCS#12 bundle')
     .option('--cert-days <days>', 'validity in days', '365')
@@ -138,6 +172,7 @@ export function buildProgram(): Command {
     cmd.commands.forEach(harden);
   };
   harden(program);
+  addExamples(program);
   return program;
 }
 

@@ -1,4 +1,4 @@
-import { parseArgs } from '../../bench/run';
+import { parseArgs } from '../../bench/args';
 import { renderResults, type BenchResults } from '../../bench/report';
 import { outageIntervals, criticalPath } from '../../bench/analysis';
 import type { RunStatsReport } from '../../src/util/run-stats';

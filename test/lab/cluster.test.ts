@@ -7,6 +7,7 @@ import type { LabInfo } from '../../lab';
 import { loadTopology } from '../../src/topology';
 import type { Topology } from '../../src/topology/types';
 import { describeLab, ensureLab, get, pdMembers, ssh, sshOk, storeStates, waitUntil } from './helpers';
+import { expectPlainCluster } from './expect-cluster';
 
 describeLab('plaintext cluster on the lab', () => {
   let info: LabInfo;
@@ -78,6 +79,8 @@ describeLab('plaintext cluster on the lab', () => {
     expect(JSON.parse(db.body)).toHaveProperty('version');
     const cdc = topo.instances.find((i) => i.role === 'cdc')!;
     expect((await get(`http://${cdc.host}:${cdc.ports.port}/status`)).status).toBe(200);
+    // the shared check every rollback relies on holds on the freshly deployed cluster
+    await expectPlainCluster(info);
   });
 
   test('systemd restarts a PD whose main process was killed (Restart=always, RestartSec=15s)', async () => {

@@ -1,9 +1,11 @@
 /**
  * Shared by every lab test file: bring the lab up once per jest run (labUp reuses running hosts
  * and a healthy cluster, so later files pay ~2 s), talk to hosts with the system ssh client under
- * StrictHostKeyChecking=yes, and skip with a printed reason where the lab cannot run.
- * The lab is taken down after the run by test/lab/global-teardown.ts (jest globalTeardown of the
- * lab project); TISEAL_LAB_KEEP=1 keeps it up.
+ * StrictHostKeyChecking=yes, and skip with a printed reason where the lab cannot run (a failure
+ * instead under TISEAL_REQUIRE_LAB=1).
+ * A lab this jest run booted is recorded in a marker file and taken down after the run by
+ * test/lab/global-teardown.ts (jest globalTeardown of the lab project); one that was already up
+ * stays up. TISEAL_LAB_KEEP=1 keeps it up either way.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -12,9 +14,11 @@ import * as https from 'https';
 import * as path from 'path';
 import { labAvailable, labUp, LabInfo } from '../../lab';
 import { EMULATOR_ENTRIES } from '../../lab/emulators/wrapper';
-import { defaultTopologyFile } from '../../lab/options';
-
-let skipNoticePrinted = false;
+import { hostRunning } from '../../lab/host';
+import { defaultTopologyFile, resolveOptions } from '../../lab/options';
+import { readState } from '../../lab/state';
+import { writeFileAtomic } from '../../lab/sys';
+import { describeUnless } from '../support/skip-or-fail';
 
 /** Why lab tests must be skipped here, or undefined when they can run. */
 export function labSkipReason(): string | undefined {
@@ -22,15 +26,19 @@ export function labSkipReason(): string | undefined {
   return a.ok ? undefined : a.reason;
 }
 
-/** `describe` for lab suites: skipped (with the reason printed once) when the lab cannot run. */
+/** `describe` for lab suites: skipped (reason printed) when the lab cannot run; a failure under TISEAL_REQUIRE_LAB=1. */
 export function describeLab(name: string, fn: () => void): void {
   const reason = labSkipReason();
-  if (reason && !skipNoticePrinted) {
-    skipNoticePrinted = true;
-    // eslint-disable-next-line no-console
-    console.warn(`lab tests skipped: ${reason}`);
-  }
-  (reason ? describe.skip : describe)(name, fn);
+  describeUnless(reason && `the lab cannot run: ${reason}`)(name, fn);
+}
+
+/**
+ * The file in the lab dir that says which jest run booted the lab: the pids of this process and of
+ * its parent (a worker's parent is jest's main process, where globalTeardown runs; with
+ * --runInBand tests run in the main process itself).
+ */
+export function bootMarkerFile(dir = resolveOptions().dir): string {
+  return path.join(dir, 'booted-by-jest.json');
 }
 
 const LAB_UP_TIMEOUT_MS = 10 * 60_000; // a cold run builds the rootfs first
@@ -64,8 +72,12 @@ export function ensureEmulatorsBuilt(): void {
 export async function ensureLab(): Promise<LabInfo> {
   ensureEmulatorsBuilt();
   const log = process.env.TISEAL_LAB_VERBOSE ? (m: string) => process.stderr.write(`[lab] ${m}\n`) : undefined;
+  const { dir } = resolveOptions();
+  const wasUp = readState(dir)?.hosts.some(hostRunning) ?? false;
   // Always the default topology: a lab left up with an older copy is redeployed from the current file.
-  return labUp({ log, topology: defaultTopologyFile() });
+  const r = await labUp({ log, topology: defaultTopologyFile() });
+  if (!wasUp && r.booted.length) writeFileAtomic(bootMarkerFile(dir), JSON.stringify({ pids: [process.pid, process.ppid], at: new Date().toISOString() }) + '\n');
+  return r;
 }
 ensureLab.timeoutMs = LAB_UP_TIMEOUT_MS;
 

@@ -1,6 +1,6 @@
 /**
  * The lab hosts are real, distinct Debian hosts: systemd, sshd with their own host keys (verified
- * strictly), the deploy user with passwordless sudo, node and the repo mounted, own cgroups.
+ * strictly), the deploy user with passwordless sudo, node and the emulators mounted (not the repo), own cgroups.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -9,6 +9,7 @@ import type { LabInfo } from '../../lab';
 import { readState } from '../../lab/state';
 import { hostnameFor } from '../../lab/subnet';
 import { describeLab, ensureLab, ssh, sshOk } from './helpers';
+import { secretCopies } from './expect-cluster';
 
 describeLab('lab hosts', () => {
   let info: LabInfo;
@@ -56,16 +57,23 @@ describeLab('lab hosts', () => {
     }
   });
 
-  test('/etc/hosts names every lab host; node and the repo are mounted read-only', () => {
+  test('/etc/hosts names every lab host; node and only the emulators are mounted, read-only', () => {
     const host = info.hosts[0];
     const hosts = sshOk(info, host, 'cat /etc/hosts');
     for (const h of info.hosts) expect(hosts).toMatch(new RegExp(`^${h.replace(/\./g, '\\.')}\\s+${hostnameFor(h)}$`, 'm'));
     expect(sshOk(info, host, '/usr/local/bin/node -e "process.stdout.write(process.version)"')).toBe(process.version);
-    expect(sshOk(info, host, 'test -f /opt/tiseal/package.json && test -f /opt/tiseal/dist/lab/emulators/pd-server.js && echo ok').trim()).toBe('ok');
-    const w = ssh(info, host, 'sudo -n touch /opt/tiseal/.lab-write-probe');
+    expect(sshOk(info, host, 'test -f /opt/tiseal/dist/lab/emulators/pd-server.js && echo ok').trim()).toBe('ok');
+    const w = ssh(info, host, 'sudo -n touch /opt/tiseal/dist/lab/emulators/.lab-write-probe');
     expect(w.code).not.toBe(0);
     expect(w.stderr).toMatch(/Read-only file system/);
+    // The repository is not there: no package.json, no src/, no lab state.
+    expect(sshOk(info, host, 'ls -A /opt/tiseal').trim().split('\n').sort()).toEqual(['dist', 'node_modules']);
+    expect(sshOk(info, host, 'ls -A /opt/tiseal/dist').trim()).toBe('lab');
   });
+
+  test('no host sees the lab\'s own secrets (its SSH private key, under any path)', () => {
+    for (const host of info.hosts) expect(`${host}: ${secretCopies(info, host, info.identityFile).join(', ')}`).toBe(`${host}: `);
+  }, 120_000);
 
   test('each host runs in its own cgroup, recorded in the state file with its nspawn PID', () => {
     const state = readState(info.dir)!;

@@ -7,10 +7,11 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { labReset, type LabInfo } from '../../lab';
-import { COMPONENTS } from '../../src/components';
 import { loadTopology } from '../../src/topology';
 import type { Instance, Topology } from '../../src/topology/types';
 import { ensureLab, sshOk } from './helpers';
+import { tiupTlsEndpoints } from './tiup-ports';
+import { resolveOptions } from '../../lab/options';
 
 export { RunResult, tisealEnv, runTiseal, clusterName, clusterDir, tlsFiles } from '../../lab/tiseal-run';
 import { runTiseal, clusterDir, tlsFiles, type RunResult } from '../../lab/tiseal-run';
@@ -60,9 +61,14 @@ export function labTopology(info: LabInfo): Topology {
   return loadTopology(info.topologyFile);
 }
 
-/** Every (instance, TLS port) of the lab. */
-export function tlsEndpoints(t: Topology): Array<{ inst: Instance; name: string; port: number }> {
-  return t.instances.flatMap((inst) => COMPONENTS[inst.role].tlsPorts(inst).map((p) => ({ inst, ...p })));
+/** Every (instance, TLS port) of the lab, from TiUP's port table (test/lab/tiup-ports.ts), not tiseal's. */
+export function tlsEndpoints(info: LabInfo): Array<{ inst: Instance; name: string; port: number }> {
+  const t = labTopology(info);
+  return tiupTlsEndpoints(info.topologyFile, resolveOptions().version).map((ep) => {
+    const inst = t.instances.find((i) => i.role === ep.role && i.host === ep.host);
+    if (!inst) throw new Error(`${info.topologyFile}: no ${ep.role} instance on ${ep.host} in tiseal's reading of the topology`);
+    return { inst, name: ep.key, port: ep.port };
+  });
 }
 
 /** `openssl s_client -verify_return_error` with the cluster CA and tiseal's client cert. */
@@ -115,17 +121,66 @@ export function remoteChecksums(info: LabInfo): string {
     .join('\n');
 }
 
-/** systemd's ActiveEnterTimestamp of every unit of the cluster (to prove nothing restarted). */
+/** systemd's ActiveEnterTimestamp and MainPID of every unit of the cluster (to prove nothing restarted). */
 export function unitStartTimes(info: LabInfo, t: Topology): Record<string, string> {
   const out: Record<string, string> = {};
   for (const h of t.hosts) {
     const units = t.instances.filter((i) => i.host === h.host).map((i) => i.unit);
-    const r = sshOk(info, h.host, `systemctl show -p Id -p ActiveEnterTimestampMonotonic ${units.join(' ')}`);
+    const r = sshOk(info, h.host, `systemctl show -p Id -p ActiveEnterTimestampMonotonic -p MainPID ${units.join(' ')}`);
     for (const block of r.trim().split(/\n\s*\n/)) {
       const id = /Id=(.*)/.exec(block)?.[1];
       const ts = /ActiveEnterTimestampMonotonic=(\d+)/.exec(block)?.[1];
-      if (id) out[`${h.host}/${id}`] = ts ?? '';
+      const pid = /MainPID=(\d+)/.exec(block)?.[1];
+      // A stopped unit (MainPID 0) must not look "unchanged" to a comparison.
+      if (id) out[`${h.host}/${id}`] = pid && pid !== '0' ? `${ts} pid ${pid}` : `not running (${ts})`;
     }
   }
   return out;
+}
+
+/** PD's member names and URLs, sorted (to prove a dry run left the membership alone). */
+export function pdMembership(info: LabInfo, scheme: 'http' | 'https'): string[] {
+  const pd = labTopology(info).instances.find((i) => i.role === 'pd')!.host;
+  const m = pdJson<{ members: Array<{ name: string; peer_urls: string[]; client_urls: string[] }> }>(info, pd, '/pd/api/v1/members', scheme);
+  return m.members.map((x) => `${x.name} ${[...x.peer_urls].sort().join(',')} ${[...x.client_urls].sort().join(',')}`).sort();
+}
+
+/** `Sun 2026-11-29 22:30:01.123456 UTC` (systemctl --timestamp=us+utc) or a TiDB-format log time `2026/11/29 22:30:01.123 +00:00`, in ms. */
+function parseTime(t: string): number {
+  const sd = /(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6}) UTC/.exec(t);
+  if (sd) return Date.UTC(+sd[1], +sd[2] - 1, +sd[3], +sd[4], +sd[5], +sd[6]) + Number(sd[7]) / 1000;
+  const lg = /(\d{4})\/(\d\d)\/(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{3}) ([+-])(\d\d):(\d\d)/.exec(t);
+  if (lg) return Date.UTC(+lg[1], +lg[2] - 1, +lg[3], +lg[4], +lg[5], +lg[6], +lg[7]) - (lg[8] === '+' ? 1 : -1) * (+lg[9] * 60 + +lg[10]) * 60_000;
+  return NaN;
+}
+
+export interface RestartWindow {
+  id: string;
+  /** When systemd last took the unit out of `active` (a stop). */
+  exitAt: number;
+  /** When the component last logged that it is ready to serve ("TiKV is ready to serve", "TiFlash is ready"). */
+  readyAt: number;
+}
+
+/**
+ * Each store's last restart, from systemd (stop) and the component's own log (ready again), in
+ * wall-clock ms (every host shares this machine's clock). A unit's start is no end of a restart:
+ * the process needs a while before it serves.
+ */
+export function storeRestartWindows(info: LabInfo, insts: Instance[]): RestartWindow[] {
+  return insts.map((i) => {
+    const show = sshOk(info, i.host, `systemctl show --timestamp=us+utc -p ActiveExitTimestamp ${i.unit}`);
+    const ready = sshOk(info, i.host, `sudo -n sh -c 'grep -h "is ready" ${i.logDir}/*.log 2>/dev/null | tail -n 1'`);
+    return { id: `${i.host}/${i.unit}`, exitAt: parseTime(show), readyAt: parseTime(ready) };
+  });
+}
+
+/** Every store restarted after `since` (ms) and was ready again before the next one stopped. */
+export function expectRestartedOneAtATime(since: number, windows: RestartWindow[]): void {
+  const sorted = [...windows].sort((a, b) => a.exitAt - b.exitAt);
+  for (const w of sorted) expect(`${w.id} restarted and ready again ${w.exitAt > since && w.readyAt > w.exitAt}`).toBe(`${w.id} restarted and ready again true`);
+  for (let k = 1; k < sorted.length; k++) {
+    const [prev, next] = [sorted[k - 1], sorted[k]];
+    expect(`${next.id} stopped ${next.exitAt >= prev.readyAt ? 'after' : 'before'} ${prev.id} was ready again`).toBe(`${next.id} stopped after ${prev.id} was ready again`);
+  }
 }

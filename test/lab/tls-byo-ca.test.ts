@@ -8,7 +8,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { labReset, LabInfo } from '../../lab';
 import { describeLab, ensureLab, sshOk } from './helpers';
-import { labTopology, runTiseal, sClient, tlsEndpoints, tlsFiles } from './tiseal';
+import { expectRunningCluster } from './expect-cluster';
+import { runTiseal, sClient, tlsEndpoints, tlsFiles } from './tiseal';
 
 jest.setTimeout(8 * 60_000);
 
@@ -48,12 +49,13 @@ describeLab('tiseal tls enable with your own (intermediate) CA', () => {
 
     const r = await runTiseal(info, ['tls', 'enable', info.topologyFile, '--yes', '--ca-cert', p('int.crt'), '--ca-key', p('int.key'), '--ca-chain', p('root.crt')]);
     if (r.code !== 0) throw new Error(`enable with own CA failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+    expectRunningCluster(info, 'https');
 
     // The bundle pushed as ca.crt is intermediate + root; every port chains to the root.
     const pushed = sshOk(info, '10.77.0.12', 'cat /tidb-deploy/tikv-20160/tls/ca.crt');
     expect(pushed.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
     expect(fs.readFileSync(tlsFiles(info).ca, 'utf8')).toBe(pushed);
-    for (const { inst, port } of tlsEndpoints(labTopology(info))) {
+    for (const { inst, port } of tlsEndpoints(info)) {
       const s = sClient(info, inst.host, port, ['-showcerts']);
       expect(`${inst.host}:${port} ${/Verify return code: 0 \(ok\)/.test(s.out)}`).toBe(`${inst.host}:${port} true`);
       const issuer = spawnSync('openssl', ['x509', '-noout', '-issuer'], { input: s.cert, encoding: 'utf8' }).stdout;

@@ -10,16 +10,15 @@ import type { LabInfo } from '../../lab';
 import { describeLab } from './helpers';
 import { validate } from '../support/json-schema';
 import * as schema from '../../docs/tls-status.schema.json';
-import { curl, labOnTls, labTopology, pdJson, remoteChecksums, runTiseal, sClient, tlsEndpoints, unitStartTimes } from './tiseal';
+import { expectTlsCluster, tlsSay } from './expect-cluster';
+import { curl, labOnTls, labTopology, remoteChecksums, runTiseal, sClient, tlsEndpoints, unitStartTimes } from './tiseal';
 
 jest.setTimeout(8 * 60_000);
-
-type Stores = { stores: Array<{ store: { address: string; state_name: string } }> };
 
 /** The serial each TLS port serves, read with openssl (verified against the cluster CA). */
 function servedSerials(info: LabInfo): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const { inst, port } of tlsEndpoints(labTopology(info))) {
+  for (const { inst, port } of tlsEndpoints(info)) {
     const r = sClient(info, inst.host, port, ['-showcerts']);
     const verified = r.code === 0 && /Verify return code: 0 \(ok\)/.test(r.out);
     const serial = /serial=([0-9A-F]+)/.exec(spawnSync('openssl', ['x509', '-noout', '-serial'], { input: r.cert, encoding: 'utf8' }).stdout)?.[1];
@@ -57,8 +56,7 @@ describeLab('tiseal tls rotate on the lab', () => {
       expect(`${ep} ${serial}`).not.toBe(`${ep} ${before[ep]}`);
     }
     expect(unitStartTimes(info, t)).toEqual(started);
-    const stores = pdJson<Stores>(info, '10.77.0.11', '/pd/api/v1/stores', 'https');
-    for (const s of stores.stores) expect(`${s.store.address} ${s.store.state_name}`).toMatch(/ Up$/);
+    expectTlsCluster(info);
 
     // tls status --json: documented schema, every port verified, serials as openssl sees them
     const st = await runTiseal(info, ['tls', 'status', info.topologyFile, '--json']);
@@ -66,14 +64,14 @@ describeLab('tiseal tls rotate on the lab', () => {
     const report = JSON.parse(st.stdout);
     expect(validate(schema, report)).toEqual([]);
     expect(report.level).toBe('ok');
-    // a client certificate for a person, from `cert client`, is accepted by PD and TiKV's status port
+    // a client certificate for a person, from `cert client`, is accepted by PD and TiKV's gRPC port (both demand one)
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-cc-'));
     try {
       const cc = await runTiseal(info, ['cert', 'client', info.topologyFile, '--cn', 'ops-alice', '--out', out]);
       expect(cc.code).toBe(0);
       const pem = (f: string) => path.join(out, f);
       expect(curl(['--cacert', pem('ca.crt'), '--cert', pem('ops-alice.crt'), '--key', pem('ops-alice.key'), 'https://10.77.0.11:2379/pd/api/v1/health']).out).toMatch(/"health": ?true/);
-      expect(curl(['--cacert', pem('ca.crt'), '--cert', pem('ops-alice.crt'), '--key', pem('ops-alice.key'), 'https://10.77.0.12:20180/status']).code).toBe(0);
+      expect(tlsSay(info, '10.77.0.12', 20160, 'ping', { cert: pem('ops-alice.crt'), key: pem('ops-alice.key') }, pem('ca.crt'))).toMatch(/pong tikv/);
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
     }
