@@ -16,7 +16,30 @@ export interface ProbeResult {
  * Connect and try a TLS handshake (with our client cert when given). A server that requires a
  * client certificate rejects us right after the handshake; we still learn it speaks TLS.
  */
-export function probeTls(host: string, port: number, opts: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; timeoutMs?: number; minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion; ciphers?: string } = {}): Promise<ProbeResult> {
+export interface ProbeTlsOptions {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  minVersion?: tls.SecureVersion;
+  maxVersion?: tls.SecureVersion;
+  ciphers?: string;
+}
+
+/** A probe's client side: it verifies nothing itself (the caller judges the chain), TLS 1.2+ unless asked. */
+export function probeTlsOptions(host: string, opts: ProbeTlsOptions): tls.ConnectionOptions {
+  return {
+    ca: opts.ca,
+    cert: opts.cert,
+    key: opts.key,
+    servername: net.isIP(host) ? undefined : host,
+    rejectUnauthorized: false,
+    minVersion: opts.minVersion ?? 'TLSv1.2',
+    maxVersion: opts.maxVersion,
+    ciphers: opts.ciphers,
+  };
+}
+
+export function probeTls(host: string, port: number, opts: ProbeTlsOptions & { timeoutMs?: number } = {}): Promise<ProbeResult> {
   const timeoutMs = opts.timeoutMs ?? 3000;
   return new Promise((resolve) => {
     let settled = false;
@@ -27,18 +50,7 @@ export function probeTls(host: string, port: number, opts: { ca?: string | Buffe
       sock.destroy();
       resolve(r);
     };
-    const sock = tls.connect({
-      host,
-      port,
-      ca: opts.ca,
-      cert: opts.cert,
-      key: opts.key,
-      servername: net.isIP(host) ? undefined : host,
-      rejectUnauthorized: false,
-      minVersion: opts.minVersion ?? 'TLSv1.2',
-      maxVersion: opts.maxVersion,
-      ciphers: opts.ciphers,
-    });
+    const sock = tls.connect({ host, port, ...probeTlsOptions(host, opts) });
     sock.setTimeout(timeoutMs, () => done({ kind: tcpOpen ? 'plain' : 'closed', error: `no TLS answer within ${timeoutMs} ms` }));
     sock.once('connect', () => {
       tcpOpen = true;

@@ -1,6 +1,6 @@
 import * as net from 'net';
 import * as tls from 'tls';
-import { describe } from '../net/probe';
+import { describe, probeTlsOptions } from '../net/probe';
 
 /** MySQL capability bits (include/mysql_com.h). */
 const CLIENT_PROTOCOL_41 = 0x200;
@@ -87,17 +87,7 @@ export function probeMysqlTls(host: string, port: number, opts: MysqlTlsProbeOpt
       if ('error' in g) return done({ kind: 'closed', error: g.error });
       if (!(g.capabilities & CLIENT_SSL)) return done({ kind: 'plain', serverVersion: g.serverVersion });
       sock.write(sslRequestPacket());
-      const s = tls.connect({
-        socket: sock,
-        ca: opts.ca,
-        cert: opts.cert,
-        key: opts.key,
-        servername: net.isIP(host) ? undefined : host,
-        rejectUnauthorized: false,
-        minVersion: opts.minVersion ?? 'TLSv1.2',
-        maxVersion: opts.maxVersion,
-        ciphers: opts.ciphers,
-      });
+      const s = tls.connect({ socket: sock, ...probeTlsOptions(host, opts) });
       secure = s;
       s.once('secureConnect', () => {
         const raw = s.getPeerX509Certificate();
