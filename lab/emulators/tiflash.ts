@@ -124,9 +124,11 @@ async function server(argv: string[]): Promise<void> {
       mainHttpTls = new ServerTls({ paths: sec.paths, requireClientCert: true, reload: 'cert-mtime', reloadCA: true }, log);
     }
     if (learnerPaths) {
+      // The proxy is TiKV's code: gRPC through security::Fetcher (cert mtime, per new connection);
+      // its status server (tidb-engine-ext proxy_server/src/status_server) reloads only after a failed handshake.
       proxyTls = new ServerTls({ paths: learnerPaths, requireClientCert: true, reload: 'cert-mtime', reloadCA: true }, log);
       proxyStatusTls = new ServerTls(
-        { paths: learnerPaths, requireClientCert: learnerSec.allowedCN.length > 0, reload: 'cert-mtime', reloadCA: true },
+        { paths: learnerPaths, requireClientCert: learnerSec.allowedCN.length > 0, reload: 'after-failed-handshake', reloadCA: true },
         log,
       );
     }

@@ -72,9 +72,11 @@ async function main(): Promise<void> {
   let statusTls: ServerTls | undefined;
   if (paths) {
     try {
+      // gRPC: security::Fetcher, asked for every new connection, reloads when the cert's mtime changed.
       serverTls = new ServerTls({ paths, requireClientCert: true, reload: 'cert-mtime', reloadCA: true }, log);
+      // The status server reloads only after a failed handshake (tls_incoming → handle_ssl_error).
       statusTls = new ServerTls(
-        { paths, requireClientCert: cfg.security.allowedCN.length > 0, reload: 'cert-mtime', reloadCA: true },
+        { paths, requireClientCert: cfg.security.allowedCN.length > 0, reload: 'after-failed-handshake', reloadCA: true },
         log,
       );
     } catch (e) {

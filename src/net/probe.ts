@@ -44,10 +44,12 @@ export function probeTls(host: string, port: number, opts: ProbeTlsOptions & { t
   return new Promise((resolve) => {
     let settled = false;
     let tcpOpen = false;
-    const done = (r: ProbeResult) => {
+    const done = (r: ProbeResult, graceful = false) => {
       if (settled) return;
       settled = true;
-      sock.destroy();
+      sock.on('error', () => undefined);
+      if (graceful) closeGracefully(sock);
+      else sock.destroy();
       resolve(r);
     };
     const sock = tls.connect({ host, port, ...probeTlsOptions(host, opts) });
@@ -66,7 +68,7 @@ export function probeTls(host: string, port: number, opts: ProbeTlsOptions & { t
         error: authorized ? undefined : String(sock.authorizationError ?? 'certificate does not match host'),
         protocol: sock.getProtocol() ?? undefined,
         peer: raw ? describe(raw) : undefined,
-      });
+      }, true);
     });
     sock.once('error', (e: NodeJS.ErrnoException) => {
       if (!tcpOpen || e.code === 'ECONNREFUSED' || e.code === 'EHOSTUNREACH' || e.code === 'ETIMEDOUT') return done({ kind: 'closed', error: e.message });
@@ -74,6 +76,45 @@ export function probeTls(host: string, port: number, opts: ProbeTlsOptions & { t
       const tlsAlert = /alert|certificate|handshake failure|unsupported protocol/i.test(e.message) && !/wrong version number|packet length too long|ECONNRESET/i.test(e.message);
       done({ kind: tlsAlert ? 'tls' : 'plain', authorized: false, error: e.message });
     });
+  });
+}
+
+/**
+ * Ends a TLS connection whose handshake finished on our side. Under TLS 1.3 our Finished may still
+ * be queued; destroying the socket drops it and the server sees a failed handshake (TiKV's status
+ * server then reloads its certificate and logs "TLS handshake error"). `end()` flushes it first.
+ */
+function closeGracefully(sock: tls.TLSSocket): void {
+  sock.end();
+  setTimeout(() => sock.destroy(), 2000).unref();
+}
+
+/**
+ * One handshake that fails on the server's side on purpose: a plaintext HTTP request where the
+ * ClientHello belongs (OpenSSL's SSL_accept fails with "http request"). TiKV's status server and
+ * the TiFlash proxy's reload their certificate only after a failed handshake (tikv
+ * src/server/status_server/mod.rs tls_incoming → handle_ssl_error). Resolves 'closed' once the
+ * server dropped the connection (it has handled the failure, so the next connection sees the
+ * reloaded certificate), 'unreachable' when nothing listens, 'timeout' otherwise.
+ */
+export function failHandshake(host: string, port: number, timeoutMs = 3000): Promise<'closed' | 'unreachable' | 'timeout'> {
+  return new Promise((resolve) => {
+    let connected = false;
+    let settled = false;
+    const done = (r: 'closed' | 'unreachable' | 'timeout') => {
+      if (settled) return;
+      settled = true;
+      sock.destroy();
+      resolve(r);
+    };
+    const sock = net.connect({ host, port }, () => {
+      connected = true;
+      sock.write('GET / HTTP/1.0\r\n\r\n');
+    });
+    sock.setTimeout(timeoutMs, () => done(connected ? 'timeout' : 'unreachable'));
+    sock.on('data', () => undefined);
+    sock.on('error', () => done(connected ? 'closed' : 'unreachable'));
+    sock.on('close', () => done(connected ? 'closed' : 'unreachable'));
   });
 }
 

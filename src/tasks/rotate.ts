@@ -2,9 +2,9 @@ import { COMPONENTS, tlsPaths } from '../components';
 import { StepError } from '../errors';
 import type { Action, Step } from '../engine/step';
 import { noop } from '../engine/step';
-import { probeTls } from '../net/probe';
+import { failHandshake, probeTls } from '../net/probe';
 import { parseCertificate } from '../pki';
-import type { Instance } from '../topology/types';
+import type { Instance, Role } from '../topology/types';
 import { mapLimit, sleep } from '../util/concurrency';
 import { executorFor, TlsContext } from './context';
 import { readRemoteText, systemctl } from './remote';
@@ -57,51 +57,94 @@ export function reissueStep(state: RotateState): Step<TlsContext> {
   };
 }
 
-/** Every TLS port of every instance serves the new serial; restart only what cannot reload. */
+/**
+ * Ports that keep serving the old certificate until a TLS handshake on them FAILS: TiKV's status
+ * server and the TiFlash proxy's (the same code). tikv v6.5–v8.5 src/server/status_server/mod.rs
+ * tls_incoming: on `Err(_)` from the handshake it calls handle_ssl_error, which rebuilds the
+ * acceptor when the cert file's mtime changed; a handshake that succeeds never reloads.
+ */
+export const RELOAD_AFTER_FAILED_HANDSHAKE: Partial<Record<Role, string[]>> = { tikv: ['status_port'], tiflash: ['flash_proxy_status_port'] };
+
+interface Served {
+  inst: Instance;
+  name: string;
+  port: number;
+  serial?: string;
+}
+
+/**
+ * Every TLS port of every instance serves the new serial. The gRPC ports and the Go components
+ * reload on the next connection (the probe itself); TiKV and TiFlash status ports get one
+ * deliberately failed handshake; only what still serves the old certificate is restarted.
+ */
 export function verifyServedStep(state: RotateState, opts: { reloadWaitMs?: number } = {}): Step<TlsContext> {
-  const stale = async (ctx: TlsContext): Promise<Array<{ inst: Instance; port: number; serial?: string }>> => {
-    const out: Array<{ inst: Instance; port: number; serial?: string }> = [];
-    for (const inst of ctx.topology.instances) {
-      const want = state.pushed.get(key(inst));
-      if (!want) continue;
-      for (const { port } of COMPONENTS[inst.role].tlsPorts(inst)) {
-        const r = await probeTls(inst.host, port, { ca: ctx.clientTls?.ca, cert: ctx.clientTls?.cert, key: ctx.clientTls?.key });
-        const got = r.peer ? serialKey(r.peer.serialHex) : undefined;
-        if (got !== want) out.push({ inst, port, serial: got });
-      }
-    }
-    return out;
+  const probe = async (ctx: TlsContext, inst: Instance, name: string, port: number): Promise<Served | undefined> => {
+    const r = await probeTls(inst.host, port, { ca: ctx.clientTls?.ca, cert: ctx.clientTls?.cert, key: ctx.clientTls?.key });
+    const got = r.peer ? serialKey(r.peer.serialHex) : undefined;
+    return got === state.pushed.get(key(inst)) ? undefined : { inst, name, port, serial: got };
   };
+  const stale = async (ctx: TlsContext, only?: Served[]): Promise<Served[]> => {
+    const ports = only ?? ctx.topology.instances.filter((i) => state.pushed.has(key(i))).flatMap((inst) => COMPONENTS[inst.role].tlsPorts(inst).map(({ name, port }) => ({ inst, name, port })));
+    const out = await mapLimit(ports, ctx.opts.concurrency, (p) => probe(ctx, p.inst, p.name, p.port));
+    return out.filter((s): s is Served => s !== undefined);
+  };
+  const needsFailedHandshake = (s: Served) => RELOAD_AFTER_FAILED_HANDSHAKE[s.inst.role]?.includes(s.name) ?? false;
+  const run = { acted: false, nudged: 0, restarted: 0 };
   return {
     id: 'verify-served',
     title: 'Verify every port serves its new certificate (no restarts)',
     async decide(ctx) {
       if (state.pushed.size === 0) return noop('nothing was reissued in this run');
-      // Reloads are lazy (next handshake, or the next mtime check): give them a moment.
-      const deadline = Date.now() + (opts.reloadWaitMs ?? 30_000);
-      let left = await stale(ctx);
-      while (left.length > 0 && Date.now() < deadline) {
-        await sleep(1000);
-        left = await stale(ctx);
-      }
+      const left = await stale(ctx);
       if (left.length === 0) return noop(`all ${state.pushed.size} instances serve their new certificate; nothing restarted`);
-      const insts = [...new Map(left.map((l) => [key(l.inst), l.inst])).values()];
-      return {
-        actions: insts.map((inst) => ({
-          title: `restart ${inst.unit} on ${inst.host}: it did not pick up its new certificate by itself (port ${left.filter((l) => l.inst === inst).map((l) => l.port).join(',')})`,
+      const byInst = new Map<string, Served[]>();
+      for (const l of left) byInst.set(key(l.inst), [...(byInst.get(key(l.inst)) ?? []), l]);
+      const actions: Action[] = [...byInst.values()].map((ports) => {
+        const inst = ports[0].inst;
+        const nudge = ports.filter(needsFailedHandshake);
+        const lazy = ports.filter((p) => !needsFailedHandshake(p));
+        const what = [
+          ...(nudge.length ? [`make ${nudge.map((p) => `${p.name} ${p.port}`).join(', ')} reload with one deliberately failed TLS handshake (its status server reloads only then)`] : []),
+          ...(lazy.length ? [`wait for port ${lazy.map((p) => p.port).join(',')} to reload`] : []),
+        ];
+        return {
+          title: `${inst.id} on ${inst.host}: ${what.join('; ')}; restart ${inst.unit} only if it still serves its old certificate`,
           run: async () => {
+            run.acted = true;
+            const deadline = Date.now() + (opts.reloadWaitMs ?? 30_000);
+            let still = ports;
+            for (;;) {
+              // Each round re-fails the handshake: a reload that found broken files is retried only after the next failure.
+              for (const p of still.filter(needsFailedHandshake)) await failHandshake(inst.host, p.port);
+              still = await stale(ctx, still);
+              if (still.length === 0 || Date.now() >= deadline) break;
+              await sleep(1000);
+            }
+            const reloaded = nudge.filter((p) => !still.some((s) => s.port === p.port));
+            run.nudged += reloaded.length;
+            if (still.length === 0) return reloaded.length ? `port ${reloaded.map((p) => p.port).join(',')} reloaded after a failed handshake; no restart` : 'reloaded; no restart';
             await systemctl(await executorFor(ctx, inst), 'restart', inst.unit);
             await waitHealthy(ctx, [inst], { tls: true });
-            ctx.notes.push(`${inst.id} on ${inst.host} needed a restart to serve its new certificate`);
+            run.restarted++;
+            ctx.notes.push(`${inst.id} on ${inst.host} needed a restart to serve its new certificate (port ${still.map((p) => p.port).join(',')} kept serial ${still[0].serial ?? '(no TLS)'})`);
+            return 'restarted';
           },
-        })),
-      };
+        };
+      });
+      return { actions, concurrency: ctx.opts.concurrency };
     },
     async verify(ctx) {
       const left = await stale(ctx);
       if (left.length) {
         throw new StepError(`${left[0].inst.host}:${left[0].port} (${left[0].inst.unit}) still serves serial ${left[0].serial ?? '(no TLS)'}`, { suggestion: 're-run `tiseal tls rotate` or restart that unit' });
       }
+      if (!run.acted) return;
+      const nudged = run.nudged ? `${run.nudged} TiKV/TiFlash status port(s) reloaded after a deliberately failed TLS handshake, which TiKV logs as "Status server error: TLS handshake error"` : '';
+      ctx.notes.push(
+        run.restarted
+          ? `every port serves its new certificate; ${run.restarted} instance(s) had to be restarted${nudged ? `; ${nudged}` : ''}`
+          : `every port serves its new certificate; nothing restarted${nudged ? ` (${nudged})` : ''}`,
+      );
     },
   };
 }

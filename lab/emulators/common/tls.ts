@@ -7,10 +7,13 @@ import type { Logger } from './log';
  * Server TLS the way the real components do it: TLS 1.2 minimum, optional required client
  * certificate, and certificate reload without restart with the component's own policy:
  * - `every-handshake`: PD, TiDB, TiCDC re-read cert+key for each new connection (CA loaded once);
- * - `cert-mtime`: TiKV reloads CA, cert and key when the cert file's mtime changes;
+ * - `cert-mtime`: TiKV's gRPC port (security::Fetcher) reloads CA, cert and key for a new connection
+ *   when the cert file's mtime changed;
+ * - `after-failed-handshake`: TiKV's status server (and the TiFlash proxy's, the same code) keeps its
+ *   context and reloads only after a handshake that fails (see `afterFailedHandshake`);
  * - `never`: loaded once at start.
  */
-export type ReloadPolicy = 'every-handshake' | 'cert-mtime' | 'never';
+export type ReloadPolicy = 'every-handshake' | 'cert-mtime' | 'after-failed-handshake' | 'never';
 
 export interface TlsPaths {
   ca?: string;
@@ -57,22 +60,33 @@ interface Loaded {
 
 export class ServerTls {
   private loaded: Loaded;
-  private certMtimeMs = 0;
+  /** The cert's mtime at the last check; the status server starts with none (`cert_last_modified_time = None`). */
+  private certMtimeMs?: number;
   private server?: tls.Server;
 
   constructor(readonly cfg: ServerTlsConfig, private readonly log?: Logger) {
     this.loaded = this.read(true);
-    this.certMtimeMs = this.mtime();
+    if (cfg.reload !== 'after-failed-handshake') this.certMtimeMs = fs.statSync(cfg.paths.cert, { throwIfNoEntry: false })?.mtimeMs;
     // Validate now so a bad key/cert pair fails at start, like the real components.
     tls.createSecureContext(this.contextOptions());
   }
 
-  private mtime(): number {
+  /**
+   * tikv components/security/src/lib.rs SecurityConfig::is_modified: true when the cert's mtime
+   * differs from the last one seen (or none was seen yet), which it then remembers; a stat error
+   * is logged and changes nothing.
+   */
+  private certModified(): boolean {
+    let m: number;
     try {
-      return fs.statSync(this.cfg.paths.cert).mtimeMs;
-    } catch {
-      return 0;
+      m = fs.statSync(this.cfg.paths.cert).mtimeMs;
+    } catch (e) {
+      this.log?.error('Failed to load certificate file metadata', { error: (e as Error).message });
+      return false;
     }
+    if (m === this.certMtimeMs) return false;
+    this.certMtimeMs = m;
+    return true;
   }
 
   private read(withCA: boolean): Loaded {
@@ -100,32 +114,53 @@ export class ServerTls {
     };
   }
 
-  /** Reloads when the policy says so; keeps the old material when the new files are broken (as TiKV does). */
+  /** On a new connection, reloads when the policy says so; keeps the old material when the new files are broken (as TiKV does). */
   maybeReload(): void {
-    if (this.cfg.reload === 'never') return;
-    if (this.cfg.reload === 'cert-mtime') {
-      const m = this.mtime();
-      if (m === this.certMtimeMs) return;
-      this.certMtimeMs = m;
-    }
+    if (this.cfg.reload === 'never' || this.cfg.reload === 'after-failed-handshake') return;
+    if (this.cfg.reload === 'cert-mtime' && !this.certModified()) return;
+    this.reload();
+  }
+
+  /**
+   * tikv v6.5.0–v8.5.x src/server/status_server/mod.rs tls_incoming (the same in
+   * pingcap/tidb-engine-ext proxy_components/proxy_server/src/status_server/mod.rs):
+   *   Err(_) => { error!("Status server error: TLS handshake error"); handle_ssl_error(&mut context); continue; }
+   * and handle_ssl_error builds a new acceptor only `if security_config.is_modified(..)`. A
+   * handshake that succeeds never reloads; the failed connection itself is dropped, the next one
+   * gets the new context.
+   */
+  afterFailedHandshake(): void {
+    this.log?.error('Status server error: TLS handshake error');
+    if (this.certModified()) this.reload();
+  }
+
+  private reload(): void {
     try {
       const next = this.read(this.cfg.reloadCA);
       const before = this.loaded;
       this.loaded = next;
       tls.createSecureContext(this.contextOptions());
       if (this.server) this.server.setSecureContext(this.contextOptions());
-      if (this.cfg.reload === 'cert-mtime' || !before.cert.equals(next.cert)) {
+      if (this.cfg.reload !== 'every-handshake' || !before.cert.equals(next.cert)) {
         this.log?.info('certificate reloaded', { cert: this.cfg.paths.cert });
       }
     } catch (e) {
-      this.log?.warn('failed to reload certificate, keep the old one', { error: (e as Error).message });
+      this.log?.error('Failed to reload TLS certificate, keep the old one', { error: (e as Error).message });
     }
   }
 
   /** Hooks reload in front of Node's own connection listener so the new context serves this very handshake. */
   attach<S extends tls.Server>(server: S): S {
     this.server = server;
-    server.prependListener('connection', () => this.maybeReload());
+    if (this.cfg.reload === 'after-failed-handshake') {
+      // Only a handshake OpenSSL did not finish counts (`SSL_accept` failed): Node also reports a
+      // reset that arrives after the handshake finished, which TiKV sees as a request error instead.
+      server.on('tlsClientError', (_e: Error, sock: tls.TLSSocket) => {
+        if (!(sock as tls.TLSSocket & { _secureEstablished?: boolean })._secureEstablished) this.afterFailedHandshake();
+      });
+    } else {
+      server.prependListener('connection', () => this.maybeReload());
+    }
     return server;
   }
 }
