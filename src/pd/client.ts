@@ -1,6 +1,9 @@
 import { TisealError } from '../errors';
 import { ClientTls, HttpResponse, request } from '../util/http';
 import { parseLosslessJson } from '../util/lossless-json';
+import { EtcdMember, EtcdRpcError, isTransportFailure, memberList, memberUpdate, Scheme } from './etcd-grpc';
+
+export type { EtcdMember, Scheme } from './etcd-grpc';
 
 export interface PdMember {
   name: string;
@@ -20,18 +23,9 @@ export interface PdStore {
   isTiFlash: boolean;
 }
 
-export interface EtcdMember {
-  /** decimal string, as etcd's JSON gateway prints it */
-  id: string;
-  name: string;
-  peerUrls: string[];
-  clientUrls: string[];
-}
-
-export type Scheme = 'http' | 'https';
-
 /**
- * PD's HTTP API (and the etcd v3 JSON gateway PD serves on the same port), from the control
+ * PD's HTTP API and, for what PD's API lacks (member list with peer URLs as etcd stores them,
+ * member update), etcd's gRPC Cluster service on the same port (etcd-grpc.ts), from the control
  * machine. During a TLS switch a PD may answer on either scheme, so each call tries the preferred
  * scheme first and falls back to the other; endpoints that do not answer are skipped.
  * With `tlsOnly` (the cluster is recorded as TLS) plaintext is never tried: whoever answers
@@ -170,23 +164,37 @@ export class PdClient {
     return this.json<{ version?: string }>('GET', '/pd/api/v1/status', undefined, only);
   }
 
+  /** An etcd gRPC call on the first endpoint and scheme that serve it (same fallback as call()). */
+  private async etcd<T>(what: string, fn: (endpoint: string, scheme: Scheme) => Promise<T>, only?: string[]): Promise<T> {
+    this.assertUsable(only?.[0] ?? this.endpoints[0]);
+    const errors: string[] = [];
+    for (const ep of only ?? this.endpoints) {
+      for (const scheme of this.schemes()) {
+        try {
+          const r = await fn(ep, scheme);
+          this.preferred = scheme;
+          return r;
+        } catch (e) {
+          // The server answered with an error: that is the answer, not a reason to try elsewhere.
+          if (e instanceof EtcdRpcError && !isTransportFailure(e)) {
+            throw new TisealError(`PD ${ep} refused etcd ${what}: ${e.message}`, { suggestion: 'check the PD logs (log/pd.log) on that host, then re-run the same command' });
+          }
+          errors.push((e as Error).message);
+        }
+      }
+    }
+    const tlsOnly = this.tlsOnly ? ` over https (${this.tlsOnly.why}: plaintext is not tried)` : '';
+    throw new TisealError(`PD's etcd gRPC service is not reachable${tlsOnly} for ${what} (${errors.join('; ')})`, {
+      suggestion: `check that at least one PD is running (systemctl status pd-<port>) and that this machine can reach its client port${this.tlsOnly ? '; if TLS was turned off outside tiseal, run tiseal tls disable' : ''}`,
+    });
+  }
+
   async etcdMembers(only?: string[]): Promise<EtcdMember[]> {
-    type Raw = { ID: string; name?: string; peerURLs?: string[]; clientURLs?: string[] };
-    const r = await this.json<{ members?: Raw[] }>('POST', '/v3/cluster/member/list', {}, only);
-    return (r.members ?? []).map((m) => ({ id: String(m.ID), name: m.name ?? '', peerUrls: m.peerURLs ?? [], clientUrls: m.clientURLs ?? [] }));
+    return this.etcd('member list', (ep, scheme) => memberList(ep, scheme, this.tls, this.timeoutMs), only);
   }
 
   async etcdMemberUpdate(id: string, peerUrls: string[], only?: string[]): Promise<void> {
-    await this.json('POST', '/v3/cluster/member/update', { ID: id, peerURLs: peerUrls }, only);
-  }
-
-  async kvPut(key: string, value: string): Promise<void> {
-    await this.json('POST', '/v3/kv/put', { key: Buffer.from(key).toString('base64'), value: Buffer.from(value).toString('base64') });
-  }
-
-  async kvGet(key: string): Promise<string | undefined> {
-    const r = await this.json<{ kvs?: Array<{ value?: string }> }>('POST', '/v3/kv/range', { key: Buffer.from(key).toString('base64') });
-    const v = r.kvs?.[0]?.value;
-    return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+    if (!/^\d+$/.test(id)) throw new TisealError(`etcd member ID must be a decimal uint64, got ${JSON.stringify(id)}`, { suggestion: 'use the ID from the member list (etcdctl member list -w json prints it in decimal)' });
+    await this.etcd(`member update ${id}`, (ep, scheme) => memberUpdate(ep, scheme, this.tls, this.timeoutMs, id, peerUrls), only);
   }
 }

@@ -1,6 +1,7 @@
 import * as http from 'http';
 import type * as tls from 'tls';
 import { httpRequest } from '../common/http';
+import { metricsText } from '../common/status-http';
 import { Json, parseJsonLossless, toJson } from '../common/json';
 import type { Logger } from '../common/log';
 import { formatGoDuration } from '../common/toml';
@@ -10,7 +11,8 @@ import {
   stateName,
 } from './cluster';
 import type { PdConfig } from './config';
-import { EtcdMember, EtcdProcess, Gateway, GatewayError } from './etcd';
+import { EtcdMember, EtcdProcess, GatewayError } from './etcd';
+import { gatewayFailure, GrpcGateway } from './etcd-grpc';
 import { NotLeaderError, TsoAllocator } from './tso';
 
 /**
@@ -26,6 +28,8 @@ export interface PdContext {
   ready: Promise<{ cid: bigint; memberId: bigint }>;
   startTimestamp: number;
   clientTls?: () => tls.ConnectionOptions;
+  /** v8.4+, several CNs, TLS client port: etcd's JSON gateway cannot reach its own gRPC (etcd-grpc.ts). */
+  gatewayDialFails?: boolean;
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
@@ -101,10 +105,10 @@ async function leaderMember(ctx: PdContext): Promise<{ members: EtcdMember[]; le
   return { members, leader: members.find((m) => m.id === status.leaderId) };
 }
 
-/** MoveLeader must be sent to the current etcd leader: through its PD client URL (which forwards /v3). */
+/** MoveLeader must be sent to the current etcd leader: over gRPC to its PD client URL, like PD's etcd client. */
 async function moveLeader(ctx: PdContext, leader: EtcdMember, target: EtcdMember): Promise<void> {
   const { memberId } = await ctx.ready;
-  const g = leader.id === memberId ? ctx.etcd.gateway : new Gateway(leader.clientURLs[0], ctx.clientTls);
+  const g = leader.id === memberId ? ctx.etcd.gateway : new GrpcGateway(leader.clientURLs[0], ctx.clientTls);
   await g.call('/v3/maintenance/transfer-leadership', { targetID: target.id.toString() }, 10000);
 }
 
@@ -181,6 +185,13 @@ function replicateJson(ctx: PdContext): Record<string, unknown> {
 
 /** `/v3/*` → etcd's JSON gateway on the private client port. */
 function forwardToEtcd(ctx: PdContext, req: http.IncomingMessage, res: http.ServerResponse): void {
+  if (ctx.gatewayDialFails) {
+    const f = gatewayFailure();
+    req.resume();
+    res.writeHead(f.status, { 'content-type': 'application/json' });
+    res.end(f.body);
+    return;
+  }
   const u = new URL(ctx.etcd.clientUrl);
   const up = http.request(
     { host: u.hostname, port: u.port, method: req.method, path: req.url, headers: { ...req.headers, host: u.host }, agent: false },
@@ -201,6 +212,11 @@ export function createApiHandler(ctx: PdContext): http.RequestListener {
       res.end();
     }],
     ['GET', /^\/pd\/api\/v1\/version$/, async (_m, _q, res) => send(res, 200, { version: ctx.version.text })],
+    // Prometheus scrapes PD's client port (TiUP's "pd" job); under TLS it needs the client certificate like any caller.
+    ['GET', /^\/metrics$/, async (_m, _q, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(metricsText('pd', ctx.version.text));
+    }],
     ['GET', /^\/pd\/api\/v1\/status$/, async (_m, _q, res) =>
       send(res, 200, { build_ts: EMULATOR_BUILD_TS, version: ctx.version.text, git_hash: EMULATOR_GIT_HASH, start_timestamp: ctx.startTimestamp })],
     ['GET', /^\/pd\/api\/v1\/members$/, async (_m, _q, res) => {
