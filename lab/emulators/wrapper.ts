@@ -4,7 +4,7 @@
  * where it was installed (PD/TiKV report deploy_path = the directory of the binary, as the real
  * ones report the directory of their executable).
  */
-export type EmulatedBinary = 'pd-server' | 'tikv-server' | 'tidb-server' | 'tiflash' | 'cdc';
+export type EmulatedBinary = 'pd-server' | 'tikv-server' | 'tidb-server' | 'tiflash' | 'cdc' | 'pump' | 'drainer';
 
 /** binary → path relative to the instance's deploy_dir (TiUP layout). */
 export const EMULATOR_BINARIES: Readonly<Record<EmulatedBinary, string>> = {
@@ -13,6 +13,8 @@ export const EMULATOR_BINARIES: Readonly<Record<EmulatedBinary, string>> = {
   'tidb-server': 'bin/tidb-server',
   tiflash: 'bin/tiflash/tiflash',
   cdc: 'bin/cdc',
+  pump: 'bin/pump',
+  drainer: 'bin/drainer',
 };
 
 /** Compiled entry file under dist/lab/emulators for each binary. */
@@ -22,6 +24,8 @@ export const EMULATOR_ENTRIES: Readonly<Record<EmulatedBinary, string>> = {
   'tidb-server': 'tidb-server.js',
   tiflash: 'tiflash.js',
   cdc: 'cdc.js',
+  pump: 'pump.js',
+  drainer: 'drainer.js',
 };
 
 export interface WrapperOptions {

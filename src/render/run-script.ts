@@ -16,7 +16,7 @@ import {
 import { renderFile, TemplateVars } from './template';
 
 export interface RunScriptOptions {
-  /** Render for a TLS-enabled cluster (https PD URLs, CDC cert flags). */
+  /** Render for a TLS-enabled cluster (https PD URLs for PD, CDC, Pump and Drainer; CDC cert flags). */
   tls: boolean;
   /** PD only: `initial` uses --initial-cluster (deploy), `join` uses --join (scale-out). Default initial. */
   pdMode?: 'initial' | 'join';
@@ -70,6 +70,8 @@ function pdVars(inst: Instance, topo: Topology, opts: RunScriptOptions): Templat
     join: bashDq(join),
     initialCluster: bashDq(pdInitialCluster(topo, opts.tls)),
     logDir: bashDq(inst.logDir),
+    // TiUP pd.go: MSMode is `global.pd_mode == "ms"` (PD microservices), not the presence of tso/scheduling servers.
+    msMode: topo.global.pdMode === 'ms',
   };
 }
 
@@ -133,6 +135,27 @@ function cdcVars(inst: Instance, topo: Topology, opts: RunScriptOptions): Templa
   };
 }
 
+/**
+ * TiUP pump.go / drainer.go InitConfig: --node-id is host:port, --pd-urls the PDs' advertise client
+ * URLs with the scheme of the cluster's TLS (Pump and Drainer dial PD's etcd with clientv3, which
+ * speaks TLS only to an https:// endpoint). Pump listens on the listen host and advertises its host;
+ * Drainer's --addr is its host (TiUP passes no --advertise-addr).
+ */
+function binlogVars(inst: Instance, topo: Topology, opts: RunScriptOptions): TemplateVars {
+  const port = portOf(inst, 'port', inst.role === 'pump' ? 8250 : 8249);
+  const self = joinHostPort(inst.host, port);
+  return {
+    numaNode: inst.numaNode ? bashWord(inst.numaNode) : '',
+    deployDir: bashWord(inst.deployDir),
+    nodeId: bashDq(self),
+    addr: bashDq(inst.role === 'pump' ? joinHostPort(listenHostOf(inst, topo), port) : self),
+    advertiseAddr: bashDq(self),
+    pd: bashDq(pdInstances(topo).map((p) => pdAdvertiseClientUrl(p, opts.tls)).join(',')),
+    dataDir: bashDq(requireDataDir(inst)),
+    logDir: bashDq(inst.logDir),
+  };
+}
+
 /** The run script of one instance (bash text, TiUP's layout and flags). */
 export function renderRunScript(inst: Instance, topo: Topology, opts: RunScriptOptions): string {
   switch (inst.role) {
@@ -146,7 +169,11 @@ export function renderRunScript(inst: Instance, topo: Topology, opts: RunScriptO
       return renderFile('run_tiflash.sh.tpl', tiflashVars(inst));
     case 'cdc':
       return renderFile('run_cdc.sh.tpl', cdcVars(inst, topo, opts));
+    case 'pump':
+      return renderFile('run_pump.sh.tpl', binlogVars(inst, topo, opts));
+    case 'drainer':
+      return renderFile('run_drainer.sh.tpl', binlogVars(inst, topo, opts));
     default:
-      throw new TisealError(`no run script template for role ${inst.role}`, { suggestion: 'tiseal renders run scripts for pd, tikv, tidb, tiflash and cdc' });
+      throw new TisealError(`no run script template for role ${inst.role}`, { suggestion: 'tiseal renders run scripts for pd, tikv, tidb, tiflash, cdc, pump and drainer' });
   }
 }

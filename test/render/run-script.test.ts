@@ -3,12 +3,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { renderRunScript } from '../../src/render';
 import type { Instance, Topology } from '../../src/topology/types';
-import { EXAMPLES, LAB_DEFAULT, example, flagValue, one, rendered, tmpDir, topo } from './helpers';
+import { EXAMPLES, LAB_DEFAULT, TIUP_FULL, example, flagValue, one, rendered, tmpDir, topo } from './helpers';
 
 const pdHostPorts = (t: Topology): string => t.instances.filter((i) => i.role === 'pd').map((p) => `${p.host}:${p.ports.client_port}`).join(',');
 const pdUrls = (t: Topology, scheme: string): string => t.instances.filter((i) => i.role === 'pd').map((p) => `${scheme}://${p.host}:${p.ports.client_port}`).join(',');
 
-describe.each([...EXAMPLES, LAB_DEFAULT])('run scripts for %s', (file) => {
+describe.each([...EXAMPLES, LAB_DEFAULT, TIUP_FULL])('run scripts for %s', (file) => {
   const t = example(file);
   const insts = rendered(t);
 
@@ -71,6 +71,19 @@ describe.each([...EXAMPLES, LAB_DEFAULT])('run scripts for %s', (file) => {
           expect(flagValue(s, '--cert')).toBe(tls ? 'tls/cdc.crt' : undefined);
           expect(flagValue(s, '--key')).toBe(tls ? 'tls/cdc.pem' : undefined);
           expect(s).toContain('--config conf/cdc.toml');
+          break;
+        case 'pump':
+        case 'drainer':
+          // --pd-urls switches scheme with TLS (clientv3 speaks TLS only to https://); no TLS flags.
+          expect(s).toContain(`exec bin/${inst.role} \\`);
+          expect(flagValue(s, '--node-id')).toBe(`${inst.host}:${inst.ports.port}`);
+          expect(flagValue(s, '--addr')).toBe(inst.role === 'pump' ? `0.0.0.0:${inst.ports.port}` : `${inst.host}:${inst.ports.port}`);
+          expect(flagValue(s, '--advertise-addr')).toBe(inst.role === 'pump' ? `${inst.host}:${inst.ports.port}` : undefined);
+          expect(flagValue(s, '--pd-urls')).toBe(pdUrls(t, scheme));
+          expect(flagValue(s, '--data-dir')).toBe(inst.dataDir);
+          expect(flagValue(s, '--log-file')).toBe(`${inst.logDir}/${inst.role}.log`);
+          expect(s).toContain(`--config=conf/${inst.role}.toml 2>> "${inst.logDir}/${inst.role}_stderr.log"`);
+          expect(s).not.toMatch(/tls\//);
           break;
         default:
           throw new Error(`unexpected role ${inst.role}`);
@@ -182,6 +195,10 @@ describe('the scripts really pass their flags (executed by bash against a record
       '  - host: 10.1.1.5',
       'cdc_servers:',
       '  - host: 10.1.1.4',
+      'pump_servers:',
+      '  - host: 10.1.1.6',
+      'drainer_servers:',
+      '  - host: 10.1.1.7',
     ].join('\n'),
   );
   for (const i of t.instances) {
@@ -189,9 +206,9 @@ describe('the scripts really pass their flags (executed by bash against a record
     i.logDir = i.logDir.replace(safe, deploy);
   }
   afterAll(() => fs.rmSync(base, { recursive: true, force: true }));
-  const bins: Record<string, string> = { pd: 'bin/pd-server', tikv: 'bin/tikv-server', tidb: 'bin/tidb-server', tiflash: 'bin/tiflash/tiflash', cdc: 'bin/cdc' };
+  const bins: Record<string, string> = { pd: 'bin/pd-server', tikv: 'bin/tikv-server', tidb: 'bin/tidb-server', tiflash: 'bin/tiflash/tiflash', cdc: 'bin/cdc', pump: 'bin/pump', drainer: 'bin/drainer' };
 
-  test.each(['pd', 'tikv', 'tidb', 'tiflash', 'cdc'])('%s', (role) => {
+  test.each(['pd', 'tikv', 'tidb', 'tiflash', 'cdc', 'pump', 'drainer'])('%s', (role) => {
     const inst = one(t, role);
     const bin = path.join(inst.deployDir, bins[role]);
     fs.mkdirSync(path.dirname(bin), { recursive: true });
@@ -211,6 +228,8 @@ describe('the scripts really pass their flags (executed by bash against a record
       expect(argv).toEqual(expect.arrayContaining(['--pd', '10.1.1.1:2379,10.1.1.2:2379', '--data-dir', inst.dataDir!, '--log-file', `${inst.logDir}/tikv.log`]));
     } else if (role === 'tidb') {
       expect(argv).toEqual(expect.arrayContaining(['-P', '4000', '--path=10.1.1.1:2379,10.1.1.2:2379', '--store=tikv']));
+    } else if (role === 'pump' || role === 'drainer') {
+      expect(argv).toEqual(expect.arrayContaining(['--pd-urls=https://10.1.1.1:2379,https://10.1.1.2:2379', `--data-dir=${inst.dataDir}`, `--config=conf/${role}.toml`]));
     } else if (role === 'tiflash') {
       expect(argv).toEqual(['server', '--config-file', 'conf/tiflash.toml']);
     } else {
