@@ -12,6 +12,9 @@ exec \
     numactl --cpunodebind={{numaNode}} --membind={{numaNode}} \
 {{/if}}
     env GODEBUG=madvdontneed=1 \
+{{#if msMode}}
+    PD_SERVICE_MODE=api \
+{{/if}}
     bin/pd-server \
     --name="{{name}}" \
     --client-urls="{{clientUrl}}" \

@@ -2,7 +2,8 @@ import * as TOML from '@iarna/toml';
 import * as fs from 'fs';
 import * as tls from 'tls';
 import * as path from 'path';
-import { readTlsKeys, TomlTable, tlsConfigFiles, tlsPaths } from '../components';
+import { securityKeyNames, TomlTable, tlsConfigFiles, tlsPaths } from '../components';
+import { pdAllowListSkipped } from '../components/callers';
 import { encryptionConfigFile, readEncryption } from '../components/encryption';
 import { UsageError } from '../errors';
 import { probeTls } from '../net/probe';
@@ -18,7 +19,7 @@ import { backupScanScript, judgeBackups } from '../audit/backupScan';
 import { caKeyDigests, caKeyScanScript, DEFAULT_SCAN_LIMITS, parseScan } from '../audit/caKeyScan';
 import { ClusterMeta, readMeta } from '../state/meta';
 import { openCluster, recordedTls } from './cluster';
-import { collectStatus, WARN_DAYS } from './tls-status';
+import { clusterPdVersion, collectStatus, InstanceStatus, WARN_DAYS } from './tls-status';
 import { sqlTlsFindings } from '../audit/sql-tls';
 import { collectSqlTlsStatus } from './sql-tls-status';
 
@@ -32,6 +33,20 @@ export interface Finding {
 }
 
 const TLS_FIX = 'turn on TLS between components: tiseal tls enable <topology>';
+
+/**
+ * The caller-identity finding of one instance on TLS whose config has a CN setting. A PD before
+ * v8.4.0 without a list is tiseal's decision under --verify-cn (pdAllowListSkipped), so a WARN
+ * that says why, not the FAIL of a list gone missing.
+ */
+export function callerIdentityFinding(st: Pick<InstanceStatus, 'role' | 'allowedCn'>, target: string, o: { verifyCnRecorded: boolean; metaFile: string; pdVersion?: string }): Finding {
+  const cns = st.allowedCn;
+  if (cns?.length) return { check: 'caller-identity', level: 'PASS', target, evidence: `allows CNs ${cns.join(', ')}` };
+  const skipped = st.role === 'pd' ? pdAllowListSkipped(o.pdVersion) : undefined;
+  if (skipped) return { check: 'caller-identity', level: 'WARN', target, evidence: `no CN allow-list: ${skipped}`, fix: 'upgrade PD to v8.4.0 or later, then tiseal tls enable --verify-cn' };
+  // Recorded with --verify-cn, a missing list is a regression from what was verified: FAIL.
+  return { check: 'caller-identity', level: o.verifyCnRecorded ? 'FAIL' : 'WARN', target, evidence: `no CN allow-list: any certificate from the CA is accepted${o.verifyCnRecorded ? `, although ${o.metaFile} records --verify-cn` : ''}`, fix: 'tiseal tls enable --verify-cn' };
+}
 
 /** Exit code: 1 when any FAIL (or any WARN with --fail-on warn), else 0. */
 export const auditExitCode = (findings: Finding[], failOn: 'fail' | 'warn') => (findings.some((f) => f.level === 'FAIL' || (failOn === 'warn' && f.level === 'WARN')) ? 1 : 0);
@@ -49,6 +64,9 @@ export async function runAudit(topologyFile: string, opts: GlobalOptions): Promi
     const byKey = new Map(status.instances.map((i) => [`${i.id}@${i.host}`, i]));
     const ctx = { pool };
     const verifyCnRecorded = readMetaSafe(cluster.metaFile)?.verifyCn === true;
+    let pdVersion: Promise<string | undefined> | undefined;
+    const pdVersionOnce = () =>
+      (pdVersion ??= clusterPdVersion(topology, () => new PdClient(pdInstances(topology).map((p) => `${p.host}:${p.ports.client_port}`), client && ca ? { ca: ca.bundlePem, cert: client.certPem, key: client.keyPem } : undefined, { tlsOnly: 'PD is configured for TLS' })));
 
     // 1-2, 4-5: transport, per port
     for (const inst of topology.instances) {
@@ -76,13 +94,11 @@ export async function runAudit(topologyFile: string, opts: GlobalOptions): Promi
         else if ((p.daysLeft ?? 0) < WARN_DAYS) add({ check: 'certificate', level: 'WARN', target: where, evidence: `expires in ${p.daysLeft} days`, fix: 'tiseal tls rotate' });
         else add({ check: 'certificate', level: 'PASS', target: where, evidence: `issued by the cluster CA, SANs cover ${inst.host}, ${p.daysLeft} days left` });
       }
-      // 3: caller identity
+      // 3: caller identity (files with a CN setting only: ngmonitoring.toml has none)
       const cfg = tlsConfigFiles(inst)[0];
-      if (cfg && st?.configured === 'on') {
-        const text = await readRemoteText(await executorFor(ctx, inst), cfg);
-        const cns = text ? readTlsKeys(inst.role, path.posix.basename(cfg), TOML.parse(text) as TomlTable).allowedCn : undefined;
-        // Recorded with --verify-cn, a missing list is a regression from what was verified: FAIL.
-        add(cns?.length ? { check: 'caller-identity', level: 'PASS', target, evidence: `allows CNs ${cns.join(', ')}` } : { check: 'caller-identity', level: verifyCnRecorded ? 'FAIL' : 'WARN', target, evidence: `no CN allow-list: any certificate from the CA is accepted${verifyCnRecorded ? `, although ${cluster.metaFile} records --verify-cn` : ''}`, fix: 'tiseal tls enable --verify-cn' });
+      if (cfg && securityKeyNames(inst.role, path.posix.basename(cfg))?.allowedCn && st?.configured === 'on') {
+        const pdVersion = inst.role === 'pd' && !st.allowedCn?.length ? await pdVersionOnce() : undefined;
+        add(callerIdentityFinding(st, target, { verifyCnRecorded, metaFile: cluster.metaFile, pdVersion }));
       }
     }
 

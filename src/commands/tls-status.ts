@@ -1,9 +1,14 @@
 import { COMPONENTS, tlsPaths } from '../components';
+import { pdAllowListSkipped } from '../components/callers';
 import { probeTls } from '../net/probe';
 import type { GlobalOptions } from '../options';
+import { PdClient } from '../pd/client';
 import { CertStore, parseCertificate } from '../pki';
-import { readInstanceTlsConfig } from '../tasks/facts';
-import type { Instance } from '../topology/types';
+import { readMeta } from '../state/meta';
+import { readInstanceTls } from '../tasks/facts';
+import { pdInstances } from '../topology';
+import type { Instance, Topology } from '../topology/types';
+import type { ClientTls } from '../util/http';
 import { mapLimit } from '../util/concurrency';
 import { OpenedCluster, openCluster } from './cluster';
 import { adoptTiupCa } from '../tiup/adopt';
@@ -40,6 +45,10 @@ export interface InstanceStatus {
   ports: PortStatus[];
   level: 'ok' | 'warning' | 'error';
   problems: string[];
+  /** CN allow-list in the config (`--verify-cn`), when there is one. */
+  allowedCn?: string[];
+  /** What the operator should know that is not a problem (e.g. PD before v8.4 has no allow-list). */
+  notes?: string[];
 }
 
 export interface StatusReport {
@@ -69,6 +78,35 @@ export function judge(inst: InstanceStatus): void {
   inst.level = error ? 'error' : soon ? 'warning' : 'ok';
 }
 
+/** The cluster's PD version: the topology's, else PD's own answer; undefined when neither says. */
+export async function clusterPdVersion(topology: Topology, pd: () => PdClient): Promise<string | undefined> {
+  const given = topology.componentVersions.pd ?? topology.clusterVersion;
+  if (given) return given;
+  try {
+    return (await pd().status()).version;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Under --verify-cn a PD before v8.4.0 is left without cert-allowed-cn (pdAllowListSkipped): each
+ * PD on TLS without a list gets the note, so the missing list reads as a decision, not a fault.
+ */
+export function notePdAllowList(instances: InstanceStatus[], verifyCn: boolean, pdVersion: string | undefined): void {
+  const note = verifyCn ? pdAllowListSkipped(pdVersion) : undefined;
+  if (!note) return;
+  for (const i of instances) if (i.role === 'pd' && i.configured === 'on' && !i.allowedCn?.length) (i.notes ??= []).push(note);
+}
+
+function verifyCnRecorded(metaFile: string): boolean {
+  try {
+    return readMeta(metaFile)?.verifyCn === true;
+  } catch {
+    return false;
+  }
+}
+
 /** Status of every instance, over an opened cluster (its SSH pool is reused, not closed). */
 export async function collectStatus(opened: Pick<OpenedCluster, 'topology' | 'cluster' | 'pool'>, opts: GlobalOptions): Promise<StatusReport> {
   const { topology, cluster, pool } = opened;
@@ -85,9 +123,10 @@ export async function collectStatus(opened: Pick<OpenedCluster, 'topology' | 'cl
   report.instances = await mapLimit(topology.instances, opts.concurrency, async (inst: Instance) => {
     const paths = tlsPaths(inst);
     let configured: InstanceStatus['configured'] = 'unknown';
+    let allowedCn: string[] | undefined;
     const problems: string[] = [];
     try {
-      configured = await readInstanceTlsConfig(ctx, inst);
+      ({ state: configured, allowedCn } = await readInstanceTls(ctx, inst));
     } catch (e) {
       problems.push(`cannot read config: ${(e as Error).message}`);
     }
@@ -110,9 +149,18 @@ export async function collectStatus(opened: Pick<OpenedCluster, 'topology' | 'cl
       });
     }
     const st: InstanceStatus = { id: inst.id, role: inst.role, host: inst.host, unit: inst.unit, configured, caPath: paths.ca, certPath: paths.cert, keyPath: paths.key, ports, level: 'ok', problems };
+    if (allowedCn?.length) st.allowedCn = allowedCn;
     judge(st);
     return st;
   });
+  // --verify-cn as recorded here, or as the hosts show it (another component has a list).
+  const verifyCn = verifyCnRecorded(cluster.metaFile) || report.instances.some((i) => i.allowedCn?.length);
+  const pdWithoutList = report.instances.some((i) => i.role === 'pd' && i.configured === 'on' && !i.allowedCn?.length);
+  if (verifyCn && pdWithoutList) {
+    const clientTls: ClientTls | undefined = ca && client ? { ca: ca.bundlePem, cert: client.certPem, key: client.keyPem } : undefined;
+    const pd = () => new PdClient(pdInstances(topology).map((p) => `${p.host}:${p.ports.client_port}`), clientTls, { tlsOnly: 'PD is configured for TLS' });
+    notePdAllowList(report.instances, verifyCn, await clusterPdVersion(topology, pd));
+  }
   const caLevel = report.ca && report.ca.daysLeft < 0 ? 'error' : report.ca && report.ca.daysLeft < WARN_DAYS ? 'warning' : 'ok';
   report.level = worst([caLevel, ...report.instances.map((i) => i.level)]);
   return report;
@@ -136,6 +184,8 @@ export function renderStatus(r: StatusReport): string {
     rows.push([`${i.host}:${i.id.split('-').pop()}`, i.role, i.host, i.configured, live, tlsPorts.length ? (tlsPorts.every((p) => p.verified) ? 'yes' : 'NO') : '-', exp, minDays === undefined ? '-' : String(minDays), i.level === 'ok' ? 'ok' : `${i.level}: ${i.problems.join('; ')}`]);
   }
   out.push('', table(rows));
+  const notes = r.instances.flatMap((i) => (i.notes ?? []).map((n) => `note: ${i.host}:${i.id}: ${n}`));
+  if (notes.length) out.push('', ...notes);
   out.push('', `Overall: ${r.level}`);
   return out.join('\n');
 }

@@ -23,8 +23,11 @@ const CALLERS: Partial<Record<Role, Role[]>> = {
   // of the PD it calls over HTTP against this list (tiflow pkg/httputil → ToTLSConfigWithVerify,
   // pkg/version/check.go at start); its TiKV and PD gRPC dials use no CN check (ToTLSConfig).
   cdc: ['cdc', 'prometheus', 'pd'],
-  pump: ['tidb', 'pump', 'drainer'],
-  drainer: ['pump', 'drainer'],
+  // TiDB writes binlog to Pump, Drainer pulls from it, Pumps notify Drainers; Prometheus scrapes
+  // /metrics on the same port, which asks a client certificate once a CN list is set
+  // (tidb-binlog pkg/security/security.go: RequireAndVerifyClientCert with cert-allowed-cn).
+  pump: ['tidb', 'pump', 'drainer', 'prometheus'],
+  drainer: ['pump', 'drainer', 'prometheus'],
 };
 
 /** PD before v8.4.0 takes one CN, and not only for callers: see pdAllowListSkipped. */

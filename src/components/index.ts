@@ -81,8 +81,11 @@ export const COMPONENTS: Record<Role, ComponentInfo> = {
   tiflash: {
     role: 'tiflash',
     tier: 4,
+    // TiUP's TiFlash ports (pkg/cluster/spec/tiflash.go: metrics_port `default:"8234"`): the metrics
+    // port serves TLS too, wanting a client certificate (MetricsPrometheus.cpp). Last, so the
+    // port that tells whether TiFlash speaks TLS (livePort) stays the service port.
     tlsPorts: (i) =>
-      ['flash_service_port', 'flash_proxy_port', 'flash_proxy_status_port'].filter((n) => i.ports[n]).map((name) => ({ name, port: p(i, name) })),
+      ['flash_service_port', 'flash_proxy_port', 'flash_proxy_status_port', 'metrics_port'].filter((n) => i.ports[n]).map((name) => ({ name, port: p(i, name) })),
     async health(inst, ctx) {
       const own = await statusOk(inst, p(inst, 'flash_proxy_status_port'), '/status', ctx);
       return own === true ? storeState(inst, p(inst, 'flash_service_port'), ctx) : own;

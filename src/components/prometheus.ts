@@ -6,7 +6,14 @@ import type { TlsPaths } from './tls-paths';
  * components: TiUP switches those jobs to `scheme: https` with a `tls_config` pointing at the
  * prometheus certificate. Exporter and blackbox jobs are left alone.
  */
-export const TLS_SCRAPE_JOBS = new Set(['tidb', 'tikv', 'pd', 'tiflash', 'tiflash_proxy', 'ticdc', 'cdc', 'pump', 'drainer', 'tiproxy', 'tikv-cdc', 'lightning', 'dm_master', 'dm_worker']);
+export const TLS_SCRAPE_JOBS = new Set(['tidb', 'tikv', 'pd', 'tiflash', 'tiflash_proxy', 'ticdc', 'cdc', 'pump', 'drainer', 'lightning', 'dm_master', 'dm_worker']);
+
+/**
+ * Jobs TiUP's template also switches to https (embed/templates/config/prometheus.yml.tpl) for
+ * components tiseal refuses to convert (src/topology/tls-coverage.ts): never switched on, since
+ * their targets would still speak http, but switched back off so a TiUP-TLS file comes back whole.
+ */
+export const OFF_ONLY_SCRAPE_JOBS = new Set(['tiproxy', 'tso', 'scheduling', 'resource-manager', 'router', 'tikv-cdc']);
 
 interface ScrapeConfig {
   job_name?: string;
@@ -21,7 +28,10 @@ export function applyPrometheusTls(text: string, paths: TlsPaths | null): string
   const jobs = doc.scrape_configs ?? [];
   let changed = false;
   for (const job of jobs) {
-    if (!job.job_name || !TLS_SCRAPE_JOBS.has(job.job_name)) continue;
+    if (!job.job_name) continue;
+    const offOnly = OFF_ONLY_SCRAPE_JOBS.has(job.job_name);
+    if (!TLS_SCRAPE_JOBS.has(job.job_name) && !offOnly) continue;
+    if (paths && offOnly) continue;
     if (paths) {
       const want = { insecure_skip_verify: false, ca_file: paths.ca, cert_file: paths.cert, key_file: paths.key };
       if (job.scheme !== 'https' || JSON.stringify(job.tls_config) !== JSON.stringify(want)) {

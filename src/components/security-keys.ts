@@ -31,6 +31,11 @@ interface KeyNames {
    * InitTiFlashLearnerConfig), so this gives a TiUP-deployed file back byte for byte.
    */
   emptyWhenOff?: boolean;
+  /**
+   * The file exists only when the feature is deployed (ng-monitoring: TiUP writes it only with
+   * ng_port > 0, from v5.4.0 by default): a missing or empty one is left alone, never created.
+   */
+  optionalFile?: boolean;
 }
 
 const dashed = (table: string[], allowedCn = 'cert-allowed-cn'): KeyNames => ({ table, ca: 'ca-path', cert: 'cert-path', key: 'key-path', allowedCn });
@@ -50,10 +55,19 @@ const KEYS: Partial<Record<Role, Record<string, KeyNames>>> = {
   // TiUP passes --ca/--cert/--key in run_cdc.sh (render/ keeps doing that); cdc.toml (v4.0.13+)
   // carries the same paths and is where the CN allow-list lives.
   cdc: { 'cdc.toml': dashed(['security']) },
+  // ng-monitoring (Top SQL, Continuous Profiling) dials PD and the components with the prometheus
+  // certificate: embed/templates/config/ngmonitoring.toml.tpl `[security] ca-path/cert-path/key-path`
+  // (pkg/cluster/spec/monitoring.go on master: the same keys merged as security.*). No CN setting.
+  prometheus: { 'ngmonitoring.toml': { table: ['security'], ca: 'ca-path', cert: 'cert-path', key: 'key-path', optionalFile: true } },
 };
 
 export function securityKeyNames(role: Role, fileBase: string): KeyNames | undefined {
   return KEYS[role]?.[fileBase];
+}
+
+/** Is this config file one that may be absent (see KeyNames.optionalFile)? Then absence says nothing about TLS. */
+export function optionalTlsConfig(role: Role, fileBase: string): boolean {
+  return KEYS[role]?.[fileBase]?.optionalFile === true;
 }
 
 /** Config files of an instance that carry TLS keys. */
@@ -146,8 +160,10 @@ export function applyTlsKeys(role: Role, fileBase: string, doc: TomlTable, setti
  * (component-security.md; issue #12 item 11). Returns `text` itself when nothing changes.
  */
 export function rewriteTlsConfig(inst: Instance, file: string, text: string, settings: TlsSettings | null, version?: string): string {
-  const doc = TOML.parse(text) as TomlTable;
   const base = file.split('/').pop() as string;
+  // Stage reads a missing file as "": a [security] table alone is no ng-monitoring config.
+  if (text.trim() === '' && optionalTlsConfig(inst.role, base)) return text;
+  const doc = TOML.parse(text) as TomlTable;
   const changed = applyTlsKeys(inst.role, base, doc, settings, { version, httpPort: inst.ports?.http_port });
   return changed ? editTomlText(text, doc, `${inst.host}:${file}`) : text;
 }

@@ -260,7 +260,8 @@ export function editTomlText(text: string, wanted: Table, where = 'config file')
         line = `${keyText([...last.keyParts.slice(0, -1), key])} = ${valueText}\n`;
       } else {
         pos = s.length;
-        const sep = s.length === 0 ? '' : s.endsWith('\n\n') ? '' : s.endsWith('\n') ? '\n' : '\n\n';
+        // One blank line before the new table (a last line without its newline gets one below).
+        const sep = s.length === 0 || s.endsWith('\n\n') ? '' : '\n';
         line = `${sep}[${keyText(table)}]\n${keyText([key])} = ${valueText}\n`;
       }
     }
@@ -268,6 +269,9 @@ export function editTomlText(text: string, wanted: Table, where = 'config file')
     s = s.slice(0, pos) + line + s.slice(pos);
   }
   s = dropEmptyHeaders(s, wanted);
+  // A file that ended without a newline (TiUP's ngmonitoring.toml.tpl) still does: an appended
+  // table and its removal then give the file back byte for byte.
+  if (text !== '' && !text.endsWith('\n')) s = s.replace(/\n+$/, '');
   let got: Table;
   try {
     got = TOML.parse(s) as Table;
@@ -306,7 +310,10 @@ function dropEmptyHeaders(s: string, wanted: Table): string {
     let start = victim.lineStart;
     // Last in the file: also the blank line that separated it (the one tiseal added with it).
     if (end === s.length && s[start - 1] === '\n' && s[start - 2] === '\n') start--;
-    const cut = end;
+    // Between two sections: the blank line that separated them stays (TiUP's ngmonitoring.toml
+    // has `[security]` right under `[pd]`'s last line and a blank line before `[storage]`).
+    const keepBlank = end < s.length && start >= 2 && s[start - 2] !== '\n' && s.slice(victim.lineEnd, end).includes('\n');
+    const cut = keepBlank ? end - 1 : end;
     s = s.slice(0, start) + s.slice(cut);
   }
 }

@@ -122,6 +122,8 @@ export function renderConfig(inst: Instance, topo: Topology, opts: ConfigOptions
     case 'tikv':
     case 'tidb':
     case 'cdc':
+    case 'pump':
+    case 'drainer':
       return { [confPath(inst, `${inst.role}.toml`)]: mergeToToml(inst.role, sc(inst.role), inst.config) };
     case 'tiflash': {
       const version = versionOf(inst, topo, opts);
@@ -133,6 +135,6 @@ export function renderConfig(inst: Instance, topo: Topology, opts: ConfigOptions
       return { [confPath(inst, 'tiflash.toml')]: main, [confPath(inst, 'tiflash-learner.toml')]: learner };
     }
     default:
-      throw new TisealError(`no config renderer for role ${inst.role}`, { suggestion: 'tiseal renders configs for pd, tikv, tidb, tiflash and cdc' });
+      throw new TisealError(`no config renderer for role ${inst.role}`, { suggestion: 'tiseal renders configs for pd, tikv, tidb, tiflash, cdc, pump and drainer' });
   }
 }

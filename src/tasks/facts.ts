@@ -1,6 +1,6 @@
 import * as TOML from '@iarna/toml';
 import * as path from 'path';
-import { readTlsKeys, tlsConfigFiles, COMPONENTS } from '../components';
+import { optionalTlsConfig, readTlsKeys, tlsConfigFiles, COMPONENTS } from '../components';
 import { probeTls, ProbeResult } from '../net/probe';
 import { prometheusTlsState } from '../components/prometheus';
 import type { PdMember, PdStore } from '../pd/client';
@@ -37,6 +37,7 @@ async function readInstanceTlsState(ctx: Pick<TlsContext, 'pool'>, inst: Instanc
   const states: boolean[] = [];
   for (const file of tlsConfigFiles(inst)) {
     const text = await readRemoteText(exec, file);
+    if (!text?.trim() && optionalTlsConfig(inst.role, path.posix.basename(file))) continue; // not deployed (ngmonitoring.toml)
     const doc = text ? (TOML.parse(text) as Record<string, unknown>) : {};
     const s = readTlsKeys(inst.role, path.posix.basename(file), doc).state;
     if (s === 'partial') return 'partial';

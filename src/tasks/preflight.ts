@@ -1,7 +1,7 @@
 import { PreflightError } from '../errors';
 import type { Step } from '../engine/step';
 import { noop } from '../engine/step';
-import { pdInstances } from '../topology';
+import { pdInstances, tlsCoverageError } from '../topology';
 import { versionAtLeast } from '../util/version';
 import type { ClusterFacts, Problem } from './cluster-facts';
 import { factKey, gatherFacts } from './facts';
@@ -13,6 +13,7 @@ import type { Instance } from '../topology/types';
 import { executorFor } from './context';
 import { CertStore } from '../pki';
 import { caKeyProblem, hostsOnTls, readHostCa } from './host-ca';
+import { readMeta } from '../state/meta';
 
 export type { Problem } from './cluster-facts';
 
@@ -41,7 +42,14 @@ export async function readHostEvidence(ctx: TlsContext, facts: ClusterFacts): Pr
   const traces = new Map<Instance, PdTrace>();
   for (const pd of missing) traces.set(pd, await readPdTrace(await executorFor(ctx, pd), pd));
   if (!down) {
-    for (const pd of missing) ev.removed.set(pd.name!, judgeRemovedPd(pd, traces.get(pd)!));
+    const verifiedAt = (() => {
+      try {
+        return readMeta(ctx.cluster.metaFile)?.verifiedAt;
+      } catch {
+        return undefined; // an unreadable meta.json is reported by preflight itself
+      }
+    })();
+    for (const pd of missing) ev.removed.set(pd.name!, judgeRemovedPd(pd, traces.get(pd)!, verifiedAt));
     return ev;
   }
   const runs = [...traces.values()].flatMap((t) => [...t.marks, ...t.backups]);
@@ -119,11 +127,22 @@ async function enableCaProblem(ctx: TlsContext, facts: ClusterFacts) {
 /** Do the hosts show a run tiseal did not finish (a PD it removed or stopped)? */
 export const hostsShowInterruptedRun = (ev: HostEvidence) => ev.toStart.length > 0 || [...ev.removed.values()].some((v) => v.byTiseal);
 
-export function preflightStep(resuming: boolean): Step<HostResumeContext & { facts?: ClusterFacts; problems?: Problem[] }> {
+export interface PreflightScope {
+  /**
+   * The command switches or reissues cluster TLS (tls enable/disable/rotate): every instance of
+   * the topology must be one tiseal converts, or nothing starts (src/topology/tls-coverage.ts).
+   */
+  clusterTls: boolean;
+}
+
+export function preflightStep(resuming: boolean, scope: PreflightScope = { clusterTls: true }): Step<HostResumeContext & { facts?: ClusterFacts; problems?: Problem[] }> {
   return {
     id: 'preflight',
     title: 'Preflight: SSH, sudo, units, PD, stores, TLS state, disk, clocks, versions',
-      async decide(ctx) {
+    async decide(ctx) {
+      // Read from the file alone, before any host is asked anything.
+      const uncovered = scope.clusterTls ? tlsCoverageError(ctx.topology) : undefined;
+      if (uncovered) throw uncovered;
       let facts = await gatherFacts(ctx);
       let evidence = await readHostEvidence(ctx, facts);
       if (!resuming && facts.members.length === 0 && evidence.traces && evidence.toStart.length === 0) {

@@ -18,7 +18,8 @@ import {
 import { buildInstance, resolveGlobal, resolveMonitored, type BuiltInstance } from './resolve';
 import { checkFields, describe, isPlainObject, Problems, sectionMapping } from './schema';
 import { closest } from './suggest';
-import type { AuxInstance, Instance, Topology } from './types';
+import { TLS_HANDLING } from './tls-coverage';
+import type { AuxInstance, AuxRoleKey, Instance, RoleKey, Topology } from './types';
 import { checkDirConflicts, checkDirOverlaps, checkHasPd, checkLocalPaths, checkPdNames, checkPlatforms, checkPortConflicts } from './validate';
 import { loadYamlWithPositions, YamlSyntaxError, type PosNode } from './yaml-positions';
 
@@ -105,8 +106,10 @@ export function analyseTopology(text: string, file: string): TopologyCheck {
       p.warn(
         p.at(entry?.key),
         `${spec.key}: tiseal does not manage ${spec.role} instances; they are only checked for port and directory conflicts`,
-        `TiUP does not support TLS for ${spec.role} either`,
+        `tls enable/disable/rotate refuse this topology: ${(TLS_HANDLING[spec.key as AuxRoleKey] as { why?: string }).why ?? 'not converted'}`,
       );
+    } else if (TLS_HANDLING[spec.key as RoleKey]?.kind === 'refused' && value.length > 0) {
+      p.warn(p.at(entry?.key), `${spec.key}: tls enable/disable/rotate refuse this topology: ${(TLS_HANDLING[spec.key as RoleKey] as { why: string }).why}`, 'encrypt and sql-tls still work on it; for cluster TLS scale these instances in first or use tiup cluster tls');
     }
     value.forEach((item, index) => {
       const node = entry?.value?.items?.[index];

@@ -275,6 +275,33 @@ export const AUX_ROLE_SPECS: RoleSpec[] = [
     noBase: ['imported', 'patched', 'resource_control'],
     extra: { listen_host: 'string', name: 'string' },
   }),
+  // PD microservices (pkg/cluster/spec/router.go, resource_manager.go): RouterSpec and
+  // ResourceManagerSpec carry the same fields as TSOSpec; the default name is the lower-cased
+  // spec type, host and port (spec.go fillCustomDefaults).
+  role({
+    key: 'router_servers',
+    role: 'router',
+    managed: false,
+    ports: [{ field: 'port', default: 3379 }],
+    mainPort: 'port',
+    hasDataDir: true,
+    defaultName: (host, port) => `router-${host}-${port}`,
+    advertise: ['advertise_listen_addr'],
+    noBase: ['imported', 'patched', 'resource_control'],
+    extra: { listen_host: 'string', name: 'string' },
+  }),
+  role({
+    key: 'resource_manager_servers',
+    role: 'resource-manager',
+    managed: false,
+    ports: [{ field: 'port', default: 3379 }],
+    mainPort: 'port',
+    hasDataDir: true,
+    defaultName: (host, port) => `resourcemanager-${host}-${port}`,
+    advertise: ['advertise_listen_addr'],
+    noBase: ['imported', 'patched', 'resource_control'],
+    extra: { listen_host: 'string', name: 'string' },
+  }),
   role({
     key: 'tidb_dashboard_servers',
     role: 'tidb-dashboard',
@@ -325,11 +352,13 @@ export const AUX_ROLE_SPECS: RoleSpec[] = [
   }),
 ];
 
-/** TiUP start order across both lists (pd, tso, scheduling, dashboard, tiproxy, tikv, ...). */
+/** TiUP start order across both lists (spec.go ComponentsByStartOrder: pd, tso, scheduling, router, resource-manager, dashboard, tiproxy, tikv, ...). */
 const START_ORDER: Array<RoleKey | AuxRoleKey> = [
   'pd_servers',
   'tso_servers',
   'scheduling_servers',
+  'router_servers',
+  'resource_manager_servers',
   'tidb_dashboard_servers',
   'tiproxy_servers',
   'tikv_servers',
@@ -404,6 +433,8 @@ export const SERVER_CONFIG_KEYS: Record<string, FieldType> = {
   pd: 'map',
   tso: 'map',
   scheduling: 'map',
+  resource_manager: 'map',
+  router: 'map',
   tidb_dashboard: 'map',
   tiflash: 'map',
   tiproxy: 'map',
@@ -413,6 +444,7 @@ export const SERVER_CONFIG_KEYS: Record<string, FieldType> = {
   cdc: 'map',
   kvcdc: 'map',
   grafana: 'stringMap',
+  ng_monitoring: 'map',
 };
 
 export const COMPONENT_VERSION_KEYS = [
@@ -422,6 +454,8 @@ export const COMPONENT_VERSION_KEYS = [
   'pd',
   'tso',
   'scheduling',
+  'resource_manager',
+  'router',
   'tidb_dashboard',
   'pump',
   'drainer',

@@ -38,19 +38,22 @@ export type Role =
   | 'alertmanager';
 
 /**
- * Role lists TiUP accepts but tiseal does not manage (TiUP itself refuses TLS for them).
- * Their instances are parsed and take part in port/directory conflict checks only.
+ * Role lists TiUP accepts but tiseal does not manage. Their instances are parsed and take part in
+ * port/directory conflict checks; the cluster TLS commands refuse a topology that has any
+ * (src/topology/tls-coverage.ts), since TiUP converts all but TiSpark.
  */
 export const AUX_ROLE_KEYS = [
   'tso_servers',
   'scheduling_servers',
+  'router_servers',
+  'resource_manager_servers',
   'tidb_dashboard_servers',
   'kvcdc_servers',
   'tispark_masters',
   'tispark_workers',
 ] as const;
 export type AuxRoleKey = (typeof AUX_ROLE_KEYS)[number];
-export type AuxRole = 'tso' | 'scheduling' | 'tidb-dashboard' | 'tikv-cdc' | 'tispark-master' | 'tispark-worker';
+export type AuxRole = 'tso' | 'scheduling' | 'router' | 'resource-manager' | 'tidb-dashboard' | 'tikv-cdc' | 'tispark-master' | 'tispark-worker';
 
 export interface GlobalOptions {
   user: string; // default "tidb"

@@ -59,4 +59,34 @@ describe('prometheus scrape jobs', () => {
     expect(yaml.load(off)).toEqual(yaml.load(TIUP_PROMETHEUS));
     expect(applyPrometheusTls(TIUP_PROMETHEUS, null)).toBe(TIUP_PROMETHEUS);
   });
+
+  // TiUP's template always has these jobs (empty targets without such servers); tiseal refuses
+  // those components (src/topology/tls-coverage.ts), so their jobs must keep scraping over http.
+  const WITH_REFUSED = `${TIUP_PROMETHEUS}  - job_name: "tiproxy"
+    honor_labels: true
+    metrics_path: /api/metrics
+    static_configs:
+    - targets:
+      - '10.0.1.30:3080'
+  - job_name: "tso"
+    honor_labels: true
+    static_configs:
+    - targets:
+`;
+  it('never switches the jobs of refused components (tiproxy, tso, ...) on, but takes a TiUP-TLS one back off', () => {
+    const on = applyPrometheusTls(WITH_REFUSED, paths);
+    const doc = yaml.load(on) as { scrape_configs: Array<{ job_name: string; scheme?: string; tls_config?: unknown }> };
+    const job = (n: string) => doc.scrape_configs.find((j) => j.job_name === n)!;
+    expect(job('pd').scheme).toBe('https');
+    for (const n of ['tiproxy', 'tso']) {
+      expect(job(n).scheme).toBeUndefined();
+      expect(job(n).tls_config).toBeUndefined();
+    }
+    expect(prometheusTlsState(on)).toBe('on');
+    // As TiUP renders it with enable_tls: every job https.
+    const tiupTls = yaml.load(WITH_REFUSED) as { scrape_configs: Array<Record<string, unknown>> };
+    for (const j of tiupTls.scrape_configs) if (['tidb', 'tikv', 'pd', 'tiproxy', 'tso'].includes(j.job_name as string)) Object.assign(j, { scheme: 'https', tls_config: { insecure_skip_verify: false, ca_file: '../tls/ca.crt' } });
+    const off = applyPrometheusTls(yaml.dump(tiupTls), null);
+    expect(yaml.load(off)).toEqual(yaml.load(WITH_REFUSED));
+  });
 });

@@ -201,7 +201,7 @@ describe('validation problems with positions', () => {
     const yaml = lines('pd_servers:', '  - host: a', 'tso_servers:', '  - host: b', '  - host: a', '    port: 2379');
     const { problems: ps } = analyseTopology(yaml, F);
     expect(shape(ps)).toEqual([
-      ['warning', 3, 1, 'tso_servers: tiseal does not manage tso instances; they are only checked for port and directory conflicts', 'TiUP does not support TLS for tso either'],
+      ['warning', 3, 1, 'tso_servers: tiseal does not manage tso instances; they are only checked for port and directory conflicts', 'tls enable/disable/rotate refuse this topology: tiseal does not convert PD microservices (tso) to TLS yet (TiUP does)'],
       ['error', 6, 11, 'port conflict for 2379 on host a: tso_servers[1].port is also used by pd_servers[0].client_port (v.yaml:2:5)', 'give one of them another port or move it to another host'],
     ]);
     const t = parseTopology(lines('pd_servers:', '  - host: a', 'tso_servers:', '  - host: b'), F);
