@@ -47,19 +47,27 @@ async function main(): Promise<void> {
     return;
   }
   const boot = new Logger('pd');
+  const configCheck = flagBool(flags, 'config-check');
   let cfg: PdConfig;
   try {
     cfg = loadPdConfig(flags, version);
   } catch (e) {
+    // From v7.1 pd-server is a cobra command: a config error is printed to stdout and start()
+    // returns, so the process exits 0 even under --config-check (v6.5: log.Fatal, exit 1).
+    if (e instanceof ConfigError && configCheck && versionAtLeast(version, 'v7.1.0')) {
+      process.stdout.write(`${e.message}\n`);
+      return;
+    }
     if (e instanceof ConfigError) boot.fatal(`parse cmd flags error`, { error: e.message });
     throw e;
   }
-  const log = new Logger('pd', cfg.logFile);
-  for (const w of cfg.warnings) log.warn(w);
-  if (flagBool(flags, 'config-check')) {
-    log.info('config check successful');
+  if (configCheck) {
+    // configutil.PrintConfigCheckMsg: the warnings, or "config check successful", on stdout; before the logger.
+    process.stdout.write(cfg.warnings.length ? cfg.warnings.map((w) => `${w}\n`).join('') : 'config check successful\n');
     return;
   }
+  const log = new Logger('pd', cfg.logFile);
+  for (const w of cfg.warnings) log.warn(w);
   log.info('Welcome to Placement Driver (PD) [tiseal emulator]', { 'release-version': version.text, name: cfg.name });
 
   // etcd's listener rules, applied to the client port the emulator serves.
@@ -99,7 +107,7 @@ async function main(): Promise<void> {
 
   let join;
   try {
-    join = await prepareJoin(cfg, log);
+    join = await prepareJoin(cfg, log, version);
   } catch (e) {
     log.fatal('join meet error', { error: (e as Error).message });
   }
@@ -115,6 +123,8 @@ async function main(): Promise<void> {
       initialClusterState: join ? join.state : hasData ? 'existing' : (cfg.initialClusterState as 'new' | 'existing'),
       log,
       peerAllowedCN: allowed.length === 1 ? allowed[0] : undefined,
+      // PD hands --force-new-cluster to its embedded etcd (config.go GenEmbedEtcdConfig).
+      forceNewCluster: flagBool(flags, 'force-new-cluster'),
     });
   } catch (e) {
     log.fatal('run server failed', { error: (e as Error).message });
@@ -144,7 +154,9 @@ async function main(): Promise<void> {
     }
   })();
   ready.catch(() => undefined);
-  const ctx: PdContext = { cfg, version, log, etcd, ready, startTimestamp, clientTls };
+  const gatewayDialFails = v84 && allowed.length > 1 && cfg.clientUrls.some((u) => u.startsWith('https://'));
+  if (gatewayDialFails) log.warn('grpc: addrConn.createTransport failed to connect (grpc-gateway dials with InsecureSkipVerify; AllowedCNs cannot be checked): every /v3/* HTTP call fails');
+  const ctx: PdContext = { cfg, version, log, etcd, ready, startTimestamp, clientTls, gatewayDialFails };
 
   const api = http.createServer(createApiHandler(ctx));
   await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));

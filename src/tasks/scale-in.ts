@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../state/files';
 import { executorFor, pdEndpoint, TlsContext } from './context';
 import { unitStates } from './remote';
 import { MARKS } from './pd-traces';
+import { deleteMemberById, memberOf } from './pd-join';
 import type { HostResumeContext } from './start-pd';
 
 /**
@@ -58,7 +59,8 @@ export const savePdStep: Step<TlsContext> = {
   },
 };
 
-async function removePd(ctx: TlsContext, pd: Instance, isMember: boolean): Promise<string> {
+async function removePd(ctx: TlsContext, pd: Instance, member: { id: string; name: string } | undefined): Promise<string> {
+  const isMember = member !== undefined;
   const keep = ctx.keepPd!;
   const only = [pdEndpoint(keep)];
   const exec = await executorFor(ctx, pd);
@@ -75,14 +77,15 @@ async function removePd(ctx: TlsContext, pd: Instance, isMember: boolean): Promi
     // less than ~5 s connected ("unhealthy cluster"): retry until it accepts.
     await waitFor(`PD to accept removing ${pd.name}`, async () => {
       try {
-        await ctx.pd.deleteMember(pd.name!, only);
+        // By ID: a member added for this PD that never started has no name yet.
+        await deleteMemberById(ctx.pd, member!.id, only);
         return true;
       } catch (e) {
         if (/unhealthy cluster/.test((e as Error).message)) throw e;
         throw Object.assign(e as Error, { fatal: true });
       }
     }, { timeoutMs: 30_000, intervalMs: 250, fatal: (e) => Boolean((e as { fatal?: boolean }).fatal) });
-    await waitFor(`PD ${pd.name} to leave the member list`, async () => !(await ctx.pd.members(only)).members.some((m) => m.name === pd.name), { timeoutMs: 30_000 });
+    await waitFor(`PD ${pd.name} to leave the member list`, async () => !(await ctx.pd.members(only)).members.some((m) => m.memberId === member!.id), { timeoutMs: 30_000 });
   }
   // A removed member keeps running for a while; stop it before it can rejoin with stale data.
   await exec.exec(`systemctl stop ${shq(pd.unit)}`, { sudo: true, timeoutMs: 120_000 });
@@ -103,7 +106,8 @@ export const scaleInStep: Step<TlsContext> = {
     const { members } = await ctx.pd.members();
     const actions = [];
     for (const pd of ctx.removedPds) {
-      const isMember = members.some((m) => m.name === pd.name);
+      const member = memberOf(pd, members.map((m) => ({ id: m.memberId, name: m.name, peerUrls: m.peerUrls, clientUrls: m.clientUrls })));
+      const isMember = member !== undefined;
       const exec = await executorFor(ctx, pd);
       const unit = (await unitStates(exec, [pd.unit])).get(pd.unit);
       const active = unit?.activeState === 'active' || unit?.activeState === 'activating';
@@ -111,7 +115,7 @@ export const scaleInStep: Step<TlsContext> = {
       if (!isMember && !active && !hasData) continue;
       actions.push({
         title: `remove PD ${pd.name} (${pd.host}): ${isMember ? 'delete member, ' : ''}stop ${pd.unit}${hasData ? `, move ${pd.dataDir} aside` : ''}`,
-        run: () => removePd(ctx, pd, isMember),
+        run: () => removePd(ctx, pd, member),
       });
     }
     ctx.plannedRemovals = new Set(ctx.removedPds.filter((pd) => members.some((m) => m.name === pd.name)).map((pd) => pd.name!));

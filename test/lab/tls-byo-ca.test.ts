@@ -1,6 +1,7 @@
 /**
  * Bring your own CA: an intermediate CA made with the openssl CLI (as an operator's PKI would),
  * imported with --ca-cert/--ca-key/--ca-chain; every leaf is issued by it and verifies up to the root.
+ * The enable also goes through a PD join that fails after its member add (pd-join-fault.ts).
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -10,6 +11,7 @@ import { labReset, LabInfo } from '../../lab';
 import { describeLab, ensureLab, sshOk } from './helpers';
 import { expectRunningCluster } from './expect-cluster';
 import { runTiseal, sClient, tlsEndpoints, tlsFiles } from './tiseal';
+import { enableThroughFailedPdJoin } from './pd-join-fault';
 
 jest.setTimeout(8 * 60_000);
 
@@ -47,8 +49,8 @@ describeLab('tiseal tls enable with your own (intermediate) CA', () => {
     // refused before any change: hosts have no tls/ yet
     expect(sshOk(info, '10.77.0.11', 'ls /tidb-deploy/pd-2379').split('\n')).not.toContain('tls');
 
-    const r = await runTiseal(info, ['tls', 'enable', info.topologyFile, '--yes', '--ca-cert', p('int.crt'), '--ca-key', p('int.key'), '--ca-chain', p('root.crt')]);
-    if (r.code !== 0) throw new Error(`enable with own CA failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+    // The enable meets a failed PD join on the way (pd-join-fault.ts) and is finished by a re-run.
+    await enableThroughFailedPdJoin(info, ['--ca-cert', p('int.crt'), '--ca-key', p('int.key'), '--ca-chain', p('root.crt')]);
     expectRunningCluster(info, 'https');
 
     // The bundle pushed as ca.crt is intermediate + root; every port chains to the root.

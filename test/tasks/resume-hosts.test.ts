@@ -200,10 +200,11 @@ describe('scale-in leaves a marker while it removes a member', () => {
       });
     const pd = {
       members: async () => ({ clusterId: '1', members: [...members], leader: members[0] }),
-      deleteMember: async (name: string) => {
+      // scale-in deletes by ID (DELETE /pd/api/v1/members/id/<id>).
+      call: async (_method: string, url: string) => {
         order.push(`delete-member (marker ${h2.entry(`${pd2.dataDir}.tiseal-removing-now`) ? 'present' : 'absent'})`);
-        members.splice(members.findIndex((m) => m.name === name), 1);
-        return 'removed' as const;
+        members.splice(members.findIndex((m) => url.endsWith(`/${m.memberId}`)), 1);
+        return { status: 200, body: '', headers: {}, endpoint: '10.0.0.1:2379' };
       },
     };
     const ctx = context(t, p, pd);

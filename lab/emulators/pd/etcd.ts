@@ -134,6 +134,7 @@ export interface EtcdStart {
   initialClusterState: 'new' | 'existing';
   log: Logger;
   peerAllowedCN?: string;
+  forceNewCluster?: boolean;
 }
 
 export class EtcdProcess {
@@ -164,6 +165,7 @@ export class EtcdProcess {
       '--auto-compaction-mode=periodic',
       '--auto-compaction-retention=1h',
     ];
+    if (o.forceNewCluster) args.push('--force-new-cluster');
     const s = cfg.security;
     if (s.cert && s.key) {
       args.push(`--peer-cert-file=${s.cert}`, `--peer-key-file=${s.key}`);

@@ -3,18 +3,24 @@ import * as path from 'path';
 import { sleep } from '../common/http';
 import type { Logger } from '../common/log';
 import { pdClientTlsOptions } from '../common/tls';
+import { Version, versionAtLeast } from '../common/version';
 import { tlsEnabled, type PdConfig } from './config';
 import { EtcdMember, Gateway, GatewayError } from './etcd';
+import { GrpcGateway } from './etcd-grpc';
 
 /**
- * PD's join logic (server/join/join.go, v8.5), against the existing PDs' client URLs:
+ * PD's join logic as v6.5.0 … v8.5.0 have it (server/join/join.go `PrepareJoinCluster`), against
+ * the existing PDs' client URLs:
  * - join == own advertise-client-urls → "join self is forbidden";
- * - a `join` file in the data dir (written after a successful join) → reuse it, state existing;
+ * - a `join` file in the data dir (written after a successful member add) → reuse it, state existing;
  * - data already present (data-dir/member) → state existing, etcd reads its own membership;
- * - otherwise list members; same name with other peer URLs → "missing data or join a duplicated pd";
- *   same name and same peer URLs (lost data) → remove that member first; then member add (retried,
- *   etcd refuses a second add while the newest member is not yet connected), build the
- *   initial-cluster from the member list and persist it in `<data-dir>/join`.
+ * - otherwise list members: any member without a name → "there is a member <id> that has not
+ *   joined successfully" (v8.4+; before: without the id); one with our name → "missing data or
+ *   join a duplicated pd". Neither is ever removed: only newer PD (tikv/pd#9199) reuses a
+ *   half-joined member with our peer URLs.
+ * - one member add, not retried (an etcd refusal such as "unhealthy cluster" is fatal: PD exits
+ *   with "join meet error"), then up to 20 member lists 500 ms apart until the new member shows,
+ *   the initial-cluster built from it and persisted in `<data-dir>/join`.
  */
 export class JoinError extends Error {}
 
@@ -22,6 +28,8 @@ export interface JoinResult {
   initialCluster: string;
   state: 'new' | 'existing';
 }
+
+const LIST_MEMBER_RETRY_TIMES = 20;
 
 export function isDataExist(dir: string): boolean {
   try {
@@ -31,13 +39,9 @@ export function isDataExist(dir: string): boolean {
   }
 }
 
-function sameUrls(a: string[], b: string[]): boolean {
-  return [...a].sort().join(',') === [...b].sort().join(',');
-}
-
 export function clientGatewayFor(cfg: PdConfig, url: string): Gateway {
   const tlsOpts = tlsEnabled(cfg) ? () => pdClientTlsOptions({ ca: cfg.security.ca, cert: cfg.security.cert, key: cfg.security.key }, cfg.security.allowedCN) : undefined;
-  return new Gateway(url.replace(/\/+$/, ''), tlsOpts);
+  return new GrpcGateway(url.replace(/\/+$/, ''), tlsOpts); // real PD joins with clientv3 (gRPC)
 }
 
 async function anyEndpoint<T>(cfg: PdConfig, fn: (g: Gateway) => Promise<T>): Promise<T> {
@@ -53,7 +57,12 @@ async function anyEndpoint<T>(cfg: PdConfig, fn: (g: Gateway) => Promise<T>): Pr
   throw last ?? new JoinError('empty join list');
 }
 
-export async function prepareJoin(cfg: PdConfig, log: Logger): Promise<JoinResult | undefined> {
+/** PD's text for a nameless member: the id is in it from v8.4.0 (not at v8.1.0; at v8.4.0 and v8.5.0). */
+export function notJoinedMessage(id: bigint, version: Version): string {
+  return versionAtLeast(version, 'v8.4.0') ? `there is a member ${id} that has not joined successfully` : 'there is a member that has not joined successfully';
+}
+
+export async function prepareJoin(cfg: PdConfig, log: Logger, version: Version): Promise<JoinResult | undefined> {
   if (!cfg.join) return undefined;
   if (cfg.join === cfg.advertiseClientUrls.join(',')) throw new JoinError('join self is forbidden');
   log.info('prepare join cluster', { name: cfg.name, join: cfg.join });
@@ -64,46 +73,39 @@ export async function prepareJoin(cfg: PdConfig, log: Logger): Promise<JoinResul
   }
   if (isDataExist(path.join(cfg.dataDir, 'member'))) return { initialCluster: '', state: 'existing' };
 
+  const nameless = (m: EtcdMember): JoinError => {
+    log.error('there is an abnormal joined member in the current member list', { id: m.id.toString(), 'peer-urls': m.peerURLs.join(','), 'client-urls': m.clientURLs.join(',') });
+    return new JoinError(notJoinedMessage(m.id, version));
+  };
   let members: EtcdMember[] = await anyEndpoint(cfg, (g) => g.members());
   let existed = false;
-  let missingData: EtcdMember | undefined;
   for (const m of members) {
-    if (m.name === cfg.name || (m.name === '' && sameUrls(m.peerURLs, cfg.advertisePeerUrls))) {
-      log.info('found member', { name: m.name, 'peer urls': m.peerURLs.join(',') });
-      if (sameUrls(m.peerURLs, cfg.advertisePeerUrls)) missingData = m;
-      else if (m.name === cfg.name) existed = true;
-    }
+    if (m.name === '') throw nameless(m);
+    if (m.name === cfg.name) existed = true;
   }
   if (existed) throw new JoinError('missing data or join a duplicated pd');
-  if (missingData) {
-    try {
-      await anyEndpoint(cfg, (g) => g.call('/v3/cluster/member/remove', { ID: missingData!.id.toString() }));
-    } catch (e) {
-      log.warn('del etcd member fail', { id: missingData.id.toString(), error: (e as Error).message });
-      throw new JoinError('missing data or join a duplicated pd');
-    }
-  }
 
-  let newId: bigint | undefined;
-  for (;;) {
-    try {
-      const r = await anyEndpoint(cfg, (g) => g.call('/v3/cluster/member/add', { peerURLs: cfg.advertisePeerUrls }));
-      newId = BigInt(String((r.member as Record<string, unknown>).ID));
-      break;
-    } catch (e) {
-      log.warn('add etcd member fail', { error: (e as Error).message });
-      await sleep(1000);
-    }
-  }
+  // etcdutil.AddEtcdMember: one MemberAdd; its error ends the join.
+  const r = await anyEndpoint(cfg, (g) => g.call('/v3/cluster/member/add', { peerURLs: cfg.advertisePeerUrls }));
+  const newId = BigInt(String((r.member as Record<string, unknown>).ID));
 
-  members = await anyEndpoint(cfg, (g) => g.members());
-  const pds: string[] = [];
-  for (const m of members) {
-    const n = m.id === newId ? cfg.name : m.name;
-    if (!n) throw new JoinError('there is a member that has not joined successfully');
-    for (const u of m.peerURLs) pds.push(`${n}=${u}`);
+  let pds: string[] = [];
+  let listSucc = false;
+  for (let i = 0; i < LIST_MEMBER_RETRY_TIMES && !listSucc; i++) {
+    members = await anyEndpoint(cfg, (g) => g.members());
+    pds = [];
+    for (const m of members) {
+      let n = m.name;
+      if (m.id === newId) {
+        n = cfg.name;
+        listSucc = true;
+      }
+      if (!n) throw nameless(m);
+      for (const u of m.peerURLs) pds.push(`${n}=${u}`);
+    }
+    if (!listSucc) await sleep(500);
   }
-  if (!members.some((m) => m.id === newId)) throw new JoinError(`join failed, adds the new member ${cfg.name} may failed`);
+  if (!listSucc) throw new JoinError(`join failed, adds the new member ${cfg.name} may failed`);
   const initialCluster = pds.join(',');
   log.info('save initial cluster info', { join: initialCluster });
   fs.mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
