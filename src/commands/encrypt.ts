@@ -8,7 +8,7 @@ import { encryptDisableSteps, encryptEnableSteps, encryptRotateSteps } from '../
 import { readMeta } from '../state/meta';
 import { ClusterLock } from '../state/lock';
 import type { TlsContext } from '../tasks/context';
-import { checkMasterKeyText, localKeys, storeInstances } from '../tasks/encrypt';
+import { checkMasterKeyText, localKeys, readStoresEncryption, recoverLocalKeys, storeInstances, storesMidChange } from '../tasks/encrypt';
 import { newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from './cluster';
 import { confirm } from './prompt';
 import { tlsFlags } from './tls-switch';
@@ -37,9 +37,12 @@ async function runEncrypt(verb: Verb, topologyFile: string, flags: Record<string
     const ctx = newContext({ topology, cluster, pool, opts }, { want: 'off', runId: `encrypt-${Date.now()}`, clientTls: storedClientTls(new CertStore(opts.stateDir, cluster.name)), flags: tlsFlags({}), resuming: false });
     // Re-running enable on an encrypted cluster converges it: a store that cannot open its data
     // (say, a key replaced by hand) is what it repairs, so such a store is a warning there.
-    const converging = verb === 'enable' && readMeta(cluster.metaFile)?.encryption?.enabled === true;
+    // A killed run (no journal needed): the stores show a restart owed where encryption is configured.
+    const midChange = storesMidChange((await readStoresEncryption(ctx).catch(() => undefined)) ?? []);
+    if (midChange) process.stdout.write(`note: ${midChange}\n`);
+    const converging = (verb === 'enable' && readMeta(cluster.metaFile)?.encryption?.enabled === true) || midChange !== undefined;
     ctx.resuming = converging;
-    await preflight(ctx, converging);
+    await preflight(ctx, converging, { clusterTls: false }); // TiKV/TiFlash only: other roles are not touched
     if (storeInstances(ctx).length === 0) throw new PreflightError(`${topologyFile}: no TiKV or TiFlash instance to encrypt`, { suggestion: 'check the topology' });
     const versionText = topology.componentVersions.tikv ?? topology.clusterVersion ?? ctx.facts?.pdVersion;
     const version = parseVersion(versionText);
@@ -48,6 +51,8 @@ async function runEncrypt(verb: Verb, topologyFile: string, flags: Record<string
     }
     if (method === 'sm4-ctr' && versionAtLeast(versionText, [6, 3, 0]) === false) throw new UsageError(`sm4-ctr needs TiKV v6.3.0 or later (cluster: v${version!.join('.')})`, 'use --method aes256-ctr');
     const keys = localKeys(ctx);
+    const recovered = await recoverLocalKeys(ctx, await readStoresEncryption(ctx), opts.dryRun, verb === 'enable' ? givenKey : undefined);
+    if (recovered) process.stdout.write(`note: ${recovered}\n`);
     if ((verb === 'rotate-key' || verb === 'disable') && !fs.existsSync(keys.current)) {
       throw new PreflightError(`no master key for cluster '${cluster.name}' in ${keys.current}`, { suggestion: 'encryption was not enabled by tiseal for this cluster: run `tiseal encrypt enable` first' });
     }

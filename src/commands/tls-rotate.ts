@@ -9,6 +9,7 @@ import { confirm } from './prompt';
 import { tlsFlags } from './tls-switch';
 import { adoptTiupCa } from '../tiup/adopt';
 import { caKeyProblem, readHostCa, rotationCaProblem } from '../tasks/host-ca';
+import { recoverLocalCaMove } from '../tasks/rotate-ca';
 
 /** `tiseal tls rotate`: reissue every leaf from the cluster CA and let components reload them. */
 export async function run(topologyFile: string, rawFlags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
@@ -21,11 +22,13 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
     const adopted = await adoptTiupCa(store, opts);
     if (adopted) process.stdout.write(`note: ${adopted.note}\n`);
     if (!store.hasCA() && adopted) throw new CertError(`--dry-run: TiUP's CA ${adopted.tiup.tiup.caCert} is not adopted yet, so there is no plan to show`, { suggestion: `run \`tiseal tls status ${topologyFile}\` once (it adopts TiUP's CA into ${store.dir}), then the dry run again` });
+    if (!opts.dryRun) lock.acquire(`tiseal tls rotate ${topologyFile}`);
+    const recovered = await recoverLocalCaMove({ pool, topology }, opts.stateDir, cluster.name, opts.dryRun);
+    if (recovered) process.stdout.write(`note: ${recovered}\n`);
     // Another machine, a lost state dir: name the CA the hosts trust (by fingerprint) and where its files are.
     const hostCa = store.hasCA() ? undefined : await readHostCa({ pool, topology }).catch(() => undefined);
     if (hostCa) throw caKeyProblem(store, hostCa, { name: `tls rotate${rawFlags.ca ? ' --ca' : ''}`, topologyFile, stateDir: opts.stateDir, cluster: cluster.name })!;
     if (!store.hasCA()) throw new CertError(`no CA for cluster '${cluster.name}' in ${store.dir}`, { suggestion: 'turn TLS on with `tiseal tls enable` first (or point --state-dir at the directory that holds the CA)' });
-    if (!opts.dryRun) lock.acquire(`tiseal tls rotate ${topologyFile}`);
     const ca = store.loadCA();
     // An interrupted `--ca` move: servers may already present (or only accept) the new CA's certificates.
     const next = new CertStore(opts.stateDir, cluster.name, 'tls-next');

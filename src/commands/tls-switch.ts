@@ -17,7 +17,8 @@ import { clientTlsFromCaOrHosts } from '../tasks/host-ca';
 import { confirm } from './prompt';
 import { adoptTiupCa } from '../tiup/adopt';
 import { findTiupCluster } from '../tiup/home';
-import { noTiupMetaNote } from '../tiup/step';
+import { noTiupMetaNote, tiupMetaStep } from '../tiup/step';
+import { closePdMarksStep } from '../tasks/pd-traces';
 import { newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from './cluster';
 
 export function tlsFlags(flags: Record<string, unknown>): TlsFlags {
@@ -132,9 +133,13 @@ export async function runTlsSwitch(want: 'on' | 'off', topologyFile: string, raw
     if (!resuming && alreadyThere(ctx)) {
       process.stdout.write(`TLS is already ${want} on every instance and every PD URL is ${want === 'on' ? 'https' : 'http'}: nothing to do, nothing restarted.\n`);
       // A run killed after converging (or another machine) left this machine's record behind: record what the hosts show.
-      if (!opts.dryRun && Boolean(readMeta(cluster.metaFile)?.enableTls) !== (want === 'on')) {
-        await runSteps([recordStep], ctx, `re-run \`tiseal tls ${want === 'on' ? 'enable' : 'disable'} ${topologyFile}\``);
-        process.stdout.write(`note: ${cluster.metaFile} did not say TLS ${want}; it now records the state the hosts are in (decided from the hosts)\n`);
+      // Also what a run killed after its last restart did not get to: the PD marks closed, TiUP's record.
+      if (!opts.dryRun) {
+        const record = Boolean(readMeta(cluster.metaFile)?.enableTls) !== (want === 'on');
+        // TiUP's tls/ needs tiseal's client certificate: a state dir holding only the CA files has none yet.
+        const tiup = want === 'off' || storedClientTls(store) ? [tiupMetaStep] : [];
+        await runSteps([closePdMarksStep, ...(record ? [recordStep] : []), ...tiup], ctx, `re-run \`tiseal tls ${want === 'on' ? 'enable' : 'disable'} ${topologyFile}\``);
+        if (record) process.stdout.write(`note: ${cluster.metaFile} did not say TLS ${want}; it now records the state the hosts are in (decided from the hosts)\n`);
       }
       return 0;
     }

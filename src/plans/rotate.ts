@@ -4,6 +4,7 @@ import { certificatesStep } from '../tasks/certificates';
 import { purgeKeyBackupsStep } from '../tasks/key-backups';
 import type { TlsContext } from '../tasks/context';
 import { reissueStep, RotateState, verifyServedStep } from '../tasks/rotate';
+import { tiupMetaStep } from '../tiup/step';
 import { CaRotation, nextCaStep, promoteStep, reissueFromNewCaStep, trustBothSteps, trustNewOnlySteps } from '../tasks/rotate-ca';
 
 /** `tls rotate`: new leaves from the same CA, pushed in place, picked up without restarts. */
@@ -12,13 +13,13 @@ export function rotateSteps(): { steps: Step<TlsContext>[]; state: RotateState }
   return { state, steps: [certificatesStep, reissueStep(state), verifyServedStep(state), purgeKeyBackupsStep] };
 }
 
-/** `tls rotate --ca`: trust both, reissue from the new CA, trust only the new one, promote it. */
+/** `tls rotate --ca`: trust both, reissue from the new CA, trust only the new one, promote it, then TiUP's tls/ follows (its scale-out issues from that CA). */
 export function rotateCaSteps(stateDir: string, cluster: string): { steps: Step<TlsContext>[]; state: RotateState; rotation: CaRotation } {
   const state: RotateState = { pushed: new Map() };
   const rotation: CaRotation = { current: new CertStore(stateDir, cluster), next: new CertStore(stateDir, cluster, 'tls-next') };
   return {
     state,
     rotation,
-    steps: [nextCaStep(rotation), ...trustBothSteps(rotation), reissueFromNewCaStep(rotation, state), verifyServedStep(state), ...trustNewOnlySteps(rotation), promoteStep(rotation), purgeKeyBackupsStep],
+    steps: [nextCaStep(rotation), ...trustBothSteps(rotation), reissueFromNewCaStep(rotation, state), verifyServedStep(state), ...trustNewOnlySteps(rotation), promoteStep(rotation), tiupMetaStep, purgeKeyBackupsStep],
   };
 }

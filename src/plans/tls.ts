@@ -11,6 +11,7 @@ import { stageStep } from '../tasks/stage';
 import { cleanCertificatesStep } from '../tasks/clean-certificates';
 import { purgeKeyBackupsStep } from '../tasks/key-backups';
 import { tiupMetaStep } from '../tiup/step';
+import { closePdMarksStep } from '../tasks/pd-traces';
 
 /**
  * The TLS switch, either way, after preflight and confirmation. Enable and disable walk the same
@@ -29,6 +30,7 @@ export function tlsSteps(ctx: TlsContext): Step<TlsContext>[] {
     ...restartTierSteps(ctx),
     peerUrlsStep,
     scaleOutStep,
+    closePdMarksStep,
   ];
   if (ctx.want === 'off' && ctx.flags.cleanCertificate) steps.push(cleanCertificatesStep);
   steps.push(recordStep, tiupMetaStep, purgeKeyBackupsStep);

@@ -62,6 +62,22 @@ describeLab('tiseal encrypt on the lab', () => {
     expectRunningCluster(info, 'http');
   });
 
+  it('from a machine without the key, enable takes the one the stores use from the hosts: no new key, nothing restarted', async () => {
+    const key = fs.readFileSync(`${clusterDir(info)}/encryption/master.key`, 'utf8');
+    const fresh = { ...info, stateDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-enc-fresh-')) };
+    try {
+      const since = Date.now();
+      const r = await runTiseal(fresh, ['encrypt', 'enable', info.topologyFile, '--yes']);
+      if (r.code !== 0) throw new Error(`enable from a fresh state dir failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+      expect(r.stdout).toMatch(new RegExp(`the one all ${stores(info).length} stores use .* is now in .*decided from the hosts`));
+      expect(fs.readFileSync(`${clusterDir(fresh)}/encryption/master.key`, 'utf8')).toBe(key);
+      expect(storeRestartWindows(info, stores(info)).filter((w) => w.exitAt > since).map((w) => w.id)).toEqual([]);
+      expectDictsSealed(info, key, 'aes256-ctr');
+    } finally {
+      fs.rmSync(fresh.stateDir, { recursive: true, force: true });
+    }
+  });
+
   it('rotates the master key: stores stay Up and the old key is forgotten', async () => {
     const before = fs.readFileSync(`${clusterDir(info)}/encryption/master.key`, 'utf8');
     await expectRollingRestart(info, ['encrypt', 'rotate-key', info.topologyFile, '--yes']);

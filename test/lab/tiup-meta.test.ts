@@ -87,6 +87,13 @@ describeLab("TiUP's metadata (meta.yaml, tls/)", () => {
     expectRunningCluster(info, 'http');
   });
 
+  it('a disable run killed after converging (meta.yaml still says TLS) is put right by the already-there path', async () => {
+    fs.writeFileSync(path.join(tiupDir, 'meta.yaml'), META_TLS);
+    const r = ok(await runTiseal(info, ['tls', 'disable', info.topologyFile, '--yes']), 'tls disable again');
+    expect(r.stdout).toMatch(/TLS is already off on every instance/);
+    expect(fs.readFileSync(path.join(tiupDir, 'meta.yaml'), 'utf8')).toBe(META_TLS.replace('enable_tls: true', 'enable_tls: false'));
+  });
+
   it("a cluster TiUP put on TLS is adopted with TiUP's CA, not given a second one", async () => {
     // The cluster on TLS under TiUP's CA, as `tiup cluster tls <name> enable` would leave it:
     // meta.yaml says so and tls/ holds TiUP's ca.crt/ca.pem; tiseal's state knows nothing of it.

@@ -18,8 +18,10 @@ describe('the TLS switch plan', () => {
       'restart-tidb',
       'restart-tiflash',
       'restart-cdc',
+      'restart-prometheus', // the lab runs Debian's Prometheus: its scrape jobs switch with the cluster
       'peer-urls',
       'scale-out',
+      'close-pd-marks', // marks of killed runs are history once every PD is a verified member
       'record',
       'tiup-meta', // TiUP's meta.yaml only after the record step: only a verified state is written
       'purge-key-backups',
