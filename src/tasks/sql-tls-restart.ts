@@ -69,22 +69,35 @@ export async function sqlGate(ctx: SqlTlsContext, inst: Instance, timeoutMs = 90
   });
 }
 
+/**
+ * How long a TiDB that passed its gate stays up before the next one goes down: a load balancer
+ * only sends traffic to it again once its health checks pass (HAProxy as TiDB documents it:
+ * `check inter 2000 rise 2`, up to 4 s). Without it the next restart leaves the balancer no TiDB.
+ */
+export const LB_SETTLE_MS = 5000;
+
 /** One step per TiDB, in topology order: restart it and pass the gate before the next one goes down. */
-export function sqlRestartSteps(ctx: Pick<SqlTlsContext, 'topology'>): Step<SqlTlsContext>[] {
+export function sqlRestartSteps(ctx: Pick<SqlTlsContext, 'topology'>, settleMs = LB_SETTLE_MS): Step<SqlTlsContext>[] {
+  // When the TiDB restarted before this one (in this run) passed its gate.
+  let previous: { at: number; inst: Instance } | undefined;
   return tidbInstances(ctx).map((inst) => {
     let gateNote = '';
+    let restarted = false;
     return {
       id: `sql-restart-${inst.id}@${inst.host}`,
       title: `Restart ${inst.unit} on ${inst.host} and check its MySQL port`,
       async decide(c: SqlTlsContext) {
         const why = await sqlRestartReason(c, inst);
         if (!why) return noop(`already serves SQL TLS ${c.sql.want}`);
+        const settle = previous && settleMs > 0 ? `; first ${Math.ceil(settleMs / 1000)} s for load balancers to take ${previous.inst.host}:${mysqlPort(previous.inst)} back` : '';
         return {
           actions: [
             {
-              title: `restart ${inst.unit} on ${inst.host} (${why})`,
+              title: `restart ${inst.unit} on ${inst.host} (${why}${settle})`,
               run: async () => {
+                if (previous) await sleep(previous.at + settleMs - Date.now());
                 runStats.restartIssued(inst, 'tidb');
+                restarted = true;
                 await systemctl(await executorFor(c, inst), 'restart', inst.unit);
               },
             },
@@ -93,6 +106,8 @@ export function sqlRestartSteps(ctx: Pick<SqlTlsContext, 'topology'>): Step<SqlT
       },
       async verify(c: SqlTlsContext) {
         gateNote = await sqlGate(c, inst);
+        // A TiDB that was not restarted never left the balancer: nothing to wait for.
+        if (restarted) previous = { at: Date.now(), inst };
         c.notes.push(`${inst.host}:${mysqlPort(inst)}: ${gateNote}`);
       },
     };

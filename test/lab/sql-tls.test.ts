@@ -2,13 +2,21 @@
  * `sql-tls enable|status|disable` on the lab, checked with independent clients (Debian's mariadb,
  * openssl s_client -starttls mysql): TLS from a SQL CA apart from the cluster CA, verified against
  * the TiDB's address; plaintext keeps working while TLS is offered; disable brings the port back
- * to plaintext. The lab has one TiDB (the two-TiDB prober needs a second one in the topology).
+ * to plaintext. Then a second TiDB joins (a topology variant of this file only) and an application
+ * behind a load balancer over the two (bench/sql-prober.ts) sees no failed statement while
+ * `sql-tls enable` restarts them one at a time; the same prober over one TiDB sees the outage.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as yaml from 'js-yaml';
 import { labReset, type LabInfo } from '../../lab';
+import { deployScript } from '../../lab/deploy';
+import { waitStatus } from '../../lab/health';
+import { resolveOptions } from '../../lab/options';
+import { SqlProber, type SqlProbeReport } from '../../bench/sql-prober';
+import { loadTopology } from '../../src/topology';
 import { describeLab, ensureLab, sshOk } from './helpers';
 import { validate } from '../support/json-schema';
 import { makePki, type TestPki } from './certs';
@@ -18,6 +26,8 @@ import { clusterDir, labTopology, remoteChecksums, runTiseal, unitStartTimes } f
 jest.setTimeout(10 * 60_000);
 
 const TIDB = '10.77.0.14';
+/** The second TiDB of the prober scenario: the TiFlash host, TiDB's default ports free there. */
+const TIDB2 = '10.77.0.15';
 
 function mariadb(args: string[], sql = 'SELECT 1'): { code: number | null; out: string } {
   const r = spawnSync('mariadb', ['-h', TIDB, '-P', '4000', '-u', 'root', '--connect-timeout=5', '-N', '-B', ...args, '-e', sql], { encoding: 'utf8', timeout: 30_000 });
@@ -142,5 +152,74 @@ describeLab('tiseal sql-tls on the lab', () => {
     // TiUP's keys are all still there (only the SQL TLS keys went)
     for (const line of tomlBefore.split('\n').filter((l) => /^\s*[\w.-]+\s*=/.test(l))) expect(tomlAfter).toContain(line.split('=')[0].trim());
     expect(fs.existsSync(sqlCa)).toBe(true);
+  });
+
+  it('rolls TLS out over two TiDBs with no failed statement for an application behind a load balancer', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-2tidb-'));
+    // Same base name as the lab's topology: same tiseal cluster (state dir, SQL CA).
+    const variant = path.join(dir, path.basename(info.topologyFile));
+    const doc = yaml.load(fs.readFileSync(info.topologyFile, 'utf8')) as { tidb_servers: Array<{ host: string }> };
+    doc.tidb_servers.push({ host: TIDB2 });
+    fs.writeFileSync(variant, yaml.dump(doc));
+    const t2 = loadTopology(variant);
+    const extra = t2.instances.filter((i) => i.role === 'tidb' && i.host === TIDB2);
+    const script = deployScript(t2, TIDB2, resolveOptions().version, (i) => extra.includes(i));
+    expect(script).not.toMatch(/tiflash/); // only the new TiDB; TiFlash on the same host is left alone
+    let prober: SqlProber | undefined;
+    const probe = async (backends: string[], run: () => Promise<void>): Promise<SqlProbeReport> => {
+      // HAProxy as TiDB's docs configure it (`check inter 2000 rise 2`): a TiDB that is back gets traffic 2-4 s later.
+      prober = new SqlProber({ backends: backends.map((h) => `${h}:4000`), workers: 2, pauseMs: 20, timeoutMs: 3000, checkMs: 2000, rise: 2, keyPrefix: 'lab-sqlprobe' });
+      prober.start();
+      await prober.answering(20);
+      await run();
+      await prober.allUp(); // the last TiDB back in rotation: the whole outage, if any, is in the report
+      const rep = await prober.stop();
+      prober = undefined;
+      return rep;
+    };
+    const tiseal = async (args: string[]) => {
+      const r = await runTiseal(info, [...args, variant, '--yes']);
+      if (r.code !== 0) throw new Error(`tiseal ${args.join(' ')} failed (${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+      return r;
+    };
+    const summary = (r: SqlProbeReport) => `${r.statements} statements, ${r.failed} failed, ${r.connectionErrors} connection errors, ${r.retried} retried; ${r.events.map((e) => `${e.backend} ${e.state}`).join(', ')}`;
+    try {
+      sshOk(info, TIDB2, 'sudo -n bash -s', script);
+      sshOk(info, TIDB2, `sudo -n systemctl start ${extra[0].unit}`);
+      await waitStatus(extra, 'status_port', 10080, 60_000);
+
+      const t0 = Date.now();
+      const during = await probe([TIDB, TIDB2], async () => {
+        const r = await tiseal(['sql-tls', 'enable']);
+        // the second waits until a balancer can have taken the first back
+        expect(r.stdout).toMatch(/restart tidb-4000\.service on 10\.77\.0\.15 \(offers no TLS; first 5 s for load balancers to take 10\.77\.0\.14:4000 back\)/);
+      });
+      const failed = during.records.filter((x) => !x.ok).slice(0, 5);
+      expect(`${during.failed} failed ${JSON.stringify(failed)}`).toBe('0 failed []');
+      // every statement recorded, both TiDBs served, each one was taken out and came back
+      expect(during.records.map((x) => x.n)).toEqual([...Array(during.statements).keys()]);
+      expect(during.statements).toBeGreaterThan(100);
+      expect(during.perBackend[`${TIDB}:4000`]).toBeGreaterThan(20);
+      expect(during.perBackend[`${TIDB2}:4000`]).toBeGreaterThan(20);
+      expect(during.events.map((e) => `${e.backend} ${e.state}`)).toEqual([`${TIDB}:4000 down`, `${TIDB}:4000 up`, `${TIDB2}:4000 down`, `${TIDB2}:4000 up`]);
+      expect(during.connectionErrors).toBeGreaterThan(0);
+      process.stdout.write(`sql prober, sql-tls enable over 2 TiDBs (${Date.now() - t0} ms): ${summary(during)}\n`);
+      const sqlCa = path.join(clusterDir(info), 'sql-tls', 'ca.crt');
+      for (const h of [TIDB, TIDB2]) {
+        const r = spawnSync('mariadb', ['-h', h, '-P', '4000', '-u', 'root', '--connect-timeout=5', '-N', '-B', '--ssl', `--ssl-ca=${sqlCa}`, '--ssl-verify-server-cert', '-e', "SHOW STATUS LIKE 'Ssl_version'"], { encoding: 'utf8', timeout: 30_000 });
+        expect(`${h} ${r.stdout}${r.stderr}`).toMatch(new RegExp(`^${h.replace(/\./g, '\\.')} Ssl_version\tTLSv1\\.[23]`));
+      }
+
+      // The control: the same prober over one TiDB sees the restart (and disable rolls back both).
+      const alone = await probe([TIDB], async () => void (await tiseal(['sql-tls', 'disable'])));
+      process.stdout.write(`sql prober, sql-tls disable over 1 TiDB: ${summary(alone)}\n`);
+      expect(alone.failed).toBeGreaterThan(0);
+      expect(alone.records.filter((x) => !x.ok).every((x) => /^no backend could run it/.test(x.error!))).toBe(true);
+    } finally {
+      await prober?.stop();
+      // Leave the lab's own topology: the extra TiDB goes (labReset would also remove it).
+      sshOk(info, TIDB2, `sudo -n sh -c 'systemctl disable --now ${extra[0].unit} >/dev/null 2>&1; rm -f /etc/systemd/system/${extra[0].unit}; systemctl daemon-reload; rm -rf ${extra[0].deployDir} ${extra[0].logDir}'`);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

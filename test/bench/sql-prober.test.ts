@@ -1,0 +1,211 @@
+/**
+ * The SQL prober against the TiDB emulator's MySQL server, two of them in-process on 127.0.0.1
+ * sharing one store (as two TiDBs share TiKV): restarted one at a time it sees no failed statement,
+ * both at once it does; SQL errors are failures but take no backend out; a wrong read is a failure.
+ */
+import type { AddressInfo, Server, Socket } from 'net';
+import { SqlProber, type SqlProberConfig } from '../../bench/sql-prober';
+import type { Logger } from '../../lab/emulators/common/log';
+import { MysqlError } from '../../lab/emulators/common/mysql-packets';
+import { createMysqlServer } from '../../lab/emulators/common/mysql-server';
+import type { KvRoute } from '../../lab/emulators/common/mysql-sql';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {}, fatal() {} } as unknown as Logger;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Store extends KvRoute {
+  data: Map<string, string>;
+  /** next puts fail with TiDB's 9005, as when TiKV is unreachable */
+  failPuts: number;
+  /** reads answer this instead of the stored value */
+  corrupt?: string;
+}
+
+function store(): Store {
+  const s: Store = {
+    data: new Map(),
+    failPuts: 0,
+    async put(k, v) {
+      if (s.failPuts > 0 && s.failPuts--) throw new MysqlError(9005, 'HY000', 'Region is unavailable');
+      const had = s.data.has(k);
+      s.data.set(k, v);
+      return had;
+    },
+    async get(k) {
+      return s.corrupt ?? s.data.get(k);
+    },
+  };
+  return s;
+}
+
+/** One emulated TiDB MySQL port; stop() closes it and drops its connections (a process exiting). */
+class Tidb {
+  private server?: Server;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+  constructor(private readonly kv: Store) {}
+
+  async start(): Promise<this> {
+    const srv = createMysqlServer({
+      serverVersion: '8.0.11-TiDB-v8.5.1',
+      log: quiet,
+      rootPassword: () => '',
+      offerSsl: false,
+      ctx: {
+        serverVersion: '8.0.11-TiDB-v8.5.1', tidbVersionText: 'Release Version: v8.5.1', requireSecureTransport: () => false, setRequireSecureTransport() {},
+        currentTls: () => undefined, reloadTls() {}, kv: this.kv,
+      },
+    });
+    srv.on('connection', (s: Socket) => (this.sockets.add(s), s.on('close', () => this.sockets.delete(s))));
+    await new Promise<void>((r, j) => (srv.once('error', j), srv.listen(this.port, '127.0.0.1', () => r())));
+    this.port = (srv.address() as AddressInfo).port;
+    this.server = srv;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    const srv = this.server;
+    this.server = undefined;
+    if (!srv) return;
+    for (const s of this.sockets) s.destroy();
+    await new Promise((r) => srv.close(r));
+  }
+}
+
+/** Free a port: listen on 0, note it, close. Nothing listens there afterwards (connection refused). */
+async function refusedPort(): Promise<number> {
+  const t = await new Tidb(store()).start();
+  await t.stop();
+  return t.port;
+}
+
+const fast = (backends: string[]): SqlProberConfig => ({ backends, workers: 2, pauseMs: 5, timeoutMs: 1000, checkMs: 100, rise: 2, keyPrefix: 'unit' });
+const addr = (t: Tidb) => `127.0.0.1:${t.port}`;
+
+/** Wait until the prober has brought `backend` back (its last event says up). */
+async function backUp(p: SqlProber, backend: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ev = p.report().events.filter((e) => e.backend === backend).slice(-1)[0];
+    if (ev?.state === 'up') return;
+    await sleep(20);
+  }
+  throw new Error(`${backend} did not come back`);
+}
+
+describe('the SQL prober (application behind a load balancer)', () => {
+  const running: Tidb[] = [];
+  let prober: SqlProber | undefined;
+  const tidb = async (kv: Store) => {
+    const t = await new Tidb(kv).start();
+    running.push(t);
+    return t;
+  };
+  afterEach(async () => {
+    await prober?.stop();
+    prober = undefined;
+    await Promise.all(running.splice(0).map((t) => t.stop()));
+  });
+
+  it('spreads statements over every backend and records each one', async () => {
+    const kv = store();
+    const [a, b] = [await tidb(kv), await tidb(kv)];
+    prober = new SqlProber(fast([addr(a), addr(b)]));
+    prober.start();
+    await prober.answering(40);
+    const r = await prober.stop();
+    prober = undefined;
+    expect(r).toMatchObject({ failed: 0, connectionErrors: 0, retried: 0, events: [] });
+    expect(r.records.map((x) => x.n)).toEqual([...Array(r.statements).keys()]);
+    expect(r.perBackend[addr(a)]).toBeGreaterThan(5);
+    expect(r.perBackend[addr(b)]).toBeGreaterThan(5);
+    expect(new Set(r.records.map((x) => x.op))).toEqual(new Set(['replace', 'select']));
+    expect([...kv.data.keys()].every((k) => /^unit-[01]-[0-7]$/.test(k))).toBe(true);
+  });
+
+  it('sees no failed statement while the backends restart one at a time, and counts the connection errors', async () => {
+    const kv = store();
+    const [a, b] = [await tidb(kv), await tidb(kv)];
+    prober = new SqlProber(fast([addr(a), addr(b)]));
+    prober.start();
+    await prober.answering(10);
+    for (const t of [a, b]) {
+      await t.stop();
+      await sleep(300); // down long enough for statements and checks to be refused
+      await t.start();
+      await backUp(prober, addr(t));
+      await prober.answering(10);
+    }
+    const r = await prober.stop();
+    prober = undefined;
+    expect(r.failed).toBe(0);
+    expect(r.connectionErrors).toBeGreaterThan(0);
+    expect(r.events.map((e) => `${e.backend} ${e.state}`)).toEqual([`${addr(a)} down`, `${addr(a)} up`, `${addr(b)} down`, `${addr(b)} up`]);
+    // statements that ran while a backend was down all went to the other one
+    const aDown = r.events[0].t;
+    const aUp = r.events[1].t;
+    expect(r.records.filter((x) => x.t0 > aDown && x.t1 < aUp).every((x) => x.backend === addr(b))).toBe(true);
+  });
+
+  it('counts a statement failed when no backend can run it (both down at once), and recovers after the checks pass', async () => {
+    const kv = store();
+    const [a, b] = [await tidb(kv), await tidb(kv)];
+    prober = new SqlProber(fast([addr(a), addr(b)]));
+    prober.start();
+    await prober.answering(10);
+    await Promise.all([a.stop(), b.stop()]);
+    await sleep(300);
+    await expect(prober.allUp(150)).rejects.toThrow(`sql-prober: still down after 150 ms: ${addr(a)}, ${addr(b)}`);
+    await Promise.all([a.start(), b.start()]);
+    await prober.allUp(5000);
+    await prober.answering(10);
+    const r = await prober.stop();
+    prober = undefined;
+    const failed = r.records.filter((x) => !x.ok);
+    expect(failed.length).toBe(r.failed);
+    expect(r.failed).toBeGreaterThan(0);
+    expect(failed.every((x) => /^no backend could run it/.test(x.error!))).toBe(true);
+    expect(r.connectionErrors).toBeGreaterThanOrEqual(2);
+  });
+
+  it('takes a refused backend out and keeps running on the others', async () => {
+    const a = await tidb(store());
+    const dead = `127.0.0.1:${await refusedPort()}`;
+    prober = new SqlProber(fast([dead, addr(a)]));
+    prober.start();
+    await prober.answering(20);
+    const r = await prober.stop();
+    prober = undefined;
+    expect(r.failed).toBe(0);
+    expect(r.perBackend[dead]).toBe(0);
+    expect(r.events[0]).toMatchObject({ backend: dead, state: 'down' });
+    expect(r.events[0].reason).toMatch(/ECONNREFUSED/);
+    expect(r.retried).toBeGreaterThan(0);
+  });
+
+  it('fails a statement the server answers with an SQL error without taking the backend out, and a wrong read', async () => {
+    const kv = store();
+    const a = await tidb(kv);
+    prober = new SqlProber({ ...fast([addr(a)]), workers: 1 });
+    prober.start();
+    await prober.answering(4);
+    kv.failPuts = 1;
+    kv.corrupt = 'other';
+    await sleep(200);
+    kv.corrupt = undefined;
+    await prober.answering(4);
+    const r = await prober.stop();
+    prober = undefined;
+    expect(r.events).toEqual([]);
+    expect(r.connectionErrors).toBe(0);
+    const errs = r.records.filter((x) => !x.ok).map((x) => `${x.op} ${x.backend} ${x.error!.replace(/"\d+:\d+:\d+"/, 'V')}`);
+    expect(errs).toContain(`replace ${addr(a)} ERROR 9005 (HY000): Region is unavailable`);
+    expect(errs).toContain(`select ${addr(a)} read back "other", expected V`);
+    expect(r.failed).toBe(errs.length);
+  });
+
+  it('refuses a backend that is not host:port', () => {
+    expect(() => new SqlProber({ backends: ['10.0.0.1'] })).toThrow('sql-prober: backend "10.0.0.1" is not host:port');
+    expect(() => new SqlProber({ backends: [] })).toThrow('sql-prober: no backends');
+  });
+});
