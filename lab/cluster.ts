@@ -2,6 +2,7 @@
 import type { Topology } from '../src/topology/types';
 import { deployHosts, startRole, wipeHosts } from './deploy';
 import { enablePlacementRules, waitPdReady, waitStatus, waitStoresUp } from './health';
+import { hasMonitoring, startMonitoring } from './monitoring';
 import type { SshTarget } from './ssh';
 
 export interface DeployTimings {
@@ -13,7 +14,7 @@ export interface DeployTimings {
 const STEP_TIMEOUT_MS = 120_000; // TiUP waits up to 120 s per instance
 
 /** Start pd → tikv → tidb → tiflash → cdc, each role in parallel, waiting for each to be ready. */
-export async function startCluster(topo: Topology, ssh: SshTarget, log: (m: string) => void): Promise<void> {
+async function startComponents(topo: Topology, ssh: SshTarget, log: (m: string) => void): Promise<void> {
   const has = (r: string): boolean => topo.instances.some((i) => i.role === r);
   if (has('pd')) {
     log('starting PD');
@@ -24,6 +25,10 @@ export async function startCluster(topo: Topology, ssh: SshTarget, log: (m: stri
     log('starting TiKV');
     const kv = await startRole(topo, 'tikv', ssh);
     await waitStoresUp(topo, kv, STEP_TIMEOUT_MS);
+  }
+  if (has('pump')) {
+    log('starting Pump');
+    await waitStatus(await startRole(topo, 'pump', ssh), 'port', 8250, STEP_TIMEOUT_MS);
   }
   if (has('tidb')) {
     log('starting TiDB');
@@ -36,11 +41,22 @@ export async function startCluster(topo: Topology, ssh: SshTarget, log: (m: stri
     const tf = await startRole(topo, 'tiflash', ssh);
     await waitStoresUp(topo, tf, STEP_TIMEOUT_MS);
   }
+  if (has('drainer')) {
+    log('starting Drainer');
+    await waitStatus(await startRole(topo, 'drainer', ssh), 'port', 8249, STEP_TIMEOUT_MS);
+  }
   if (has('cdc')) {
     log('starting TiCDC');
     const cdc = await startRole(topo, 'cdc', ssh);
     await waitStatus(cdc, 'port', 8300, STEP_TIMEOUT_MS);
   }
+}
+
+/** Components in TiUP's order; monitoring (TiUP starts it last) needs none of them, so the lab starts it alongside and saves its wait. */
+export async function startCluster(topo: Topology, ssh: SshTarget, log: (m: string) => void): Promise<void> {
+  if (!hasMonitoring(topo)) return startComponents(topo, ssh, log);
+  log('starting node_exporter, blackbox_exporter and Prometheus');
+  await Promise.all([startComponents(topo, ssh, log), startMonitoring(topo, ssh, STEP_TIMEOUT_MS)]);
 }
 
 /** Lay out a fresh plaintext cluster and start it. With `wipe`, first remove whatever runs there. */

@@ -9,10 +9,11 @@ import { renderConfig, renderRunScript, renderSystemdUnit } from '../src/render'
 import type { Instance, Role, Topology } from '../src/topology/types';
 import { shq } from '../src/util/shell';
 import { EMULATOR_BINARIES, emulatorWrapper } from './emulators/wrapper';
+import { agentFiles, agentUnits, hasMonitoring, prometheusFiles } from './monitoring';
 import { sshSudoScript, SshTarget } from './ssh';
 
-/** Roles the lab can run (emulated), in TiUP's start order. */
-export const LAB_ROLES: Role[] = ['pd', 'tikv', 'tidb', 'tiflash', 'cdc'];
+/** Roles the lab can run (emulated; prometheus is Debian's real one), in TiUP's start order. */
+export const LAB_ROLES: Role[] = ['pd', 'tikv', 'pump', 'tidb', 'tiflash', 'drainer', 'cdc', 'prometheus'];
 
 type EmulatedBinary = keyof typeof EMULATOR_BINARIES;
 const BINARY_OF: Partial<Record<Role, EmulatedBinary>> = {
@@ -21,21 +22,18 @@ const BINARY_OF: Partial<Record<Role, EmulatedBinary>> = {
   tidb: 'tidb-server',
   tiflash: 'tiflash',
   cdc: 'cdc',
+  pump: 'pump',
+  drainer: 'drainer',
 };
 
-export interface DeployFile {
-  path: string;
-  content: string;
-  mode: number;
-  /** `root` for unit files, else the deploy user */
-  owner: 'root' | 'user';
-}
+import type { DeployFile } from './deploy-file';
+export type { DeployFile };
 
 export function checkLabRoles(topo: Topology): void {
   const other = topo.instances.filter((i) => !LAB_ROLES.includes(i.role));
   if (other.length > 0) {
     const roles = [...new Set(other.map((i) => i.role))].join(', ');
-    throw new TisealError(`${topo.file}: the lab cannot run ${roles} (it emulates ${LAB_ROLES.join(', ')})`, {
+    throw new TisealError(`${topo.file}: the lab cannot run ${roles} (it runs ${LAB_ROLES.join(', ')})`, {
       suggestion: 'remove those roles from the lab topology',
     });
   }
@@ -43,6 +41,7 @@ export function checkLabRoles(topo: Topology): void {
 
 /** Every file of one instance, TiUP layout, plaintext. */
 export function instanceFiles(inst: Instance, topo: Topology, version: string): DeployFile[] {
+  if (inst.role === 'prometheus') return prometheusFiles(inst, topo, posix.basename(topo.file).replace(/\.ya?ml$/, ''));
   const binary = BINARY_OF[inst.role];
   if (!binary) throw new TisealError(`the lab has no emulator for ${inst.role}`);
   const files: DeployFile[] = [
@@ -60,11 +59,11 @@ export function instanceDirs(inst: Instance): string[] {
   return dirs;
 }
 
-/** Root-run bash script that lays out every instance of `host`. */
-export function deployScript(topo: Topology, host: string, version: string): string {
+/** Root-run bash script that lays out every instance of `host` (or only those `only` picks: a test's scale-out). */
+export function deployScript(topo: Topology, host: string, version: string, only: (i: Instance) => boolean = () => true): string {
   const user = topo.global.user;
   const group = topo.global.group || user;
-  const insts = topo.instances.filter((i) => i.host === host);
+  const insts = topo.instances.filter((i) => i.host === host && only(i));
   const lines = [
     'set -eu',
     'umask 022',
@@ -72,10 +71,12 @@ export function deployScript(topo: Topology, host: string, version: string): str
     // TiUP's Mkdir: every component it creates is owned by the deploy user (e.g. /tidb-deploy too).
     'mkd() { local p="" c; local IFS=/; for c in $1; do [ -z "$c" ] && continue; p="$p/$c"; [ -d "$p" ] || { mkdir "$p" && chown "$U:$G" "$p"; }; done; }',
   ];
-  const dirs = [...new Set(insts.flatMap(instanceDirs))];
+  // TiUP puts node_exporter and blackbox_exporter on every host of a monitored cluster.
+  const agents = hasMonitoring(topo) ? agentFiles(topo) : { dirs: [], files: [] };
+  const dirs = [...new Set([...insts.flatMap(instanceDirs), ...agents.dirs])];
   for (const d of dirs) lines.push(`mkd ${shq(d)}`);
-  for (const inst of insts) {
-    for (const f of instanceFiles(inst, topo, version)) {
+  for (const files of [...insts.map((inst) => instanceFiles(inst, topo, version)), agents.files]) {
+    for (const f of files) {
       const owner = f.owner === 'root' ? 'root:root' : `${user}:${group}`;
       const tmp = `${f.path}.tiseal-tmp`;
       lines.push(`install -d -m 755 ${f.owner === 'root' ? '' : `-o ${shq(user)} -g ${shq(group)} `}${shq(posix.dirname(f.path))}`);
@@ -83,14 +84,14 @@ export function deployScript(topo: Topology, host: string, version: string): str
       lines.push(`chmod ${f.mode.toString(8)} ${shq(tmp)} && chown ${shq(owner)} ${shq(tmp)} && mv -f ${shq(tmp)} ${shq(f.path)}`);
     }
   }
-  const units = insts.map((i) => i.unit);
+  const units = [...insts.map((i) => i.unit), ...(hasMonitoring(topo) ? agentUnits(topo) : [])];
   lines.push('systemctl daemon-reload');
   if (units.length) lines.push(`systemctl enable ${units.map(shq).join(' ')} >/dev/null 2>&1`);
   return lines.join('\n') + '\n';
 }
 
 /** TiUP unit names the lab may have left on a host (also scaled-out extras the topology no longer lists). */
-export const LAB_UNIT_PATTERN = '^(pd|tikv|tidb|tiflash|cdc)-[0-9]+\\.service$';
+export const LAB_UNIT_PATTERN = '^(pd|tikv|tidb|tiflash|cdc|pump|drainer|prometheus|node_exporter|blackbox_exporter)-[0-9]+\\.service$';
 
 /**
  * Root-run bash script that stops and removes every cluster unit on the host and wipes the deploy,

@@ -270,13 +270,15 @@ export async function labReset(opts: LabOptions & { keepStateDir?: boolean } = {
     if (!state || !state.hosts.length || !state.hosts.every(hostRunning) || !fs.existsSync(p.topologyFile)) {
       throw new TisealError(`the lab in ${o.dir} is not up`, { suggestion: 'run `npm run lab -- up` first' });
     }
-    const topo = loadTopology(p.topologyFile);
+    // A test may deploy a variant of the lab topology on the same hosts (e.g. Pump/Drainer up to v8.3).
+    const file = opts.topology ? path.resolve(opts.topology) : p.topologyFile;
+    const topo = loadTopology(file);
     const t = await deployCluster(topo, sshTarget(p), { version: o.version, wipe: true, log: o.log });
     if (!opts.keepStateDir) {
       fs.rmSync(p.stateDir, { recursive: true, force: true });
       fs.mkdirSync(p.stateDir, { recursive: true });
     }
-    state.deployed = { topologySha256: sha256(fs.readFileSync(p.topologyFile, 'utf8')), version: o.version, at: new Date().toISOString() };
+    state.deployed = { topologySha256: sha256(fs.readFileSync(file, 'utf8')), version: o.version, at: new Date().toISOString() };
     writeState(state);
     return { wipeMs: t.wipeMs ?? 0, deployMs: t.deployMs, startMs: t.startMs, totalMs: Date.now() - started };
   } finally {

@@ -16,7 +16,11 @@ export const SUITE = 'bookworm';
 /** Installed by debootstrap itself: nothing here starts a daemon from its postinst. */
 export const BASE_PACKAGES = ['systemd', 'systemd-sysv', 'iproute2', 'libstdc++6', 'curl', 'openssl', 'ca-certificates'];
 /** Installed in the chroot under a policy-rc.d that forbids starting services (sshd, etcd, dbus would start on the machine's network otherwise). */
-export const SERVICE_PACKAGES = ['openssh-server', 'dbus', 'sudo', 'etcd-server', 'etcd-client'];
+export const SERVICE_PACKAGES = [
+  'openssh-server', 'dbus', 'sudo', 'etcd-server', 'etcd-client',
+  // The real monitoring stack TiUP deploys (monitoring_servers + the agents on every host).
+  'prometheus', 'prometheus-node-exporter', 'prometheus-blackbox-exporter',
+];
 export const ROOTFS_PACKAGES = [...BASE_PACKAGES, ...SERVICE_PACKAGES];
 
 /** Runs inside the chroot after debootstrap. Its hash is part of the stamp. */
@@ -27,8 +31,11 @@ chmod 755 /usr/sbin/policy-rc.d
 apt-get update -q
 apt-get install -y -q --no-install-recommends ${SERVICE_PACKAGES.join(' ')}
 rm -f /usr/sbin/policy-rc.d
-# The package enables its own etcd.service; the lab runs etcd only under PD.
-systemctl disable etcd.service >/dev/null 2>&1 || true
+# The packages enable their own units; the lab runs etcd only under PD and the monitoring stack
+# only as TiUP's units (prometheus-9090, node_exporter-9100, blackbox_exporter-9115).
+for u in etcd.service prometheus.service prometheus-node-exporter.service prometheus-blackbox-exporter.service; do
+  systemctl disable "$u" >/dev/null 2>&1 || true
+done
 systemctl enable systemd-networkd.service ssh.service
 # Every host must have its own host keys (tests verify them): generate at first boot.
 rm -f /etc/ssh/ssh_host_*

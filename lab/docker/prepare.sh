@@ -5,10 +5,13 @@ export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
 chmod 755 /usr/sbin/policy-rc.d
 apt-get update -q
-apt-get install -y -q --no-install-recommends openssh-server dbus sudo etcd-server etcd-client
+apt-get install -y -q --no-install-recommends openssh-server dbus sudo etcd-server etcd-client prometheus prometheus-node-exporter prometheus-blackbox-exporter
 rm -f /usr/sbin/policy-rc.d
-# The package enables its own etcd.service; the lab runs etcd only under PD.
-systemctl disable etcd.service >/dev/null 2>&1 || true
+# The packages enable their own units; the lab runs etcd only under PD and the monitoring stack
+# only as TiUP's units (prometheus-9090, node_exporter-9100, blackbox_exporter-9115).
+for u in etcd.service prometheus.service prometheus-node-exporter.service prometheus-blackbox-exporter.service; do
+  systemctl disable "$u" >/dev/null 2>&1 || true
+done
 systemctl enable systemd-networkd.service ssh.service
 # Every host must have its own host keys (tests verify them): generate at first boot.
 rm -f /etc/ssh/ssh_host_*

@@ -6,7 +6,7 @@ import { PdClient } from '../pd/client';
 import type { CertStore } from '../pki';
 import type { Journal } from '../state/journal';
 import type { TlsContext } from '../tasks/context';
-import { preflightStep } from '../tasks/preflight';
+import { preflightStep, type PreflightScope } from '../tasks/preflight';
 import { pdInstances } from '../topology';
 import type { ClientTls } from '../util/http';
 import { checkLocalFiles, clusterNameFor } from '../options';
@@ -106,7 +106,7 @@ export async function runSteps(steps: Step<TlsContext>[], ctx: TlsContext, again
 }
 
 /** Read-only preflight; warnings are printed, errors stop the command before any change. */
-export async function preflight(ctx: TlsContext, resuming: boolean): Promise<void> {
-  await buildTaskList([preflightStep(resuming)], { dryRun: false, renderer: ctx.opts.json ? 'silent' : undefined }).run(ctx);
+export async function preflight(ctx: TlsContext, resuming: boolean, scope?: PreflightScope): Promise<void> {
+  await buildTaskList([preflightStep(resuming, scope)], { dryRun: false, renderer: ctx.opts.json ? 'silent' : undefined }).run(ctx);
   for (const p of ctx.problems ?? []) process.stderr.write(`warning: ${p.where}: ${p.message}\n`);
 }

@@ -99,7 +99,7 @@ async function runSqlTls(verb: Verb, topologyFile: string, rawFlags: Record<stri
       { want: meta?.enableTls || clientTls ? 'on' : 'off', runId: `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(2).toString('hex')}`, clientTls, flags: { certDays: flags.certDays, caDays: flags.caDays, keyType: flags.keyType }, resuming: false },
     );
     const ctx: SqlTlsContext = Object.assign(base, { sql: { want, flags, creds, clusterTls: false } });
-    await preflight(ctx, false);
+    await preflight(ctx, false, { clusterTls: false }); // TiDB's MySQL port only
     ctx.sql.clusterTls = tidbInstances(ctx).some((i) => ctx.facts?.instances.get(factKey(i))?.config === 'on');
     if (verb === 'rotate') await checkRotatable(ctx);
     await buildTaskList([sqlPreflightStep], { dryRun: false, renderer: opts.json ? 'silent' : undefined }).run(ctx);

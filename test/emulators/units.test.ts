@@ -59,6 +59,7 @@ test('versions compare like release numbers', () => {
 test('wrapper text, TiUP paths, and the wrapper really runs the emulator', () => {
   expect(EMULATOR_BINARIES).toEqual({
     'pd-server': 'bin/pd-server', 'tikv-server': 'bin/tikv-server', 'tidb-server': 'bin/tidb-server', tiflash: 'bin/tiflash/tiflash', cdc: 'bin/cdc',
+    pump: 'bin/pump', drainer: 'bin/drainer', // run_pump.sh.tpl `exec bin/pump`, run_drainer.sh.tpl `exec bin/drainer`
   });
   const text = emulatorWrapper('tiflash', { version: 'v7.5.0' });
   expect(text.split('\n').slice(0, 3)).toEqual([

@@ -35,7 +35,11 @@ describeLab('plaintext cluster on the lab', () => {
         expect(unit).toContain(`argv[]=/bin/bash -c ${i.runScript}`);
         expect(unit).toContain('Restart=always');
         expect(unit).toContain('RestartUSec=15s');
-        // The emulator is what runs: TiUP's path, a wrapper that says so.
+        // The emulator is what runs (Prometheus: Debian's real one): TiUP's path, a wrapper that says so.
+        if (i.role === 'prometheus') {
+          expect(sshOk(info, host, `cat ${i.deployDir}/bin/prometheus/prometheus`)).toMatch(/^exec \/usr\/bin\/prometheus "\$@"$/m);
+          continue;
+        }
         const bin = sshOk(info, host, `cat ${i.deployDir}/bin/${i.role === 'tiflash' ? 'tiflash/tiflash' : i.role === 'cdc' ? 'cdc' : `${i.role}-server`}`);
         expect(bin).toContain('tiseal lab EMULATOR');
       }

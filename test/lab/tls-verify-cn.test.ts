@@ -9,6 +9,7 @@ import * as path from 'path';
 import { labReset, LabInfo } from '../../lab';
 import { describeLab, ensureLab, sshOk } from './helpers';
 import { expectTlsCluster, tlsSay } from './expect-cluster';
+import { expectPrometheusScrapes } from './prometheus-targets';
 import { curl, runTiseal, tlsFiles } from './tiseal';
 
 jest.setTimeout(8 * 60_000);
@@ -67,6 +68,8 @@ describeLab('tiseal tls enable --verify-cn on the lab', () => {
 
     // The cluster itself is fine: stores Up (TiKV/TiFlash heartbeat PD with their own CNs), TiDB up.
     expectTlsCluster(info);
+    // The real Prometheus's CN (prometheus) is on every list guarding a metrics endpoint it scrapes.
+    await expectPrometheusScrapes(info, 'https');
     const status = await runTiseal(info, ['tls', 'status', info.topologyFile]);
     expect(status.code).toBe(0);
 

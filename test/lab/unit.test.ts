@@ -3,7 +3,11 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as yaml from 'js-yaml';
 import { deployScript, instanceFiles, wipeScript } from '../../lab/deploy';
+import { agentFiles, prometheusYml } from '../../lab/monitoring';
+import { applyPrometheusTls } from '../../src/components/prometheus';
+import { tlsPaths } from '../../src/components/tls-paths';
 import { loadLabTopology } from '../../lab';
 import { parseDeb822Format, parseListFormat, pickMirror, readAptSources } from '../../lab/mirror';
 import { desiredStamp, stampMatches } from '../../lab/rootfs';
@@ -35,8 +39,8 @@ describe('subnet', () => {
     fs.writeFileSync(file, 'pd_servers:\n  - host: 10.77.0.11\ntikv_servers:\n  - host: 192.168.5.3\n');
     try {
       expect(() => loadLabTopology(file, '10.77.0.0/24')).toThrow(`${file}: host 192.168.5.3 is not an address inside the lab subnet 10.77.0.0/24`);
-      fs.writeFileSync(file, 'pd_servers:\n  - host: 10.77.0.11\nmonitoring_servers:\n  - host: 10.77.0.11\n');
-      expect(() => loadLabTopology(file, '10.77.0.0/24')).toThrow(/the lab cannot run prometheus/);
+      fs.writeFileSync(file, 'pd_servers:\n  - host: 10.77.0.11\ngrafana_servers:\n  - host: 10.77.0.11\n');
+      expect(() => loadLabTopology(file, '10.77.0.0/24')).toThrow(/the lab cannot run grafana/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -75,7 +79,7 @@ test('rootfs stamp: a changed package list or preparation script means rebuild',
   expect(stampMatches({ ...want, packages: want.packages.slice(1) })).toBe(false);
   expect(stampMatches({ ...want, prepareSha256: '0'.repeat(64) })).toBe(false);
   expect(stampMatches(undefined)).toBe(false);
-  expect(want.packages).toEqual(expect.arrayContaining(['systemd', 'openssh-server', 'sudo', 'etcd-server', 'etcd-client', 'libstdc++6', 'curl', 'openssl', 'ca-certificates', 'dbus', 'iproute2', 'systemd-sysv']));
+  expect(want.packages).toEqual(expect.arrayContaining(['prometheus', 'prometheus-node-exporter', 'prometheus-blackbox-exporter', 'systemd', 'openssh-server', 'sudo', 'etcd-server', 'etcd-client', 'libstdc++6', 'curl', 'openssl', 'ca-certificates', 'dbus', 'iproute2', 'systemd-sysv']));
 });
 
 describe('deploy and wipe scripts', () => {
@@ -103,6 +107,51 @@ describe('deploy and wipe scripts', () => {
     expect(files[0].content).toContain('export TISEAL_EMULATED_VERSION=v8.5.1');
     expect(files[0].content).toContain('/opt/tiseal/dist/lab/emulators/tiflash.js');
     expect(files.find((f) => f.path.startsWith('/etc/'))?.owner).toBe('root');
+  });
+
+  test('monitoring as TiUP deploys it: Prometheus on its host, both agents on every host, Debian\'s real binaries', () => {
+    const prom = t.instances.find((i) => i.role === 'prometheus')!;
+    expect(instanceFiles(prom, t, 'v8.5.1').map((f) => `${f.path} ${f.mode.toString(8)} ${f.owner}`)).toEqual([
+      '/tidb-deploy/prometheus-9090/bin/prometheus/prometheus 755 user',
+      '/tidb-deploy/prometheus-9090/scripts/run_prometheus.sh 755 user',
+      '/tidb-deploy/prometheus-9090/conf/prometheus.yml 644 user',
+      '/etc/systemd/system/prometheus-9090.service 644 root',
+    ]);
+    const [bin, run, , unit] = instanceFiles(prom, t, 'v8.5.1');
+    expect(bin.content).toMatch(/^exec \/usr\/bin\/prometheus "\$@"$/m);
+    execFileSync('bash', ['-n'], { input: run.content });
+    expect(run.content).toContain('--storage.tsdb.path="/tidb-data/prometheus-9090"');
+    expect(unit.content).toContain("ExecStart=/bin/bash -c '/tidb-deploy/prometheus-9090/scripts/run_prometheus.sh'");
+    for (const host of t.hosts.map((h) => h.host)) {
+      const s = deployScript(t, host, 'v8.5.1');
+      for (const f of ['scripts/run_node_exporter.sh', 'scripts/run_blackbox_exporter.sh', 'conf/blackbox.yml']) expect(s).toContain(`/tidb-deploy/monitor-9100/${f}`);
+      expect(s).toMatch(/systemctl enable .*'?node_exporter-9100\.service'? '?blackbox_exporter-9115\.service'?/);
+      expect(s.includes('prometheus-9090')).toBe(host === prom.host);
+    }
+    execFileSync('bash', ['-n'], { input: agentFiles(t).files.filter((f) => f.path.endsWith('.sh')).map((f) => f.content).join('\n') });
+    // TiUP's GrantCapNetRaw: blackbox's icmp prober needs a raw socket.
+    expect(agentFiles(t).files.find((f) => f.path.endsWith('blackbox_exporter-9115.service'))!.content).toMatch(/^AmbientCapabilities=CAP_NET_RAW$/m);
+  });
+
+  test('prometheus.yml in TiUP\'s layout: a job per component on its metrics port, and tiseal switches exactly those', () => {
+    const prom = t.instances.find((i) => i.role === 'prometheus')!;
+    const text = prometheusYml(prom, t, 'default');
+    type Job = { job_name: string; scheme?: string; scrape_interval?: string; static_configs?: Array<{ targets: string[] | null }> };
+    const doc = yaml.load(text) as { global: Record<string, unknown>; scrape_configs: Job[] };
+    expect(doc.global.scrape_interval).toBe('2s');
+    const targets = (j: Job) => (j.static_configs ?? []).flatMap((c) => c.targets ?? []);
+    const jobs = Object.fromEntries(doc.scrape_configs.map((j) => [j.job_name, targets(j)]));
+    expect(jobs.pd).toEqual(['10.77.0.11:2379', '10.77.0.12:2379', '10.77.0.13:2379']);
+    expect(jobs.tikv).toEqual(['10.77.0.11:20180', '10.77.0.12:20180', '10.77.0.13:20180']);
+    expect(jobs.tidb).toEqual(['10.77.0.14:10080']);
+    expect(jobs.tiflash).toEqual(['10.77.0.15:8234', '10.77.0.15:20292']);
+    expect(jobs.ticdc).toEqual(['10.77.0.14:8300']);
+    expect(jobs['overwritten-nodes']).toEqual(['10.77.0.11:9100', '10.77.0.12:9100', '10.77.0.13:9100', '10.77.0.14:9100', '10.77.0.15:9100']);
+    expect(jobs.tiproxy).toEqual([]);
+    expect(Object.keys(jobs).filter((j) => j.endsWith('_icmp'))).toHaveLength(5);
+    const on = yaml.load(applyPrometheusTls(text, tlsPaths(prom))) as { scrape_configs: Job[] };
+    expect(on.scrape_configs.filter((j) => j.scheme === 'https').map((j) => j.job_name).sort()).toEqual(['pd', 'ticdc', 'tidb', 'tiflash', 'tikv']);
+    expect(yaml.load(applyPrometheusTls(yaml.dump(on), null))).toEqual(doc);
   });
 
   test('the deploy script really lays out the files (run against a scratch root)', () => {

@@ -2,7 +2,7 @@ import * as TOML from '@iarna/toml';
 import * as path from 'path';
 import { compareVersions, renderConfig } from '../../src/render';
 import type { Instance } from '../../src/topology/types';
-import { EXAMPLES, LAB_DEFAULT, example, one, rendered, topo } from './helpers';
+import { EXAMPLES, LAB_DEFAULT, TIUP_FULL, example, one, rendered, topo } from './helpers';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -13,7 +13,7 @@ function parse(text: string): Json {
 
 const HEADER = '# WARNING: This file is auto-generated. Do not edit! All your modification will be overwritten!';
 
-describe.each([...EXAMPLES, LAB_DEFAULT])('config files for %s', (file) => {
+describe.each([...EXAMPLES, LAB_DEFAULT, TIUP_FULL])('config files for %s', (file) => {
   const t = example(file);
   test.each(rendered(t).map((i) => [`${i.role} ${i.host}:${i.port}`, i] as [string, Instance]))('%s', (_n, inst) => {
     const files = renderConfig(inst, t);

@@ -6,7 +6,9 @@ import type { Instance, Topology } from '../../src/topology/types';
 export const ROOT = path.join(__dirname, '..', '..');
 export const EXAMPLES = ['minimal.yaml', 'topology.example.yaml', 'multi-dc.yaml'].map((f) => path.join(ROOT, 'test', 'fixtures', 'tiup-examples', f));
 export const LAB_DEFAULT = path.join(ROOT, 'lab', 'topologies', 'default.yaml');
-export const RENDERED_ROLES = ['pd', 'tikv', 'tidb', 'tiflash', 'cdc'];
+/** TiUP's own integration topology with Pump and Drainer (tests/tiup-cluster/topo/full.yaml). */
+export const TIUP_FULL = path.join(ROOT, 'test', 'fixtures', 'topology', 'tiup-full-binlog.yaml');
+export const RENDERED_ROLES = ['pd', 'tikv', 'tidb', 'tiflash', 'cdc', 'pump', 'drainer'];
 
 export function example(file: string): Topology {
   return loadTopology(file);

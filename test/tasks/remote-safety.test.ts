@@ -8,7 +8,6 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PdClient } from '../../src/pd/client';
-import { renderConfig, renderRunScript } from '../../src/render';
 import { FakeExecutor, FakePool, UnsafeRemotePathError } from '../../src/ssh';
 import { ClusterDir } from '../../src/state/cluster-dir';
 import { certificatesStep } from '../../src/tasks/certificates';
@@ -20,26 +19,12 @@ import { stageStep } from '../../src/tasks/stage';
 import { parseTopology, pdInstances } from '../../src/topology';
 import type { GlobalOptions } from '../../src/options';
 import type { Step } from '../../src/engine/step';
+import { deployedPool } from '../support/deployed-pool';
 
 jest.setTimeout(60_000);
 
 const topoFile = path.join(__dirname, '..', '..', 'lab', 'topologies', 'default.yaml');
 const topology = () => parseTopology(fs.readFileSync(topoFile, 'utf8'), topoFile);
-
-function deployedPool(): FakePool {
-  const t = topology();
-  const pool = new FakePool();
-  for (const inst of t.instances) {
-    const h = pool.host(inst.host);
-    for (const [file, text] of Object.entries(renderConfig(inst, t))) h.addFile(file, text, { owner: 'tidb', mode: 0o644 });
-    h.addFile(inst.runScript, renderRunScript(inst, t, { tls: false }), { owner: 'tidb', mode: 0o755 });
-    for (const d of [inst.deployDir, `${inst.deployDir}/conf`, `${inst.deployDir}/scripts`]) {
-      const e = h.entry(d)!;
-      e.owner = e.group = 'tidb';
-    }
-  }
-  return pool;
-}
 
 function context(pool: FakePool, stateDir: string, want: 'on' | 'off' = 'on'): TlsContext {
   const t = topology();
@@ -86,7 +71,7 @@ describe.each([
   ['the key file', (d: string) => `${d}/tls/pd.pem`],
 ])('a symlink planted by the deploy user as %s', (_what, where) => {
   it('stops the stage step with an error naming host and path; root-owned files unchanged', async () => {
-    const pool = deployedPool();
+    const pool = deployedPool(topology());
     const ctx = context(pool, stateDir);
     await apply(certificatesStep, ctx);
     const h = pool.host('10.77.0.11');
@@ -109,7 +94,7 @@ describe.each([
 });
 
 test('a replaced key is backed up 0600 in root-only 0700 dirs, and deleted (and said so) once the run is verified', async () => {
-  const pool = deployedPool();
+  const pool = deployedPool(topology());
   const ctx = context(pool, stateDir);
   const h = pool.host('10.77.0.11');
   const key = '/tidb-deploy/pd-2379/tls/pd.pem';
@@ -137,7 +122,7 @@ test('a replaced key is backed up 0600 in root-only 0700 dirs, and deleted (and 
 });
 
 test('--clean-certificate removes tls/ and the tls/ copies in every tiseal backup', async () => {
-  const pool = deployedPool();
+  const pool = deployedPool(topology());
   const ctx = context(pool, stateDir, 'off');
   const h = pool.host('10.77.0.11');
   h.addFile('/tidb-deploy/pd-2379/tls/pd.pem', 'KEY', { owner: 'tidb', mode: 0o600 });
@@ -156,7 +141,7 @@ test('--clean-certificate removes tls/ and the tls/ copies in every tiseal backu
 });
 
 test('--clean-certificate keeps a TiDB\'s tls/sql-* (sql-tls, its own CA): only the cluster files go', async () => {
-  const pool = deployedPool();
+  const pool = deployedPool(topology());
   const ctx = context(pool, stateDir, 'off');
   const tidb = topology().instances.find((i) => i.role === 'tidb')!;
   const h = pool.host(tidb.host);
