@@ -8,14 +8,13 @@
 import * as http from 'http';
 import * as net from 'net';
 import * as os from 'os';
-import { FlagError, flagBool, flagString, FlagSpec, parseFlags } from './common/flags';
+import { flagString, FlagSpec } from './common/flags';
 import { Logger } from './common/log';
 import { bootTimeoutMs, onShutdown } from './common/process';
 import { metricsText } from './common/status-http';
 import type { TlsPaths } from './common/tls';
-import { ConfigError, getNumber, getString, loadTomlFile, Schema, Table, unknownKeys } from './common/toml';
-import { EMULATOR_BUILD_TS, EMULATOR_GIT_HASH, emulatedVersion } from './common/version';
-import { json, parsePdUrls, PdFacts, Security, reachPd, refuseRemovedVersion, registerNode, securityOf, SECURITY_SCHEMA, serveBinlogPort, toTlsConfig } from './binlog/node';
+import { ConfigError, getNumber, getString, Schema } from './common/toml';
+import { bootBinlogNode, json, parsePdUrls, PdFacts, Security, reachPd, registerNode, securityOf, SECURITY_SCHEMA, serveBinlogPort, toTlsConfig } from './binlog/node';
 
 // drainer/config.go NewConfig (Go flag package).
 const FLAGS: FlagSpec[] = [
@@ -48,36 +47,10 @@ function tcpReachable(host: string, port: number, timeoutMs: number): Promise<st
 }
 
 async function main(): Promise<void> {
-  const version = emulatedVersion();
-  refuseRemovedVersion('drainer', version);
-  const boot: Logger = new Logger('drainer');
-  let flags;
-  try {
-    flags = parseFlags(process.argv.slice(2), FLAGS, 'goflag', 'drainer');
-  } catch (e) {
-    if (e instanceof FlagError) {
-      process.stderr.write(`${e.message}\n`);
-      process.exit(e.exitCode);
-    }
-    throw e;
-  }
-  if (flagBool(flags, 'V')) {
-    process.stdout.write(`Release Version: ${version.text}\nGit Commit Hash: ${EMULATOR_GIT_HASH}\nBuild TS: ${EMULATOR_BUILD_TS}\nGo Version: go1.21 (tiseal emulator)\n`);
-    return;
-  }
-  const fatalFlags: (err: string) => never = (err) => boot.fatal("verifying flags failed, See 'drainer --help'.", { error: err });
-  let raw: Table = {};
-  const configFile = flagString(flags, 'config');
-  try {
-    if (configFile) {
-      raw = loadTomlFile(configFile);
-      const bad = unknownKeys(raw, SCHEMA);
-      if (bad.length) throw new ConfigError(`component drainer's config file ${configFile} contained unknown configuration options: ${bad.join(', ')}`);
-    }
-  } catch (e) {
-    fatalFlags((e as Error).message);
-  }
-  const opt = (flag: string, key = flag): string | undefined => flagString(flags, flag) ?? getString(raw, key);
+  const b = bootBinlogNode('drainer', FLAGS, SCHEMA, "verifying flags failed, See 'drainer --help'.");
+  if (!b) return;
+  const { version, raw, opt, flags } = b;
+  const fatalFlags: (err: string) => never = b.fatalFlags; // annotated: TS narrows only on declared never-returning calls
   let sec: Security;
   let paths: TlsPaths | undefined;
   let pdUrls: string[] = [];

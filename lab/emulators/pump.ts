@@ -8,14 +8,13 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
-import { FlagError, flagBool, flagString, FlagSpec, parseFlags } from './common/flags';
+import type { FlagSpec } from './common/flags';
 import { Logger } from './common/log';
 import { bootTimeoutMs, onShutdown } from './common/process';
 import { metricsText } from './common/status-http';
 import { splitHostPort, TlsPaths } from './common/tls';
-import { ConfigError, getString, loadTomlFile, Schema, Table, unknownKeys } from './common/toml';
-import { EMULATOR_BUILD_TS, EMULATOR_GIT_HASH, emulatedVersion } from './common/version';
-import { json, parsePdUrls, PdFacts, Security, reachPd, refuseRemovedVersion, registerNode, securityOf, SECURITY_SCHEMA, serveBinlogPort, toTlsConfig } from './binlog/node';
+import { ConfigError, Schema } from './common/toml';
+import { bootBinlogNode, json, parsePdUrls, PdFacts, Security, reachPd, registerNode, securityOf, SECURITY_SCHEMA, serveBinlogPort, toTlsConfig } from './binlog/node';
 
 // pump/config.go NewConfig (Go flag package: -flag and --flag, unknown → exit 2).
 const FLAGS: FlagSpec[] = [
@@ -31,36 +30,10 @@ const SCHEMA: Schema = {
 };
 
 async function main(): Promise<void> {
-  const version = emulatedVersion();
-  refuseRemovedVersion('pump', version);
-  const boot: Logger = new Logger('pump');
-  let flags;
-  try {
-    flags = parseFlags(process.argv.slice(2), FLAGS, 'goflag', 'pump');
-  } catch (e) {
-    if (e instanceof FlagError) {
-      process.stderr.write(`${e.message}\n`);
-      process.exit(e.exitCode);
-    }
-    throw e;
-  }
-  if (flagBool(flags, 'V')) {
-    process.stdout.write(`Release Version: ${version.text}\nGit Commit Hash: ${EMULATOR_GIT_HASH}\nBuild TS: ${EMULATOR_BUILD_TS}\nGo Version: go1.21 (tiseal emulator)\n`);
-    return;
-  }
-  const fatalFlags: (err: string) => never = (err) => boot.fatal("verifying flags failed. See 'pump --help'.", { error: err });
-  let raw: Table = {};
-  const configFile = flagString(flags, 'config');
-  try {
-    if (configFile) {
-      raw = loadTomlFile(configFile);
-      const bad = unknownKeys(raw, SCHEMA);
-      if (bad.length) throw new ConfigError(`component pump's config file ${configFile} contained unknown configuration options: ${bad.join(', ')}`);
-    }
-  } catch (e) {
-    fatalFlags((e as Error).message);
-  }
-  const opt = (flag: string, key = flag): string | undefined => flagString(flags, flag) ?? getString(raw, key);
+  const b = bootBinlogNode('pump', FLAGS, SCHEMA, "verifying flags failed. See 'pump --help'.");
+  if (!b) return;
+  const { version, raw, opt } = b;
+  const fatalFlags: (err: string) => never = b.fatalFlags; // annotated: TS narrows only on declared never-returning calls
   let sec: Security;
   let paths: TlsPaths | undefined;
   let pdUrls: string[] = [];

@@ -10,13 +10,63 @@ import * as http from 'http';
 import * as https from 'https';
 import type * as net from 'net';
 import * as tls from 'tls';
+import { FlagError, flagBool, flagString, FlagSpec, parseFlags } from '../common/flags';
 import { httpRequest, sleep } from '../common/http';
 import { asUint64, Json, parseJsonLossless, toJson } from '../common/json';
-import type { Logger } from '../common/log';
+import { Logger } from '../common/log';
 import { PdClient } from '../common/pd-client';
 import { clientTlsOptions, listen, readTlsFile, ServerTls, TlsPaths } from '../common/tls';
-import { ConfigError, getString, getStringArray, Schema, Table } from '../common/toml';
-import { versionAtLeast, Version } from '../common/version';
+import { ConfigError, getString, getStringArray, loadTomlFile, Schema, Table, unknownKeys } from '../common/toml';
+import { EMULATOR_BUILD_TS, EMULATOR_GIT_HASH, emulatedVersion, versionAtLeast, Version } from '../common/version';
+
+export interface BinlogBoot {
+  version: Version;
+  raw: Table;
+  /** A flag, else the same key in the config file (the flag wins, as in both config.go Parse). */
+  opt: (flag: string, key?: string) => string | undefined;
+  flags: ReturnType<typeof parseFlags>;
+  /** Exit as cmd/<component>/main.go does when the flags or the config do not verify. */
+  fatalFlags: (err: string) => never;
+}
+
+/**
+ * The start both share (pump/config.go and drainer/config.go NewConfig + Parse, cmd/<c>/main.go):
+ * refuse a version without the component, Go flags (unknown → exit 2), `-V`, then the config file
+ * decoded strictly (util.StrictDecodeFile). Undefined when `-V` printed the version.
+ */
+export function bootBinlogNode(component: 'pump' | 'drainer', spec: FlagSpec[], schema: Schema, verifyFailed: string): BinlogBoot | undefined {
+  const version = emulatedVersion();
+  refuseRemovedVersion(component, version);
+  const boot = new Logger(component);
+  let flags: ReturnType<typeof parseFlags>;
+  try {
+    flags = parseFlags(process.argv.slice(2), spec, 'goflag', component);
+  } catch (e) {
+    if (e instanceof FlagError) {
+      process.stderr.write(`${e.message}\n`);
+      process.exit(e.exitCode);
+    }
+    throw e;
+  }
+  if (flagBool(flags, 'V')) {
+    process.stdout.write(`Release Version: ${version.text}\nGit Commit Hash: ${EMULATOR_GIT_HASH}\nBuild TS: ${EMULATOR_BUILD_TS}\nGo Version: go1.21 (tiseal emulator)\n`);
+    return undefined;
+  }
+  const fatalFlags = (err: string): never => boot.fatal(verifyFailed, { error: err });
+  let raw: Table = {};
+  const configFile = flagString(flags, 'config');
+  try {
+    if (configFile) {
+      raw = loadTomlFile(configFile);
+      const bad = unknownKeys(raw, schema);
+      if (bad.length) throw new ConfigError(`component ${component}'s config file ${configFile} contained unknown configuration options: ${bad.join(', ')}`);
+    }
+  } catch (e) {
+    fatalFlags((e as Error).message);
+  }
+  const opt = (flag: string, key = flag): string | undefined => flagString(flags, flag) ?? getString(raw, key);
+  return { version, raw, opt, flags, fatalFlags };
+}
 
 export const SECURITY_SCHEMA: Schema = { 'ssl-ca': true, 'ssl-cert': true, 'ssl-key': true, 'cert-allowed-cn': true };
 
