@@ -89,7 +89,7 @@ async function planInstance(ctx: TlsContext, inst: Instance): Promise<Action[]> 
     const file = inst.configFiles.find((f) => f.endsWith('prometheus.yml'));
     const text = file ? await readRemoteText(exec, file) : undefined;
     if (file && text !== undefined) {
-      const next = applyPrometheusTls(text, on ? tlsPaths(inst) : null);
+      const next = applyPrometheusTls(text, on ? tlsPaths(inst) : null, `${inst.host}:${file}`);
       if (next !== text) actions.push(fileAction(ctx, inst, file, text, next, 0o644));
     }
   }
