@@ -40,7 +40,7 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
     const clientTls = storedClientTls(store, (nextCa && next.loadClient()) || store.loadClient(), nextCa?.bundlePem);
     if (nextCa && !rawFlags.ca) throw new UsageError(`a move to the CA '${nextCa.info.subjectCN}' is not finished (${next.dir})`, 'finish it first: tiseal tls rotate --ca (it resumes)');
     const ctx = newContext({ topology, cluster, pool, opts }, { want: 'on', runId: `rotate-${Date.now()}`, clientTls, flags, resuming: false });
-    await preflight(ctx, false);
+    await preflight(ctx, false, { clusterTls: true, caChecked: true }); // rotationCaProblem above knows a move's new CA too
     const notOn = topology.instances.filter((i) => ctx.facts!.instances.get(factKey(i))?.config !== 'on');
     if (notOn.length > 0) {
       throw new PreflightError(`${notOn[0].host} ${notOn[0].unit}: TLS is not on${notOn.length > 1 ? ` (and ${notOn.length - 1} more instance(s))` : ''}; there is nothing to rotate`, { suggestion: 'run `tiseal tls enable` first; nothing was changed' });

@@ -133,6 +133,12 @@ export interface PreflightScope {
    * the topology must be one tiseal converts, or nothing starts (src/topology/tls-coverage.ts).
    */
   clusterTls: boolean;
+  /**
+   * The command has already matched the hosts' CA against every CA it may use (`tls rotate`: the
+   * cluster CA, or the new one of a CA move the hosts are part-way through), so the enable check,
+   * which knows only the cluster CA, must not refuse a move that is past trust-new-only.
+   */
+  caChecked?: boolean;
 }
 
 export function preflightStep(resuming: boolean, scope: PreflightScope = { clusterTls: true }): Step<HostResumeContext & { facts?: ClusterFacts; problems?: Problem[] }> {
@@ -153,7 +159,7 @@ export function preflightStep(resuming: boolean, scope: PreflightScope = { clust
         evidence = await readHostEvidence(ctx, facts);
       }
       // The root cause first: without the hosts' CA key an enable cannot issue, nor even reach PD.
-      const caError = await enableCaProblem(ctx, facts);
+      const caError = scope.caChecked ? undefined : await enableCaProblem(ctx, facts);
       if (caError) throw caError;
       // The journal is a record, not the source of truth: without one, the hosts tell whether a run was cut short.
       const fromHosts = !resuming && hostsShowInterruptedRun(evidence);

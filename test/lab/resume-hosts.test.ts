@@ -62,7 +62,10 @@ describeLab('SIGKILL at a random moment, journal and lock deleted: the re-run co
     return again;
   }
 
-  const durations: Record<Cmd, number> = { enable: 0, disable: 0 };
+  // Kill moments are drawn over about a full run on the lab (enable ~19 s, disable ~17 s measured in
+  // CI); one that falls after the end just lets the run finish. TISEAL_RESUME_BOUND_MS widens them.
+  const bound = Number(process.env.TISEAL_RESUME_BOUND_MS ?? 0);
+  const durations: Record<Cmd, number> = { enable: bound || 19_000, disable: bound || 17_000 };
   /** State dirs of the "other machines", removed at the end. */
   const others: string[] = [];
   const otherMachine = (prefix: string): LabInfo => {
@@ -76,14 +79,7 @@ describeLab('SIGKILL at a random moment, journal and lock deleted: the re-run co
     await labReset();
     const put = curl(['-X', 'POST', '-d', JSON.stringify({ key, value }), `http://${pd()}:2379/v3/kv/put`]);
     if (put.code !== 0) throw new Error(`PD kv put: ${put.out}`);
-    // One full run each way: how long a run takes on this lab bounds the kill moments.
-    for (const cmd of ['enable', 'disable'] as Cmd[]) {
-      const t0 = Date.now();
-      const r = await runTiseal(info, ['tls', cmd, info.topologyFile, '--yes']);
-      if (r.code !== 0) throw failed(`${cmd}`, r);
-      durations[cmd] = Date.now() - t0;
-    }
-    process.stdout.write(`resume-hosts: a full enable takes ${durations.enable} ms, a disable ${durations.disable} ms\n`);
+    process.stdout.write(`resume-hosts: kill moments drawn over ${durations.enable} ms (enable), ${durations.disable} ms (disable)\n`);
   }, 20 * 60_000);
 
   afterAll(async () => {
