@@ -2,8 +2,8 @@
  * `tls rotate --ca`: the cluster moves to a new CA with rolling restarts (trust both, reissue,
  * trust only the new one). Then a second move is SIGKILLed at a random moment, its journal and lock
  * deleted, and re-run: the phase is read from the hosts' CA bundles (the kill moment is printed to
- * replay). The hosts' bundles are read after each move; every port is checked with openssl, and the
- * cluster's health, once at the end (lab time); both retired CAs' clients are refused.
+ * replay). The hosts' bundles are read after each move; every port is checked with openssl once at
+ * the end (lab time); each move's retired CA's client is refused right after that move.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -23,8 +23,6 @@ describeLab('tiseal tls rotate --ca on the lab', () => {
   let dir = '';
   /** How long the first move took: bounds the kill moment of the second. */
   let moveMs = 0;
-  /** tiseal's client certificate from before the first move. */
-  let firstOld = { cert: '', key: '' };
 
   /** No host's ca.crt holds `retired` any more (the ports are checked with openssl by expectEveryPortOnTls). */
   function expectNoHostTrusts(retired: string): void {
@@ -87,7 +85,6 @@ describeLab('tiseal tls rotate --ca on the lab', () => {
     // Live, after the switch: the old CA's client certificate is refused where the new one is served.
     const f = tlsFiles(info);
     expectClientRefused(info, old, { cert: f.cert, key: f.key });
-    firstOld = old;
   });
 
   it('a second move SIGKILLed at a random moment, journal and lock deleted, converges when re-run with --yes: every port on the newest CA, cluster healthy', async () => {
@@ -113,7 +110,9 @@ describeLab('tiseal tls rotate --ca on the lab', () => {
     expectNoHostTrusts(before);
     expectEveryPortOnTls(info);
     const f = tlsFiles(info);
-    for (const refused of [old, firstOld]) expectClientRefused(info, refused, { cert: f.cert, key: f.key });
+    // the client of the CA the killed move retired is refused (the first move's was, in the test above;
+    // each refusal costs TiKV's 15 s s_client wait, so once each)
+    expectClientRefused(info, old, { cert: f.cert, key: f.key });
     // TiUP's tls/ followed the move (its scale-out issues from the cluster CA).
     expect(fs.readFileSync(path.join(tiupDir, 'tls', 'ca.crt'), 'utf8')).toBe(fs.readFileSync(f.ca, 'utf8'));
     expect(fs.readFileSync(path.join(tiupDir, 'tls', 'client.crt'), 'utf8')).toBe(fs.readFileSync(f.cert, 'utf8'));
