@@ -190,6 +190,20 @@ function relabelToBlackbox(blackbox: string): string[] {
  * ports, TiKV/TiDB status ports, TiFlash metrics + proxy status ports, Pump/Drainer and TiCDC ports, node_exporter on
  * every host, blackbox probes. `scrape_interval`/`scrape_timeout` from the topology entry.
  */
+/** TiUP's tcp_connect probe job through blackbox_exporter: one static_configs group per component. */
+function probeJob(name: string, groups: ReadonlyArray<readonly [string, string[]]>, blackbox: string): string[] {
+  return [
+    `  - job_name: "${name}"`,
+    '    scrape_interval: 30s',
+    '    metrics_path: /probe',
+    '    params:',
+    '      module: [tcp_connect]',
+    '    static_configs:',
+    ...groups.flatMap(([g, t]) => ['    - targets:', ...targetList(t), '      labels:', `        group: '${g}'`]),
+    ...relabelToBlackbox(blackbox),
+  ];
+}
+
 export function prometheusYml(inst: Instance, topo: Topology, clusterName: string): string {
   const a = monitoredAgents(topo);
   const of = (role: string) => topo.instances.filter((i) => i.role === role);
@@ -246,49 +260,16 @@ export function prometheusYml(inst: Instance, topo: Topology, clusterName: strin
       ? [
         ...job('pump', pump).map((l) => l.replace('"pump"', "'pump'")),
         ...job('drainer', drainer).map((l) => l.replace('"drainer"', "'drainer'")),
-        '  - job_name: "port_probe"',
-        '    scrape_interval: 30s',
-        '    metrics_path: /probe',
-        '    params:',
-        '      module: [tcp_connect]',
-        '    static_configs:',
-        '    - targets:',
-        ...targetList(pump),
-        '      labels:',
-        "        group: 'pump'",
-        '    - targets:',
-        ...targetList(drainer),
-        '      labels:',
-        "        group: 'drainer'",
-        ...relabelToBlackbox(blackbox),
+        ...probeJob('port_probe', [['pump', pump], ['drainer', drainer]], blackbox),
       ]
       : []),
     ...(cdc.length ? job('ticdc', cdc) : []),
-    '  - job_name: "tidb_port_probe"',
-    '    scrape_interval: 30s',
-    '    metrics_path: /probe',
-    '    params:',
-    '      module: [tcp_connect]',
-    '    static_configs:',
-    ...([['tidb', tidb], ['tikv', tikv], ['pd', pd], ['tiflash', tiflash], ['ticdc', cdc]] as const)
-      .filter(([g, t]) => t.length > 0 || ['tidb', 'tikv', 'pd'].includes(g))
-      .flatMap(([g, t]) => ['    - targets:', ...targetList(t), '      labels:', `        group: '${g}'`]),
-    ...relabelToBlackbox(blackbox),
-    '  - job_name: "monitor_port_probe"',
-    '    scrape_interval: 30s',
-    '    metrics_path: /probe',
-    '    params:',
-    '      module: [tcp_connect]',
-    '    static_configs:',
-    '    - targets:',
-    ...targetList(nodes),
-    '      labels:',
-    "        group: 'node_exporter'",
-    '    - targets:',
-    ...targetList(blackboxes),
-    '      labels:',
-    "        group: 'blackbox_exporter'",
-    ...relabelToBlackbox(blackbox),
+    ...probeJob(
+      'tidb_port_probe',
+      ([['tidb', tidb], ['tikv', tikv], ['pd', pd], ['tiflash', tiflash], ['ticdc', cdc]] as const).filter(([g, t]) => t.length > 0 || ['tidb', 'tikv', 'pd'].includes(g)),
+      blackbox,
+    ),
+    ...probeJob('monitor_port_probe', [['node_exporter', nodes], ['blackbox_exporter', blackboxes]], blackbox),
     ...blackboxes.flatMap((b) => [
       `  - job_name: "blackbox_exporter_${b}_icmp"`,
       '    scrape_interval: 6s',
