@@ -7,19 +7,16 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { PdClient } from '../../src/pd/client';
 import { FakeExecutor, FakePool, UnsafeRemotePathError } from '../../src/ssh';
-import { ClusterDir } from '../../src/state/cluster-dir';
 import { certificatesStep } from '../../src/tasks/certificates';
 import { cleanCertificatesStep } from '../../src/tasks/clean-certificates';
 import type { TlsContext } from '../../src/tasks/context';
 import { purgeKeyBackupsStep } from '../../src/tasks/key-backups';
 import { logTail, writeWithBackup } from '../../src/tasks/remote';
 import { stageStep } from '../../src/tasks/stage';
-import { parseTopology, pdInstances } from '../../src/topology';
-import type { GlobalOptions } from '../../src/options';
+import { parseTopology } from '../../src/topology';
 import type { Step } from '../../src/engine/step';
-import { deployedPool } from '../support/deployed-pool';
+import { deployedPool, fakeTlsContext } from '../support/deployed-pool';
 
 jest.setTimeout(60_000);
 
@@ -27,23 +24,7 @@ const topoFile = path.join(__dirname, '..', '..', 'lab', 'topologies', 'default.
 const topology = () => parseTopology(fs.readFileSync(topoFile, 'utf8'), topoFile);
 
 function context(pool: FakePool, stateDir: string, want: 'on' | 'off' = 'on'): TlsContext {
-  const t = topology();
-  const pds = pdInstances(t);
-  return {
-    want,
-    runId: 'r1',
-    topology: t,
-    opts: { stateDir, concurrency: 4 } as GlobalOptions,
-    cluster: new ClusterDir(stateDir, 'lab'),
-    pool,
-    pd: new PdClient([], undefined),
-    user: 'tidb',
-    keepPd: pds[0],
-    removedPds: pds.slice(1),
-    flags: { certDays: 365, caDays: 3650, keyType: 'ecdsa' },
-    notes: [],
-    resuming: false,
-  };
+  return fakeTlsContext({ want, topology: topology(), pool, stateDir });
 }
 
 async function apply(step: Step<TlsContext>, ctx: TlsContext): Promise<void> {

@@ -7,17 +7,14 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { PdClient } from '../../src/pd/client';
 import { tlsSteps } from '../../src/plans/tls';
 import { FakePool } from '../../src/ssh';
-import { ClusterDir } from '../../src/state/cluster-dir';
 import { certificatesStep } from '../../src/tasks/certificates';
 import type { TlsContext } from '../../src/tasks/context';
 import { stageStep } from '../../src/tasks/stage';
-import { parseTopology, pdInstances } from '../../src/topology';
+import { parseTopology } from '../../src/topology';
 import type { Topology } from '../../src/topology/types';
-import type { GlobalOptions } from '../../src/options';
-import { deployedPool } from '../support/deployed-pool';
+import { deployedPool, fakeTlsContext } from '../support/deployed-pool';
 
 jest.setTimeout(60_000);
 
@@ -27,23 +24,7 @@ const BINLOG_SERVERS = '\npump_servers:\n  - host: 10.77.0.12\n\ndrainer_servers
 const topology = (): Topology => parseTopology(fs.readFileSync(labFile, 'utf8') + BINLOG_SERVERS, 'binlog.yaml');
 
 function context(want: 'on' | 'off', t: Topology, pool: FakePool, stateDir: string, verifyCn: boolean): TlsContext {
-  const pds = pdInstances(t);
-  return {
-    want,
-    runId: 'r1',
-    topology: t,
-    opts: { stateDir, concurrency: 4 } as GlobalOptions,
-    cluster: new ClusterDir(stateDir, 'binlog'),
-    pool,
-    pd: new PdClient([], undefined),
-    user: 'tidb',
-    keepPd: pds[0],
-    removedPds: pds.slice(1),
-    flags: { certDays: 365, caDays: 3650, keyType: 'ecdsa', verifyCn, schedule: 'tiers' },
-    facts: { pdVersion: 'v8.1.2' },
-    notes: [],
-    resuming: false,
-  } as unknown as TlsContext;
+  return fakeTlsContext({ want, topology: t, pool, stateDir, cluster: 'binlog', flags: { verifyCn, schedule: 'tiers' }, facts: { pdVersion: 'v8.1.2' } });
 }
 
 test('the plan restarts Pump after TiKV and Drainer after TiFlash (TiUP start order)', () => {

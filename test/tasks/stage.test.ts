@@ -3,15 +3,12 @@ import * as os from 'os';
 import * as path from 'path';
 import * as TOML from '@iarna/toml';
 import { execFileSync } from 'child_process';
-import { PdClient } from '../../src/pd/client';
 import { FakePool } from '../../src/ssh';
-import { ClusterDir } from '../../src/state/cluster-dir';
 import { certificatesStep } from '../../src/tasks/certificates';
 import type { TlsContext } from '../../src/tasks/context';
 import { stageStep } from '../../src/tasks/stage';
-import { parseTopology, pdInstances } from '../../src/topology';
-import type { GlobalOptions } from '../../src/options';
-import { deployedPool } from '../support/deployed-pool';
+import { parseTopology } from '../../src/topology';
+import { deployedPool, fakeTlsContext } from '../support/deployed-pool';
 
 // RSA keys for every instance: seconds on a loaded two-core machine.
 jest.setTimeout(60_000);
@@ -19,24 +16,7 @@ jest.setTimeout(60_000);
 const topoFile = path.join(__dirname, '..', '..', 'lab', 'topologies', 'default.yaml');
 
 function context(want: 'on' | 'off', pool: FakePool, stateDir: string): TlsContext {
-  const topology = parseTopology(fs.readFileSync(topoFile, 'utf8'), topoFile);
-  const pds = pdInstances(topology);
-  const opts = { stateDir, concurrency: 4 } as GlobalOptions;
-  return {
-    want,
-    runId: 'r1',
-    topology,
-    opts,
-    cluster: new ClusterDir(stateDir, 'lab'),
-    pool,
-    pd: new PdClient([], undefined),
-    user: 'tidb',
-    keepPd: pds[0],
-    removedPds: pds.slice(1),
-    flags: { certDays: 365, caDays: 3650, keyType: 'rsa' },
-    notes: [],
-    resuming: false,
-  };
+  return fakeTlsContext({ want, topology: parseTopology(fs.readFileSync(topoFile, 'utf8'), topoFile), pool, stateDir, flags: { keyType: 'rsa' } });
 }
 
 /** `ca-path = ""` means TLS off, like an absent key (TiUP renders the learner config with empty ones). */
