@@ -111,6 +111,12 @@ async function main(): Promise<void> {
   } catch (e) {
     log.fatal('join meet error', { error: (e as Error).message });
   }
+  // tikv/pd v6.5.0–v8.3 (v8.1.0 server/config/config.go GenEmbedEtcdConfig → grpcutil
+  // GetOneAllowedCN): several CNs fail CreateServer, i.e. after --config-check said "config check
+  // successful" and after the join; cmd/pd-server/main.go: log.Fatal("create server failed", …).
+  if (!v84 && allowed.length > 1) {
+    log.fatal('create server failed', { error: '[PD:grpcutil:ErrSecurityConfig]security config error: only supports one CN' });
+  }
   const etcd = new EtcdProcess();
   let stopping = false;
   const hasData = isDataExist(path.join(cfg.dataDir, 'member'));

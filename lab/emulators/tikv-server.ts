@@ -14,8 +14,12 @@ import { ConfigError } from './common/toml';
 import { listen, ServerTls } from './common/tls';
 import { bareVersion, EMULATOR_BUILD_TS, EMULATOR_GIT_BRANCH, EMULATOR_GIT_HASH, emulatedVersion } from './common/version';
 import { loadTikvConfig, TIKV_FLAGS, TikvConfig, validateSecurity } from './tikv/config';
-import { EncryptionError, initEncryption } from './tikv/encryption';
-import { KvStore } from './tikv/kv-store';
+import { DataKey, EncryptionError, openEncryption } from './tikv/encryption';
+import { RaftStore } from './tikv/raft';
+import { raftTiming, RaftTiming, validateRaftTiming } from './tikv/raft-config';
+import { RaftStorage, RegionMeta } from './tikv/raft-storage';
+import { rpcHandler } from './tikv/rpc-handler';
+import type { Json } from './common/json';
 
 function printVersion(v: string): void {
   process.stdout.write(
@@ -49,9 +53,12 @@ async function main(): Promise<void> {
   const log = new Logger('tikv', cfg.logFile);
   log.info('Welcome to TiKV [tiseal emulator]', { 'Release Version': bareVersion(version) });
   if (cfg.unrecognized.length) log.warn('unrecognized configuration options', { keys: cfg.unrecognized.join(', ') });
+  let timing: RaftTiming = raftTiming({});
   try {
     validateSecurity(cfg.security);
     if (cfg.pdEndpoints.length === 0) throw new ConfigError('please specify pd.endpoints.');
+    timing = raftTiming(cfg.raw);
+    validateRaftTiming(timing);
   } catch (e) {
     log.fatal(`invalid configuration: ${(e as Error).message}`);
   }
@@ -59,8 +66,11 @@ async function main(): Promise<void> {
     process.stdout.write('config check successful\n');
     return;
   }
+  let dataKey: DataKey | undefined;
   try {
-    log.info(initEncryption(cfg.encryption, cfg.dataDir));
+    const enc = openEncryption(cfg.encryption, cfg.dataDir);
+    dataKey = enc.dataKey;
+    log.info(enc.message);
   } catch (e) {
     if (e instanceof EncryptionError) log.fatal(`Encryption failed to initialize: ${e.message}. code: ${e.code}`);
     throw e;
@@ -84,6 +94,7 @@ async function main(): Promise<void> {
     }
   }
 
+  let raft: RaftStore | undefined;
   const deployPath = process.env.TISEAL_EMULATOR_SELF ? path.dirname(path.resolve(process.env.TISEAL_EMULATOR_SELF)) : path.resolve('bin');
   const pd = new PdClient(cfg.pdEndpoints, paths);
   const hb = new StoreHeartbeat({
@@ -100,24 +111,34 @@ async function main(): Promise<void> {
       start_timestamp: Math.floor(Date.now() / 1000),
       deploy_path: deployPath,
     },
+    stats: () => (raft ? { region_leaders: raft.leaders(), ...raft.counts() } : {}),
+    onAnswer: (a) => {
+      if (!raft) return;
+      raft.applyRegions(((a.regions as unknown as RegionMeta[] | undefined) ?? []));
+      for (const op of (a.operators as Record<string, Json>[] | undefined) ?? []) {
+        void raft.transferLeader(Number(op.region_id), Number(op.term), Number(op.to_store));
+      }
+    },
   });
   const servers: net.Server[] = [];
   onShutdown(log, () => {
     hb.stop();
+    raft?.stop();
     for (const s of servers) s.close();
   });
   // Like TiKV: no port is open until PD answered (the store id and cluster id come from PD).
   await hb.register();
 
-  const kv = ((): KvStore => {
-    try {
-      return new KvStore(cfg.dataDir);
-    } catch (e) {
-      return log.fatal(`failed to open engine: ${(e as Error).message}`);
-    }
-  })();
+  try {
+    raft = new RaftStore({
+      storeId: () => Number(hb.storeId ?? 0), storage: new RaftStorage(cfg.dataDir, dataKey), timing, log, tls: paths, onLeaderChange: () => hb.kick(),
+    });
+  } catch (e) {
+    log.fatal(`failed to open engine: ${(e as Error).message}`);
+  }
   const rpc = createRpcServer({
-    component: 'tikv', version: bareVersion(version), tls: serverTls, allowedCN: cfg.security.allowedCN, storeId: () => hb.storeId, kv, log,
+    component: 'tikv', version: bareVersion(version), tls: serverTls, allowedCN: cfg.security.allowedCN, storeId: () => hb.storeId,
+    request: rpcHandler(raft!, () => hb.storeId, log), log,
   });
   try {
     await listen(rpc, cfg.addr);
@@ -164,6 +185,7 @@ async function main(): Promise<void> {
     log.fatal(`failed to start server: ${(e as Error).message}`);
   }
   hb.start();
+  raft!.start();
   log.info('TiKV is ready to serve', { addr: cfg.addr, 'status-addr': cfg.statusAddr, 'store-id': hb.storeId ?? '' });
 }
 

@@ -21,7 +21,7 @@ function tlsToml(allowed?: string[]): string {
   );
 }
 
-function startPd(n: number, scheme: 'http' | 'https', toml: string, version = 'v8.5.1', dataName = `pd-${n}`): Proc {
+function startPd(n: number, scheme: 'http' | 'https', toml: string, version = 'v8.5.1', dataName = `pd-${n}`, extra: string[] = []): Proc {
   const dir = path.join(base, dataName);
   writeFile(path.join(dir, 'conf/pd.toml'), toml);
   return startEmulator(build, 'pd-server', [
@@ -32,6 +32,7 @@ function startPd(n: number, scheme: 'http' | 'https', toml: string, version = 'v
     `--initial-cluster=pd-${n}=${scheme}://${IP(n)}:2380`,
     '--config=conf/pd.toml',
     '--log-file=log/pd.log',
+    ...extra,
   ], { cwd: dir, version });
 }
 
@@ -75,10 +76,16 @@ test('https client URL without certificates fails like etcd/PD', async () => {
   expect(p.output()).toContain(`TLS key/cert (--cert-file, --key-file) must be provided for client url https://${IP(2)}:2379 with HTTPS scheme`);
 });
 
-test('cert-allowed-cn before v8.4.0: one CN only, not checked on the client port', async () => {
+test('cert-allowed-cn before v8.4.0: one CN only (refused at start, not by --config-check), not checked on the client port', async () => {
+  // tikv/pd v8.1.0 server/config/config.go GenEmbedEtcdConfig → grpcutil GetOneAllowedCN
+  // (errs.ErrSecurityConfig "security config error: %s", "only supports one CN") runs in
+  // CreateServer; cmd/pd-server/main.go handles --config-check before it.
+  const check = startPd(3, 'https', tlsToml(['pd', 'tidb']), 'v8.1.2', 'pd-3-check', ['--config-check']);
+  expect(await check.exited).toBe(0);
+  expect(check.output()).toContain('config check successful');
   const two = startPd(3, 'https', tlsToml(['pd', 'tidb']), 'v8.1.2');
   expect(await two.exited).toBe(1);
-  expect(two.output()).toContain('Currently only supports one CN');
+  expect(two.output()).toMatch(/\["create server failed"\] \[error="\[PD:grpcutil:ErrSecurityConfig\]security config error: only supports one CN"\]/);
   const p = startPd(3, 'https', tlsToml(['pd']), 'v8.1.2', 'pd-3b');
   const url = `https://${IP(3)}:2379/pd/api/v1/members`;
   await waitFor('v8.1 PD up', () => curl(url, withCert(client)).http === 200 || undefined);

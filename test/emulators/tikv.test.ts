@@ -80,7 +80,8 @@ test('a TiKV heartbeats to PD and is Up; a restart keeps its store id', async ()
   const s = await waitFor('store Up', () => stores(`http://${PLAIN_PD()}`).find((x) => x.address === `${IP(10)}:20160` && x.state_name === 'Up'));
   expect(s).toMatchObject({ status_address: `${IP(10)}:20180`, version: '8.5.1', labels: [{ key: 'zone', value: 'z1' }] });
   expect(typeof s.last_heartbeat).toBe('bigint');
-  expect(curl(`http://${IP(10)}:20180/status`).http).toBe(200);
+  // TiKV opens its status port last (components/server/src/server.rs: run_status_server after node.start), so Up in PD comes first.
+  await waitFor('status port', () => curl(`http://${IP(10)}:20180/status`).http === 200 || undefined);
   await kv.stop();
   startTikv(10, PLAIN_PD(), '[server]\nlabels = { zone = "z1" }\n');
   await waitFor('status port back', () => curl(`http://${IP(10)}:20180/status`).http === 200 || undefined);
@@ -106,6 +107,7 @@ test('TLS TiKV: Up through a TLS PD, CN rules, and certificate reload on mtime c
   const cnList = 'cert-allowed-cn = ["tidb", "pd", "tikv"]\n';
   startTikv(12, `${IP(2)}:2379`, secToml(kv, cnList));
   await waitFor('TLS store Up', () => stores(`https://${IP(2)}:2379`, true).find((x) => x.address === `${IP(12)}:20160` && x.state_name === 'Up'));
+  await waitFor('TLS status port', () => curl(`https://${IP(12)}:20180/status`, { ca: pki.ca, cert: client.cert, key: client.key }).http === 200 || undefined);
   const serial = (): string => {
     const r = spawnSync('openssl', ['s_client', '-connect', `${IP(12)}:20160`, '-CAfile', pki.ca, '-cert', client.cert, '-key', client.key], { input: '', encoding: 'utf8', timeout: 10000 });
     const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(r.stdout)?.[0];

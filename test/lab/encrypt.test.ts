@@ -15,20 +15,24 @@ import { readEncryption } from '../../src/components/encryption';
 import { describeLab, ensureLab, sshOk, waitUntil } from './helpers';
 import { readKeyDict, sealedBy } from './encryption-state';
 import { expectRunningCluster } from './expect-cluster';
-import { clusterDir, expectRestartedOneAtATime, labTopology, runTiseal, storeRestartWindows } from './tiseal';
+import { clusterDir, expectRestartedOneAtATime, labTopology, pdJson, runTiseal, storeRestartWindows, type RunResult } from './tiseal';
+import { SqlProber, type SqlProbeReport } from '../../bench/sql-prober';
 
 jest.setTimeout(10 * 60_000);
 
 const STORE_HOSTS = ['10.77.0.11', '10.77.0.12', '10.77.0.13'];
+const TIDB = '10.77.0.14';
+const PD = '10.77.0.11'; // a PD member (PD runs on the three store hosts)
 
 const stores = (info: LabInfo) => labTopology(info).instances.filter((i) => i.role === 'tikv' || i.role === 'tiflash');
 
 /** Run tiseal and prove it restarted every store, one at a time: no two [stop, ready again] windows overlap. */
-async function expectRollingRestart(info: LabInfo, args: string[]): Promise<void> {
+async function expectRollingRestart(info: LabInfo, args: string[]): Promise<RunResult> {
   const since = Date.now();
   const r = await runTiseal(info, args);
   if (r.code !== 0) throw new Error(`${args.join(' ')} failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}`);
   expectRestartedOneAtATime(since, storeRestartWindows(info, stores(info)));
+  return r;
 }
 
 /** Every store's key dictionary opens with `key` (and not with `not`), and records `method` for new data. */
@@ -48,8 +52,32 @@ describeLab('tiseal encrypt on the lab', () => {
     await labReset();
   }, 15 * 60_000);
 
-  it('enables encryption with a rolling restart: sections written, key files 0600, stores Up', async () => {
-    await expectRollingRestart(info, ['encrypt', 'enable', info.topologyFile, '--yes']);
+  it('enables encryption with a rolling restart: leaders evicted first (no failed SQL statement), sections written, key files 0600, stores Up', async () => {
+    // An application on TiDB throughout: each store's leaders move away before it restarts (PD's
+    // evict-leader scheduler, as TiUP), so no region waits for an election.
+    const prober = new SqlProber({ backends: [`${TIDB}:4000`], workers: 2, pauseMs: 20, timeoutMs: 3000, keyPrefix: 'lab-encrypt' });
+    let r: RunResult;
+    let rep: SqlProbeReport;
+    prober.start();
+    try {
+      await prober.answering(20);
+      r = await expectRollingRestart(info, ['encrypt', 'enable', info.topologyFile, '--yes']);
+    } finally {
+      rep = await prober.stop();
+    }
+    const failed = rep.records.filter((x) => !x.ok).slice(0, 5);
+    process.stdout.write(`sql prober, encrypt enable: ${rep.statements} statements, ${rep.failed} failed\n`);
+    // On a failure: when each statement ran against each store's restart, and what tiseal said.
+    const iso = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+    const context = failed.length
+      ? ` restarts: ${storeRestartWindows(info, stores(info)).map((w) => `${w.id} ${iso(w.exitAt)}-${iso(w.readyAt)}`).join(', ')}; failed at ${failed.map((x) => `${iso(x.t0)}-${iso(x.t1)}`).join(', ')}; tiseal: ${r.stdout.split('\n').filter((l) => /evict|leader/.test(l)).join(' | ')}`
+      : '';
+    expect(`${rep.failed} failed ${JSON.stringify(failed)}${context}`).toBe('0 failed []');
+    expect(rep.statements).toBeGreaterThan(100);
+    expect(r.stdout.match(/leader\(s\) moved off store \d+/g)).toHaveLength(3); // each TiKV; TiFlash leads no region
+    // Every scheduler tiseal added is gone, and so are its markers on the store hosts.
+    expect(pdJson<string[]>(info, PD, '/pd/api/v1/schedulers', 'http').filter((n) => n.startsWith('evict-leader'))).toEqual([]);
+    for (const i of stores(info)) expect(sshOk(info, i.host, `sudo -n sh -c 'test -e ${i.deployDir}/tiseal-evict-leader && echo left || echo gone'`).trim()).toBe('gone');
     for (const h of STORE_HOSTS) {
       const toml = sshOk(info, h, 'cat /tidb-deploy/tikv-20160/conf/tikv.toml');
       const enc = readEncryption(TOML.parse(toml) as TomlTable);

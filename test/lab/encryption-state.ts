@@ -29,7 +29,8 @@ export function sealedBy(dict: KeyDict, masterKeyHex: string): boolean {
   try {
     const d = createDecipheriv('aes-256-gcm', Buffer.from(masterKeyHex.trim(), 'hex'), Buffer.from(dict.iv!, 'base64'));
     d.setAuthTag(Buffer.from(dict.tag!, 'base64'));
-    return Buffer.concat([d.update(Buffer.from(dict.content!, 'base64')), d.final()]).toString() === 'tiseal-emulator-key-dictionary';
+    // The marker, then (since the emulator holds regions) the 32-byte data key sealed with it.
+    return Buffer.concat([d.update(Buffer.from(dict.content!, 'base64')), d.final()]).subarray(0, 30).toString() === 'tiseal-emulator-key-dictionary';
   } catch {
     return false;
   }

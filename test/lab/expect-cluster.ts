@@ -12,6 +12,7 @@ import * as net from 'net';
 import { spawnSync } from 'child_process';
 import type { LabInfo } from '../../lab';
 import { resolveOptions } from '../../lab/options';
+import { readState } from '../../lab/state';
 import { sshOk } from './helpers';
 import { certSans, curl, etcdctlMembers, labTopology, pdJson, sClient, tlsFiles } from './tiseal';
 import { tiupTlsEndpoints, type TiupEndpoint } from './tiup-ports';
@@ -20,9 +21,9 @@ type Scheme = 'http' | 'https';
 type Members = { members: Array<{ name: string; peer_urls: string[]; client_urls: string[] }> };
 type Stores = { stores: Array<{ store: { address: string; state_name: string } }> };
 
-/** The TLS ports of the lab cluster, from TiUP's table (the lab's emulated version decides TiFlash's). */
+/** The TLS ports of the lab cluster, from TiUP's table (the deployed emulated version decides TiFlash's: labReset({ version }) records it). */
 export function labTlsEndpoints(info: LabInfo): TiupEndpoint[] {
-  return tiupTlsEndpoints(info.topologyFile, resolveOptions().version);
+  return tiupTlsEndpoints(info.topologyFile, readState(info.dir)?.deployed?.version ?? resolveOptions().version);
 }
 
 const firstPd = (info: LabInfo): string => labTopology(info).instances.find((i) => i.role === 'pd')!.host;

@@ -15,7 +15,7 @@ import * as yaml from 'js-yaml';
 interface PortSpec {
   key: string;
   default: number;
-  /** Listened on only before this version (TiFlash dropped tcp_port/http_port in v7.1.0). */
+  /** Listened on only before this version (TiFlash dropped http_port in v7.1.0). */
   before?: string;
 }
 
@@ -26,7 +26,8 @@ export const TIUP_TLS_PORTS: Record<string, { section: string; ports: PortSpec[]
   tiflash: {
     section: 'tiflash_servers',
     ports: [
-      { key: 'tcp_port', default: 9000, before: 'v7.1.0' },
+      // Not tcp_port (< v7.1): TiUP keeps it under TLS (tiflash.go) and TiFlash serves it in plaintext,
+      // "tls config is set but tcp_port_secure is not set." (Server.cpp v6.5.0).
       { key: 'http_port', default: 8123, before: 'v7.1.0' },
       { key: 'flash_service_port', default: 3930 },
       { key: 'flash_proxy_port', default: 20170 },

@@ -7,44 +7,19 @@ import { peerCommonName, ServerTls } from './tls';
  * Stand-in for a gRPC port (TiKV 20160, TiFlash 3930/20170). Only the transport is real: TLS 1.2+,
  * a required client certificate when TLS is on, the CN allow-list. On top it speaks one line:
  * `ping\n` → `pong <component> <version> [store=<id>]\n`, so clients can prove the channel works.
+ * One request per connection: the server closes after its answer.
  * A failed CN check answers like TiKV's gRPC services ("Common name check fail") and closes.
- * With `kv` (TiKV only) it also serves the test.kv data path, stand-in for kvrpcpb Get / a committed
- * write: `kv_get <store_id> <hex key> <ts>` → `value <hex>` | `notfound`;
- * `kv_put <store_id> <hex key> <hex value> <ts>` → `ok <existed 0|1>`. A request for another store
- * id gets `error: StoreNotMatch …` (errorpb.StoreNotMatch).
+ * With `request` (TiKV only) it also serves the test.kv data path and the raft messages between
+ * stores (tikv/rpc-handler.ts): lines starting `kv_` or `raft `, one answer line each.
  */
-export interface KvHandler {
-  get(key: string, ts: bigint): string | undefined;
-  put(key: string, value: string, ts: bigint): boolean;
-}
-
 export interface RpcServerOptions {
   component: string;
   version: string;
   tls?: ServerTls;
   allowedCN?: string[];
   storeId?: () => string | undefined;
-  kv?: KvHandler;
+  request?: (line: string) => Promise<string>;
   log: Logger;
-}
-
-function kvLine(o: RpcServerOptions, parts: string[]): string {
-  const [op, store] = parts;
-  const self = o.storeId?.();
-  if (!o.kv || !self) return 'error: unknown request';
-  if (store !== self) return `error: StoreNotMatch request_store_id=${store} actual_store_id=${self}`;
-  const hex = (h: string | undefined): string => Buffer.from(h ?? '', 'hex').toString('utf8');
-  try {
-    if (op === 'kv_get' && parts.length === 4) {
-      const v = o.kv.get(hex(parts[2]), BigInt(parts[3]));
-      return v === undefined ? 'notfound' : `value ${Buffer.from(v, 'utf8').toString('hex')}`;
-    }
-    if (op === 'kv_put' && parts.length === 5) return `ok ${o.kv.put(hex(parts[2]), hex(parts[3]), BigInt(parts[4])) ? 1 : 0}`;
-  } catch (e) {
-    o.log.error('kv request failed', { error: (e as Error).message });
-    return `error: ${(e as Error).message}`;
-  }
-  return 'error: unknown request';
 }
 
 export function createRpcServer(o: RpcServerOptions): net.Server {
@@ -54,10 +29,14 @@ export function createRpcServer(o: RpcServerOptions): net.Server {
     if (o.allowedCN && o.allowedCN.length > 0 && !(cn && o.allowedCN.includes(cn))) {
       o.log.warn('Common name check fail', { cn: cn ?? '', allowed: o.allowedCN.join(',') });
       sock.end(`error: Common name check fail, reason: CN ${cn ?? '(none)'} is not allowed\n`);
+      // Read on, so the client's close is seen and the socket freed (unread, it stayed open forever).
+      sock.resume();
       return;
     }
     let buf = '';
+    let answered = false;
     sock.on('data', (d: string) => {
+      if (answered) return;
       buf += d;
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -65,14 +44,19 @@ export function createRpcServer(o: RpcServerOptions): net.Server {
         buf = buf.slice(nl + 1);
         if (line === 'ping') {
           const id = o.storeId?.();
-          sock.write(`pong ${o.component} ${o.version}${id ? ` store=${id}` : ''}\n`);
-        } else if (line.startsWith('kv_')) {
-          sock.write(kvLine(o, line.split(' ')) + '\n');
+          sock.end(`pong ${o.component} ${o.version}${id ? ` store=${id}` : ''}\n`);
+        } else if (o.request && (line.startsWith('kv_') || line.startsWith('raft '))) {
+          void o.request(line).then((reply) => sock.end(reply + '\n'));
         } else if (line !== '' && !line.startsWith('PRI *') && line !== 'SM') {
-          sock.write('error: unknown request\n');
-        }
+          sock.end('error: unknown request\n');
+        } else continue;
+        // One answer, then close: gRPC's chttp2 transport drops a connection whose first bytes are
+        // not the HTTP/2 preface ("Connect string mismatch", parsing.cc), so no non-gRPC client of
+        // the real TiKV/TiFlash holds a connection open.
+        answered = true;
+        return;
       }
-      if (buf.length > 65536) sock.destroy();
+      if (buf.length > (o.request ? 64 << 20 : 65536)) sock.destroy(); // raft snapshots carry a whole region
     });
   };
   if (!o.tls) return net.createServer((s) => handle(s));

@@ -38,6 +38,10 @@ export interface StoreHeartbeatOptions {
   log: Logger;
   info: Omit<HeartbeatRequest, 'store_id'>;
   intervalMs?: number;
+  /** TiKV: what the store reports besides its identity (its leaders' terms, region/leader counts). */
+  stats?: () => Record<string, unknown>;
+  /** TiKV: PD's answer (regions this store is a peer of, leader operators). */
+  onAnswer?: (answer: Record<string, Json>) => void;
 }
 
 export class StoreHeartbeat {
@@ -53,7 +57,7 @@ export class StoreHeartbeat {
   }
 
   private async once(): Promise<Ident> {
-    const body: HeartbeatRequest = { ...this.o.info, ...(this.ident ? { store_id: this.ident.store_id } : {}) };
+    const body: HeartbeatRequest = { ...this.o.info, ...(this.ident ? { store_id: this.ident.store_id } : {}), ...this.o.stats?.() };
     const res = await this.o.pd.request('/pd/api/v1/emulator/store-heartbeat', { method: 'POST', body: toJson(body) });
     if (res.status !== 200) {
       const err = new Error(res.body.trim().replace(/^"|"$/g, ''));
@@ -61,7 +65,9 @@ export class StoreHeartbeat {
       throw err;
     }
     const j = parseJsonLossless(res.body) as Record<string, Json>;
-    return { store_id: asUint64(j.store_id).toString(), cluster_id: asUint64(j.cluster_id).toString() };
+    const got = { store_id: asUint64(j.store_id).toString(), cluster_id: asUint64(j.cluster_id).toString() };
+    if (!this.ident || this.ident.cluster_id === got.cluster_id) this.o.onAnswer?.(j);
+    return got;
   }
 
   /** Blocks until PD accepted the store, like TiKV blocking at start until it can reach PD. */
@@ -91,22 +97,40 @@ export class StoreHeartbeat {
     }
   }
 
+  /** Sends the next heartbeat now (TiKV reports a leader change to PD at once). */
+  kick(): void {
+    if (!this.timer) {
+      this.kickPending = true; // a heartbeat is in flight: the next one goes right after it
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick(), 0);
+  }
+
+  private tick = async (): Promise<void> => {
+    this.timer = undefined;
+    try {
+      await this.once();
+      if (this.failing) this.o.log.info('store heartbeat recovered');
+      this.failing = false;
+    } catch (e) {
+      if (!this.failing) this.o.log.error('failed to send store heartbeat', { error: (e as Error).message });
+      this.failing = true;
+    }
+    const delay = this.kickPending ? 0 : this.o.intervalMs ?? 1000;
+    this.kickPending = false;
+    if (!this.stopped) this.timer = setTimeout(() => void this.tick(), delay);
+  };
+
+  private stopped = false;
+  private kickPending = false;
+
   start(): void {
-    const tick = async (): Promise<void> => {
-      try {
-        await this.once();
-        if (this.failing) this.o.log.info('store heartbeat recovered');
-        this.failing = false;
-      } catch (e) {
-        if (!this.failing) this.o.log.error('failed to send store heartbeat', { error: (e as Error).message });
-        this.failing = true;
-      }
-      this.timer = setTimeout(() => void tick(), this.o.intervalMs ?? 1000);
-    };
-    this.timer = setTimeout(() => void tick(), this.o.intervalMs ?? 1000);
+    this.timer = setTimeout(() => void this.tick(), this.o.intervalMs ?? 1000);
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
   }
 }

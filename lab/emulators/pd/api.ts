@@ -14,6 +14,9 @@ import type { PdConfig } from './config';
 import { EtcdMember, EtcdProcess, GatewayError } from './etcd';
 import { gatewayFailure, GrpcGateway } from './etcd-grpc';
 import { NotLeaderError, TsoAllocator } from './tso';
+import { leaderOperators } from './operators';
+import { checkRegions, decodeLeaders, isTiflash, listRegions, RegionRecord, regionJson, reportLeaders, storeCounts } from './regions';
+import { addScheduler, deleteScheduler, evictedStores, evictLeaderConfig, listSchedulers } from './schedulers';
 
 /**
  * PD's HTTP API (prefix /pd/api/v1) over the data in etcd, plus the forwarding of `/v3/*` to
@@ -59,7 +62,8 @@ function memberJson(m: EtcdMember, info: MemberInfo | undefined): Record<string,
   };
 }
 
-function storeJson(s: StoreRecord, ctx: PdContext): Record<string, unknown> {
+function storeJson(s: StoreRecord, ctx: PdContext, regions: RegionRecord[]): Record<string, unknown> {
+  const counts = storeCounts(regions, s.id);
   const now = Date.now();
   const name = stateName(s, ctx.cfg.maxStoreDownTimeMs, now);
   const lastMs = Number(s.last_heartbeat / 1000000n);
@@ -83,14 +87,15 @@ function storeJson(s: StoreRecord, ctx: PdContext): Record<string, unknown> {
       capacity: '100GiB',
       available: '90GiB',
       used_size: '1GiB',
-      leader_count: 0,
+      // StoreStatus fields are `omitempty` (server/api/store.go): a store without leaders has no leader_count.
+      leader_count: counts.leader_count || undefined,
       leader_weight: 1,
-      leader_score: 0,
-      leader_size: 0,
-      region_count: 0,
+      leader_score: counts.leader_count || undefined,
+      leader_size: counts.leader_count || undefined,
+      region_count: counts.region_count || undefined,
       region_weight: 1,
-      region_score: 0,
-      region_size: 0,
+      region_score: counts.region_count || undefined,
+      region_size: counts.region_count || undefined,
       slow_score: 1,
       start_ts: new Date(s.start_timestamp * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
       last_heartbeat_ts: new Date(lastMs).toISOString(),
@@ -204,6 +209,26 @@ function forwardToEtcd(ctx: PdContext, req: http.IncomingMessage, res: http.Serv
   req.pipe(up);
 }
 
+/**
+ * What a TiKV store's heartbeat gets back besides its state (stand-in for PD's region heartbeat
+ * stream): its leaders' terms are recorded, the replica checker runs, and the answer carries the
+ * regions it is a peer of (with the peers' addresses, as TiKV resolves them from PD) and the
+ * leader operators for it (operators.ts).
+ */
+async function regionDuties(ctx: PdContext, cid: bigint, rec: StoreRecord, leaders: Json | undefined): Promise<Record<string, unknown>> {
+  const g = ctx.etcd.gateway;
+  await reportLeaders(g, cid, rec.id, decodeLeaders(leaders));
+  const regions = await checkRegions(g, cid, ctx.cfg.maxReplicas, ctx.cfg.maxStoreDownTimeMs);
+  const stores = await listStores(g, cid);
+  const up = new Set(stores.filter((s) => stateName(s, ctx.cfg.maxStoreDownTimeMs) === 'Up').map((s) => s.id));
+  const addr = new Map(stores.map((s) => [s.id, s.peer_address || s.address]));
+  const mine = regions.filter((r) => r.peers.includes(rec.id));
+  return {
+    regions: mine.map((r) => ({ ...r, peer_addresses: Object.fromEntries(r.peers.map((p) => [String(p), addr.get(p) ?? ''])) })),
+    operators: leaderOperators(regions, rec.id, (await evictedStores(g, cid)) ?? [], up),
+  };
+}
+
 export function createApiHandler(ctx: PdContext): http.RequestListener {
   let tso: TsoAllocator | undefined;
   const routes: [string, RegExp, (m: RegExpExecArray, req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>][] = [
@@ -278,13 +303,14 @@ export function createApiHandler(ctx: PdContext): http.RequestListener {
     ['GET', /^\/pd\/api\/v1\/stores$/, async (_m, _q, res) => {
       const { cid } = await ctx.ready;
       const stores = (await listStores(ctx.etcd.gateway, cid)).filter((s) => s.state !== 'Tombstone');
-      send(res, 200, { count: stores.length, stores: stores.map((s) => storeJson(s, ctx)) });
+      const regions = await listRegions(ctx.etcd.gateway, cid);
+      send(res, 200, { count: stores.length, stores: stores.map((s) => storeJson(s, ctx, regions)) });
     }],
     ['GET', /^\/pd\/api\/v1\/store\/(\d+)$/, async (m, _q, res) => {
       const { cid } = await ctx.ready;
       const s = await getStore(ctx.etcd.gateway, cid, Number(m[1]));
       if (!s) return send(res, 404, `[PD:core:ErrStoreNotFound]store id ${m[1]} not found`);
-      send(res, 200, storeJson(s, ctx));
+      send(res, 200, storeJson(s, ctx, await listRegions(ctx.etcd.gateway, cid)));
     }],
     ['DELETE', /^\/pd\/api\/v1\/store\/(\d+)$/, async (m, _q, res) => {
       const { cid } = await ctx.ready;
@@ -309,6 +335,42 @@ export function createApiHandler(ctx: PdContext): http.RequestListener {
       send(res, 200, 'The config is updated.');
     }],
     ['GET', /^\/pd\/api\/v1\/config\/schedule$/, async (_m, _q, res) => send(res, 200, configJson(ctx, 0n).schedule)],
+    ['GET', /^\/pd\/api\/v1\/schedulers$/, async (_m, _q, res) => send(res, 200, await listSchedulers(ctx.etcd.gateway, (await ctx.ready).cid, ctx.version))],
+    ['POST', /^\/pd\/api\/v1\/schedulers$/, async (_m, req, res) => {
+      const { cid } = await ctx.ready;
+      let input: Record<string, unknown>;
+      try {
+        input = JSON.parse(await readBody(req)) as Record<string, unknown>;
+      } catch (e) {
+        return send(res, 400, (e as Error).message);
+      }
+      const a = await addScheduler(ctx.etcd.gateway, cid, input ?? {}, async (id) => {
+        const s = await getStore(ctx.etcd.gateway, cid, id);
+        return !!s && s.state !== 'Tombstone';
+      });
+      send(res, a.status, a.body);
+    }],
+    ['DELETE', /^\/pd\/api\/v1\/schedulers\/([^/]+)$/, async (m, _q, res) => {
+      const a = await deleteScheduler(ctx.etcd.gateway, (await ctx.ready).cid, decodeURIComponent(m[1]));
+      send(res, a.status, a.body);
+    }],
+    ['GET', /^\/pd\/api\/v1\/scheduler-config\/evict-leader-scheduler\/list$/, async (_m, _q, res) => {
+      const conf = await evictLeaderConfig(ctx.etcd.gateway, (await ctx.ready).cid);
+      if (!conf) {
+        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('scheduler not found\n');
+        return;
+      }
+      send(res, 200, conf);
+    }],
+    ['GET', /^\/pd\/api\/v1\/regions$/, async (_m, _q, res) => {
+      const regions = await listRegions(ctx.etcd.gateway, (await ctx.ready).cid);
+      send(res, 200, { count: regions.length, regions: regions.map(regionJson) });
+    }],
+    ['GET', /^\/pd\/api\/v1\/region\/id\/(\d+)$/, async (m, _q, res) => {
+      const r = (await listRegions(ctx.etcd.gateway, (await ctx.ready).cid)).find((x) => x.id === Number(m[1]));
+      send(res, 200, r ? regionJson(r) : null);
+    }],
     // Emulator-only stand-in for PD's gRPC Tso (see tso.ts): 503 on a follower or without a leader.
     ['POST', /^\/pd\/api\/v1\/emulator\/tso$/, async (_m, _q, res) => {
       const { cid, memberId } = await ctx.ready;
@@ -330,7 +392,9 @@ export function createApiHandler(ctx: PdContext): http.RequestListener {
       }
       try {
         const rec = await storeHeartbeat(ctx.etcd.gateway, cid, body as Record<string, Json>);
-        send(res, 200, { cluster_id: cid, store_id: rec.id, state_name: stateName(rec, ctx.cfg.maxStoreDownTimeMs) });
+        const answer: Record<string, unknown> = { cluster_id: cid, store_id: rec.id, state_name: stateName(rec, ctx.cfg.maxStoreDownTimeMs) };
+        if (!isTiflash(rec)) Object.assign(answer, await regionDuties(ctx, cid, rec, (body as Record<string, Json>).region_leaders));
+        send(res, 200, answer);
       } catch (e) {
         if (e instanceof StoreConflict) return send(res, e.status, e.message);
         throw e;

@@ -2,7 +2,7 @@ import { flagString, FlagSpec, ParsedFlags } from '../common/flags';
 import {
   ConfigError, getBool, getNumber, getString, getStringArray, loadTomlFile, parseGoDuration, Schema, Table, unknownKeys,
 } from '../common/toml';
-import { Version, versionAtLeast } from '../common/version';
+import type { Version } from '../common/version';
 
 /** pd-server's flags (v8.5 cmd/pd-server/main.go, cobra/pflag). */
 export const PD_FLAGS: FlagSpec[] = [
@@ -110,9 +110,6 @@ export function loadPdConfig(flags: ParsedFlags, version: Version): PdConfig {
     allowedCN: getStringArray(raw, 'security.cert-allowed-cn') ?? [],
   };
   for (const k of ['ca', 'cert', 'key'] as const) if (security[k] === '') security[k] = undefined;
-  if (!versionAtLeast(version, 'v8.4.0') && security.allowedCN.length > 1) {
-    throw new ConfigError('Currently only supports one CN');
-  }
   // etcd transport's rule: a server certificate needs both halves.
   if (!!security.cert !== !!security.key) {
     throw new ConfigError(`KeyFile and CertFile must both be present[key: ${security.key ?? ''}, cert: ${security.cert ?? ''}]`);

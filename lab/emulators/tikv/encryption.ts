@@ -95,71 +95,99 @@ function createBackend(c: MasterKeyConfig): Backend {
 const MARKER = Buffer.from('tiseal-emulator-key-dictionary');
 const bytes = (s: string): string => `[${[...Buffer.from(s)].join(', ')}]`;
 
+/**
+ * The dictionary also holds the DATA key (TiKV's key dictionary holds the data keys the same way),
+ * sealed together with the marker: after the marker, 32 random bytes. The region files
+ * (raft-storage.ts) are encrypted with it, so rotating the master key re-seals the dictionary and
+ * leaves the data alone, and without the master key the data cannot be read.
+ */
 interface Dict {
   method: 'plaintext' | 'aes256-gcm';
   iv?: string;
   tag?: string;
   content?: string;
+  /** Plaintext master key only: the data key in the clear (TiKV's plaintext dictionary). */
+  data_key?: string;
   data_method: string;
 }
 
-function seal(b: Backend, dataMethod: string): Dict {
-  if (b.kind === 'plaintext') return { method: 'plaintext', data_method: dataMethod };
+function seal(b: Backend, dataMethod: string, dataKey: Buffer): Dict {
+  if (b.kind === 'plaintext') return { method: 'plaintext', data_key: dataKey.toString('hex'), data_method: dataMethod };
   const iv = crypto.randomBytes(12);
   const c = crypto.createCipheriv('aes-256-gcm', b.key!, iv);
-  const content = Buffer.concat([c.update(MARKER), c.final()]);
+  const content = Buffer.concat([c.update(Buffer.concat([MARKER, dataKey])), c.final()]);
   return { method: 'aes256-gcm', iv: iv.toString('base64'), tag: c.getAuthTag().toString('base64'), content: content.toString('base64'), data_method: dataMethod };
 }
 
-/** Throws the inner error text of TiKV's WrongMasterKey. */
-function open(b: Backend, d: Dict): void {
+/** Throws the inner error text of TiKV's WrongMasterKey; returns the data key (a new one for a dictionary without). */
+function open(b: Backend, d: Dict): Buffer {
   const want = b.kind === 'plaintext' ? 'plaintext' : 'aes256-gcm';
   if (d.method !== want) {
     throw new Error(`Wrong master key error encryption method mismatch, expected ${bytes(want)} vs actual ${bytes(d.method)}`);
   }
-  if (b.kind === 'plaintext') return;
+  if (b.kind === 'plaintext') return d.data_key ? Buffer.from(d.data_key, 'hex') : crypto.randomBytes(32);
+  let out: Buffer;
   try {
     const dc = crypto.createDecipheriv('aes-256-gcm', b.key!, Buffer.from(d.iv!, 'base64'));
     dc.setAuthTag(Buffer.from(d.tag!, 'base64'));
-    const out = Buffer.concat([dc.update(Buffer.from(d.content!, 'base64')), dc.final()]);
-    if (!out.equals(MARKER)) throw new Error('marker');
+    out = Buffer.concat([dc.update(Buffer.from(d.content!, 'base64')), dc.final()]);
   } catch {
     throw new Error('Wrong master key error decrypt in GCM mode failed: OpenSSL error');
   }
+  if (!out.subarray(0, MARKER.length).equals(MARKER)) throw new Error('Wrong master key error decrypt in GCM mode failed: OpenSSL error');
+  return out.length === MARKER.length + 32 ? out.subarray(MARKER.length) : crypto.randomBytes(32);
+}
+
+/** What the data files are written with: the dictionary's data key and the current method. */
+export interface DataKey {
+  method: string;
+  key: Buffer;
 }
 
 export const DICT_FILE = 'key.dict';
 
 /** data_key_manager_from_config: returns a log line on success, throws EncryptionError like TiKV's panic text. */
 export function initEncryption(cfg: EncryptionConfig, dataDir: string): string {
+  return openEncryption(cfg, dataDir).message;
+}
+
+/** initEncryption plus the data key (undefined: no dictionary, encryption never enabled here). */
+export function openEncryption(cfg: EncryptionConfig, dataDir: string): { message: string; dataKey?: DataKey } {
   const file = path.join(dataDir, DICT_FILE);
   const exists = fs.existsSync(file);
-  if (!exists && cfg.method === 'plaintext') return 'encryption is disabled';
+  if (!exists && cfg.method === 'plaintext') return { message: 'encryption is disabled' };
   const current = createBackend(cfg.masterKey);
+  const write = (d: Dict): void => {
+    const tmp = `${file}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, JSON.stringify(d) + '\n', { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  };
   if (!exists) {
     fs.mkdirSync(dataDir, { recursive: true });
-    fs.writeFileSync(file, JSON.stringify(seal(current, cfg.method)) + '\n', { mode: 0o600 });
-    return `encryption: created key dictionary (method ${cfg.method}, master key ${cfg.masterKey.type})`;
+    const key = crypto.randomBytes(32);
+    write(seal(current, cfg.method, key));
+    return { message: `encryption: created key dictionary (method ${cfg.method}, master key ${cfg.masterKey.type})`, dataKey: { method: cfg.method, key } };
   }
   const dict = JSON.parse(fs.readFileSync(file, 'utf8')) as Dict;
+  let key: Buffer;
   try {
-    open(current, dict);
+    key = open(current, dict);
   } catch (eCur) {
     const previous = createBackend(cfg.previousMasterKey);
     try {
-      open(previous, dict);
+      key = open(previous, dict);
     } catch (ePrev) {
       throw new EncryptionError(
         `Both master key failed, current key ${(eCur as Error).message}, previous key ${(ePrev as Error).message}.`,
         'KV:Encryption:BothMasterKeyFail',
       );
     }
-    // Opened with the previous key: rewrite under the current one (master key rotation).
-    fs.writeFileSync(file, JSON.stringify(seal(current, cfg.method)) + '\n', { mode: 0o600 });
-    return 'encryption: persisted result after replace master key.';
+    // Opened with the previous key: rewrite under the current one (master key rotation); the data key stays.
+    write(seal(current, cfg.method, key));
+    return { message: 'encryption: persisted result after replace master key.', dataKey: { method: cfg.method, key } };
   }
-  if (dict.data_method !== cfg.method) {
-    fs.writeFileSync(file, JSON.stringify({ ...dict, data_method: cfg.method }) + '\n', { mode: 0o600 });
+  if (dict.data_method !== cfg.method || (dict.method === 'plaintext' ? !dict.data_key : Buffer.from(dict.content ?? '', 'base64').length !== MARKER.length + 32)) {
+    write(seal(current, cfg.method, key));
   }
-  return `encryption: opened key dictionary (method ${cfg.method})`;
+  return { message: `encryption: opened key dictionary (method ${cfg.method})`, dataKey: { method: cfg.method, key } };
 }

@@ -1,0 +1,437 @@
+import * as net from 'net';
+import * as tls from 'tls';
+import type { Logger } from '../common/log';
+import { clientTlsOptions, splitHostPort, TlsPaths } from '../common/tls';
+import type { RaftTiming } from './raft-config';
+import { KvEntry, PeerState, RaftStorage, RegionMeta } from './raft-storage';
+
+/**
+ * The regions a TiKV store holds, each a small raft group over the stores (after raft-rs and
+ * TiKV's raftstore; test equipment, not a raft implementation to trust with data):
+ * - a follower that hears nothing from a leader for its randomized election timeout
+ *   ([min, max) ticks, raft-config.ts) campaigns: term + 1, votes asked from the other peers over
+ *   TiKV↔TiKV TLS (this store's own certificate as client; the peer's gRPC port checks the chain and
+ *   its cert-allowed-cn); a majority makes it leader. A voter grants only a candidate whose applied
+ *   index is not behind its own, and — check-quorum / leader lease, as TiKV runs raft — refuses
+ *   while it heard from a live leader within the minimum election timeout;
+ * - the leader heartbeats every heartbeat-ticks; a follower behind gets a snapshot of the region;
+ *   a leader that has not heard from a majority for an election timeout steps down (check_quorum);
+ * - a write (kv_put) needs the leader and a majority of the region's peers to have it durable;
+ *   a read (kv_get) needs the leader and its lease (a majority heard within the lease) or a fresh
+ *   heartbeat round (ReadIndex);
+ * - transfer-leader (an operator from PD): the target is brought up to date, then sent TimeoutNow
+ *   and campaigns at once (no election timeout, no outage); while transferring the old leader
+ *   answers NotLeader;
+ * - a restarted store loads its peers from disk as followers.
+ * Wire messages are one JSON line on the store's server port: `raft {…}` → `{…}`.
+ */
+export const MSG_TIMEOUT_MS = 1000;
+
+type Role = 'follower' | 'candidate' | 'leader';
+
+interface Msg {
+  t: 'vote' | 'hb' | 'append' | 'snap' | 'timeout_now';
+  region: number;
+  term: number;
+  from: number;
+  index?: number;
+  transfer?: boolean;
+  meta?: RegionMeta;
+  entry?: { k: string; v: string; ts: string; index: number };
+  data?: Record<string, KvEntry>;
+}
+
+interface Reply {
+  ok?: boolean;
+  granted?: boolean;
+  term: number;
+  index?: number;
+  snapshot?: boolean;
+}
+
+class Peer {
+  role: Role = 'follower';
+  leader = 0;
+  /** Last time a valid leader (or the majority, for a leader) was heard from. */
+  lastContact = 0;
+  deadline = 0;
+  lastHeartbeat = 0;
+  acks = new Map<number, number>();
+  transferring = 0;
+  chain: Promise<unknown> = Promise.resolve();
+  constructor(public st: PeerState) {}
+}
+
+export class NotLeader extends Error {
+  constructor(readonly leader: number) {
+    super(`NotLeader leader=${leader}`);
+  }
+}
+
+export interface RaftStoreOptions {
+  storeId: () => number;
+  storage: RaftStorage;
+  timing: RaftTiming;
+  log: Logger;
+  tls?: TlsPaths;
+  /** Called when this store gains or loses a leader (TiKV reports it to PD at once). */
+  onLeaderChange: () => void;
+}
+
+export class RaftStore {
+  private readonly peers = new Map<number, Peer>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly o: RaftStoreOptions) {
+    for (const st of o.storage.loadAll()) this.addPeer(st);
+  }
+
+  private get self(): number {
+    return this.o.storeId();
+  }
+
+  private electionMs(): number {
+    return this.o.timing.tickMs * this.o.timing.electionTicks;
+  }
+
+  private resetDeadline(p: Peer): void {
+    const t = this.o.timing;
+    const ticks = t.minElectionTicks + Math.floor(Math.random() * (t.maxElectionTicks - t.minElectionTicks));
+    p.deadline = Date.now() + ticks * t.tickMs;
+  }
+
+  private addPeer(st: PeerState): Peer {
+    const p = new Peer(st);
+    this.resetDeadline(p);
+    this.peers.set(st.meta.id, p);
+    return p;
+  }
+
+  private majority(p: Peer): number {
+    return Math.floor(p.st.meta.peers.length / 2) + 1;
+  }
+
+  private others(p: Peer): number[] {
+    return p.st.meta.peers.filter((s) => s !== this.self);
+  }
+
+  private save(p: Peer): void {
+    this.o.storage.save(p.st);
+  }
+
+  /** Regions from PD (the store heartbeat answer): new peers are created, newer conf versions adopted. */
+  applyRegions(metas: RegionMeta[]): void {
+    for (const m of metas) {
+      const p = this.peers.get(m.id);
+      if (!p) {
+        const np = this.addPeer({ meta: m, term: 0, vote: 0, index: 0, data: {} });
+        this.save(np);
+        // A bootstrapped region's first leader campaigns at once, as a freshly split region does.
+        if (m.bootstrap_leader === this.self) np.deadline = 0;
+      } else if (m.conf_ver > p.st.meta.conf_ver || JSON.stringify(m.peer_addresses) !== JSON.stringify(p.st.meta.peer_addresses)) {
+        p.st.meta = m;
+        this.save(p);
+      }
+    }
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.tick(), Math.max(10, Math.floor(this.o.timing.tickMs / 4)));
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  leaders(): { id: number; term: number }[] {
+    return [...this.peers.values()].filter((p) => p.role === 'leader').map((p) => ({ id: p.st.meta.id, term: p.st.term }));
+  }
+
+  counts(): { leader_count: number; region_count: number } {
+    return { leader_count: this.leaders().length, region_count: this.peers.size };
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const p of this.peers.values()) {
+      if (p.role === 'leader') {
+        if (now - p.lastHeartbeat >= this.o.timing.heartbeatTicks * this.o.timing.tickMs) void this.heartbeatRound(p);
+        if (now - this.quorumContact(p) > this.electionMs()) {
+          this.o.log.warn('leader lost quorum, stepping down (check_quorum)', { region: p.st.meta.id, term: p.st.term });
+          this.becomeFollower(p, p.st.term, 0);
+        }
+      } else if (now >= p.deadline && p.st.meta.peers.includes(this.self)) {
+        void this.campaign(p, false);
+      }
+    }
+  }
+
+  /** The time by which a majority (this leader included) had answered. */
+  private quorumContact(p: Peer): number {
+    const times = [Date.now(), ...this.others(p).map((s) => p.acks.get(s) ?? 0)].sort((a, b) => b - a);
+    return times[this.majority(p) - 1];
+  }
+
+  private becomeFollower(p: Peer, term: number, leader: number): void {
+    const wasLeader = p.role === 'leader';
+    if (term > p.st.term) {
+      p.st.term = term;
+      p.st.vote = 0;
+      this.save(p);
+    }
+    p.role = 'follower';
+    p.leader = leader;
+    p.transferring = 0;
+    if (leader) p.lastContact = Date.now();
+    this.resetDeadline(p);
+    if (wasLeader) this.o.onLeaderChange();
+  }
+
+  private becomeLeader(p: Peer): void {
+    p.role = 'leader';
+    p.leader = this.self;
+    p.acks.clear();
+    for (const s of this.others(p)) p.acks.set(s, Date.now());
+    p.transferring = 0;
+    this.o.log.info('became leader', { region: p.st.meta.id, term: p.st.term });
+    this.o.onLeaderChange();
+    void this.heartbeatRound(p);
+  }
+
+  private async campaign(p: Peer, transfer: boolean): Promise<void> {
+    p.role = 'candidate';
+    p.leader = 0;
+    p.st.term += 1;
+    p.st.vote = this.self;
+    this.save(p);
+    this.resetDeadline(p);
+    const term = p.st.term;
+    this.o.log.info('campaign', { region: p.st.meta.id, term, transfer });
+    let votes = 1;
+    if (votes >= this.majority(p)) return this.becomeLeader(p);
+    await Promise.all(
+      this.others(p).map(async (s) => {
+        const r = await this.send(p, s, { t: 'vote', region: p.st.meta.id, term, from: this.self, index: p.st.index, transfer, meta: p.st.meta });
+        if (!r || p.st.term !== term || p.role !== 'candidate') return;
+        if (r.term > term) return this.becomeFollower(p, r.term, 0);
+        if (r.granted && ++votes >= this.majority(p)) this.becomeLeader(p);
+      }),
+    );
+  }
+
+  /** One heartbeat to every other peer; followers behind get a snapshot. Returns the ack count (self included). */
+  private async heartbeatRound(p: Peer): Promise<number> {
+    p.lastHeartbeat = Date.now();
+    const term = p.st.term;
+    let acks = 1;
+    await Promise.all(this.others(p).map(async (s) => {
+      if (await this.syncFollower(p, s, term)) acks++;
+    }));
+    return acks;
+  }
+
+  private async syncFollower(p: Peer, s: number, term: number): Promise<boolean> {
+    const r = await this.send(p, s, { t: 'hb', region: p.st.meta.id, term, from: this.self, index: p.st.index, meta: p.st.meta });
+    if (!r || !this.stillLeader(p, term, r)) return false;
+    if (!r.ok) return false;
+    if (r.index !== p.st.index && !(await this.snapshotTo(p, s, term))) return false;
+    p.acks.set(s, Date.now());
+    return true;
+  }
+
+  private stillLeader(p: Peer, term: number, r: Reply): boolean {
+    if (r.term > p.st.term) {
+      this.becomeFollower(p, r.term, 0);
+      return false;
+    }
+    return p.role === 'leader' && p.st.term === term;
+  }
+
+  private async snapshotTo(p: Peer, s: number, term: number): Promise<boolean> {
+    const r = await this.send(p, s, { t: 'snap', region: p.st.meta.id, term, from: this.self, index: p.st.index, data: p.st.data, meta: p.st.meta });
+    return !!r && this.stillLeader(p, term, r) && r.ok === true;
+  }
+
+  /** Leader: hands the region to `to` (PD's transfer-leader operator), without an election timeout. */
+  async transferLeader(regionId: number, term: number, to: number): Promise<void> {
+    const p = this.peers.get(regionId);
+    if (!p || p.role !== 'leader' || p.st.term !== term || p.transferring || !p.st.meta.peers.includes(to) || to === this.self) return;
+    await this.withRegion(p, async () => {
+      // TiKV's ready_to_transfer_leader: a target that does not answer or is behind (and cannot be
+      // caught up) is refused before the transfer starts, so writes never wait on a dead target.
+      if (p.role !== 'leader' || p.st.term !== term || !(await this.syncFollower(p, to, term))) {
+        this.o.log.info('transfer leader is rejected', { region: regionId, term, to });
+        return;
+      }
+      p.transferring = to;
+      this.o.log.info('transfer leader', { region: regionId, term, to });
+      await this.send(p, to, { t: 'timeout_now', region: regionId, term, from: this.self });
+      // raft-rs aborts a transfer that did not finish within an election timeout.
+      setTimeout(() => {
+        if (p.role === 'leader' && p.transferring === to) p.transferring = 0;
+      }, this.electionMs());
+    });
+  }
+
+  private withRegion<T>(p: Peer, fn: () => Promise<T>): Promise<T> {
+    const run = p.chain.then(fn);
+    p.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private leaderOrThrow(regionId: number): Peer {
+    const p = this.peers.get(regionId);
+    if (!p) throw new Error(`RegionNotFound region_id=${regionId}`);
+    if (p.role !== 'leader') throw new NotLeader(p.leader === this.self ? 0 : p.leader);
+    if (p.transferring) throw new NotLeader(p.transferring);
+    return p;
+  }
+
+  async put(regionId: number, key: string, value: string, ts: bigint): Promise<boolean> {
+    const p0 = this.leaderOrThrow(regionId);
+    return this.withRegion(p0, async () => {
+      const p = this.leaderOrThrow(regionId);
+      const term = p.st.term;
+      const entry = { k: key, v: value, ts: ts.toString(), index: p.st.index + 1 };
+      const acked = await this.quorum(p, (s) => this.appendTo(p, s, term, entry));
+      if (acked < this.majority(p) || p.role !== 'leader' || p.st.term !== term) {
+        throw new Error(`proposal not committed: ${acked} of ${p.st.meta.peers.length} peers (majority ${this.majority(p)})`);
+      }
+      const existed = Object.prototype.hasOwnProperty.call(p.st.data, key);
+      p.st.data = { ...p.st.data, [key]: { value, commit_ts: entry.ts } };
+      p.st.index = entry.index;
+      this.save(p);
+      return existed;
+    });
+  }
+
+  /** Resolves once a majority (self included) acked, or all answered. */
+  private quorum(p: Peer, call: (s: number) => Promise<boolean>): Promise<number> {
+    return new Promise((resolve) => {
+      const others = this.others(p);
+      let acks = 1;
+      let answered = 0;
+      if (acks >= this.majority(p) || others.length === 0) return resolve(acks);
+      for (const s of others) {
+        void call(s).then((ok) => {
+          answered++;
+          if (ok) acks++;
+          if (acks >= this.majority(p) || answered === others.length) resolve(acks);
+        });
+      }
+    });
+  }
+
+  private async appendTo(p: Peer, s: number, term: number, entry: NonNullable<Msg['entry']>): Promise<boolean> {
+    const r = await this.send(p, s, { t: 'append', region: p.st.meta.id, term, from: this.self, index: p.st.index, entry, meta: p.st.meta });
+    if (!r || !this.stillLeader(p, term, r)) return false;
+    if (r.snapshot) {
+      if (!(await this.snapshotTo(p, s, term))) return false;
+      return this.appendTo(p, s, term, entry);
+    }
+    if (r.ok) p.acks.set(s, Date.now());
+    return r.ok === true;
+  }
+
+  async get(regionId: number, key: string, ts: bigint): Promise<string | undefined> {
+    const p = this.leaderOrThrow(regionId);
+    if (Date.now() - this.quorumContact(p) >= this.o.timing.leaseMs) {
+      // Lease expired: ReadIndex, a heartbeat round that must reach a majority.
+      const term = p.st.term;
+      if ((await this.heartbeatRound(p)) < this.majority(p) || p.st.term !== term) throw new NotLeader(0);
+    }
+    const e = Object.prototype.hasOwnProperty.call(p.st.data, key) ? p.st.data[key] : undefined;
+    if (!e || BigInt(e.commit_ts) > ts) return undefined;
+    return e.value;
+  }
+
+  /** A raft message from another store (its TLS and CN already checked by the server port). */
+  handle(m: Msg): Reply {
+    let p = this.peers.get(m.region);
+    if (!p) {
+      // TiKV creates a peer on the first message for a region this store belongs to (maybe_create_peer).
+      if (!m.meta || !m.meta.peers.includes(this.self)) return { term: 0, ok: false };
+      p = this.addPeer({ meta: m.meta, term: 0, vote: 0, index: 0, data: {} });
+      this.save(p);
+    }
+    if (m.meta && m.meta.conf_ver > p.st.meta.conf_ver) {
+      p.st.meta = m.meta;
+      this.save(p);
+    }
+    const now = Date.now();
+    if (m.t === 'vote') {
+      const inLease = p.role === 'leader' || (p.leader !== 0 && now - p.lastContact < this.o.timing.minElectionTicks * this.o.timing.tickMs);
+      if (!m.transfer && inLease) return { term: p.st.term, granted: false };
+      if (m.term < p.st.term) return { term: p.st.term, granted: false };
+      if (m.term > p.st.term) this.becomeFollower(p, m.term, 0);
+      const granted = (p.st.vote === 0 || p.st.vote === m.from) && (m.index ?? 0) >= p.st.index;
+      if (granted) {
+        p.st.vote = m.from;
+        this.save(p);
+        this.resetDeadline(p);
+      }
+      return { term: p.st.term, granted };
+    }
+    if (m.term < p.st.term) return { term: p.st.term, ok: false };
+    if (m.t === 'timeout_now') {
+      if (m.term === p.st.term && p.role === 'follower') void this.campaign(p, true);
+      return { term: p.st.term, ok: true };
+    }
+    // hb / append / snap come from the leader of m.term.
+    if (p.role !== 'follower' || p.leader !== m.from || m.term > p.st.term) this.becomeFollower(p, m.term, m.from);
+    p.lastContact = now;
+    this.resetDeadline(p);
+    if (m.t === 'hb') return { term: p.st.term, ok: true, index: p.st.index };
+    if (m.t === 'snap') {
+      p.st.data = m.data ?? {};
+      p.st.index = m.index ?? 0;
+      this.save(p);
+      return { term: p.st.term, ok: true, index: p.st.index };
+    }
+    const e = m.entry!;
+    if (e.index !== p.st.index + 1 || (m.index ?? 0) !== p.st.index) return { term: p.st.term, snapshot: true };
+    p.st.data = { ...p.st.data, [e.k]: { value: e.v, commit_ts: e.ts } };
+    p.st.index = e.index;
+    this.save(p);
+    return { term: p.st.term, ok: true, index: p.st.index };
+  }
+
+  /** One message over a fresh connection to the peer's server port (TLS with this store's identity when on). */
+  private send(p: Peer, store: number, m: Msg): Promise<Reply | undefined> {
+    const addr = p.st.meta.peer_addresses[String(store)];
+    if (!addr) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      let sock: net.Socket;
+      try {
+        const { host, port } = splitHostPort(addr);
+        sock = this.o.tls
+          ? tls.connect({ host, port, ...clientTlsOptions(this.o.tls), ALPNProtocols: ['h2'], servername: net.isIP(host) ? undefined : host })
+          : net.connect({ host, port });
+      } catch {
+        return resolve(undefined);
+      }
+      let buf = '';
+      const done = (r?: Reply): void => {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(r);
+      };
+      const timer = setTimeout(() => done(), MSG_TIMEOUT_MS);
+      sock.once(this.o.tls ? 'secureConnect' : 'connect', () => sock.write(`raft ${JSON.stringify(m)}\n`));
+      sock.setEncoding('utf8');
+      sock.on('data', (d: string) => {
+        buf += d;
+        const nl = buf.indexOf('\n');
+        if (nl < 0) return;
+        try {
+          const r = JSON.parse(buf.slice(0, nl)) as Reply;
+          done(typeof r.term === 'number' ? r : undefined);
+        } catch {
+          done(); // "error: Common name check fail…" and the like: no answer
+        }
+      });
+      sock.on('error', () => done());
+      sock.on('close', () => done());
+    });
+  }
+}
