@@ -3,8 +3,10 @@
  * The CA private key is reachable only through CertStore (which writes it 0600); nothing exported
  * here returns it.
  */
-export type { KeyType, KeyGen, GeneratedKey } from './keys';
-export { KEY_TYPES, RSA_BITS, generateKeyPair, exportKeyPem } from './keys';
+export type { KeyType, KeyGen, GeneratedKey, KeySource } from './keys';
+export { KEY_TYPES, RSA_BITS, generateKeyPair, exportKeyPem, keyTypeOf } from './keys';
+export type { KeyPoolOptions, KeyPoolStats } from './key-pool';
+export { RsaKeyPool } from './key-pool';
 export type { CreateCAOptions, ImportCAOptions, LoadCAOptions } from './ca';
 export { CertificateAuthority, createCA, importCA, loadCA, DEFAULT_CA_DAYS, BACKDATE_MS, CA_CERT_FILE, CA_KEY_FILE } from './ca';
 export type { LeafOptions, LeafUsage, IssuedCert } from './leaf';

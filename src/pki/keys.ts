@@ -8,23 +8,28 @@ import forge from 'node-forge';
 import { CertError } from '../errors';
 import { OID, seq, oid, nul, Asn1 } from './der';
 
-/** `rsa` = RSA 2048 (the default, like TiUP); `ecdsa` = ECDSA on P-256. */
-export type KeyType = 'rsa' | 'ecdsa';
+import { KEY_TYPES, type KeyType } from './key-types';
+
+export { KEY_TYPES, type KeyType };
 export type KeyGen = 'native' | 'forge';
-export const KEY_TYPES: readonly KeyType[] = ['rsa', 'ecdsa'];
 export const RSA_BITS = 2048;
 
 export interface GeneratedKey {
   keyType: KeyType;
   privateKey: KeyObject;
   publicKey: KeyObject;
-  /** PKCS#1 `RSA PRIVATE KEY` or SEC1 `EC PRIVATE KEY`, the formats TiUP writes and every component's TLS stack reads. */
+  /** PKCS#1 `RSA PRIVATE KEY` (as TiUP writes) or PKCS#8 `PRIVATE KEY` for EC (see exportKeyPem). */
   keyPem: string;
 }
 
 const generateKeyPairAsync = promisify(crypto.generateKeyPair);
 
-export async function generateKeyPair(opts: { keyType?: KeyType; keyGen?: KeyGen } = {}): Promise<GeneratedKey> {
+/** Where RSA keys made ahead of time come from (RsaKeyPool). */
+export interface KeySource {
+  take(): Promise<KeyObject>;
+}
+
+export async function generateKeyPair(opts: { keyType?: KeyType; keyGen?: KeyGen; pool?: KeySource } = {}): Promise<GeneratedKey> {
   const keyType = opts.keyType ?? 'rsa';
   const keyGen = opts.keyGen ?? 'native';
   if (!KEY_TYPES.includes(keyType)) {
@@ -36,6 +41,11 @@ export async function generateKeyPair(opts: { keyType?: KeyType; keyGen?: KeyGen
       throw new CertError('forge key generation supports RSA only', { suggestion: "use keyGen 'native' for ECDSA keys" });
     }
     privateKey = await forgeRsaKey(RSA_BITS);
+  } else if (keyGen === 'native' && keyType === 'rsa' && opts.pool) {
+    privateKey = await opts.pool.take();
+    if (privateKey.asymmetricKeyType !== 'rsa' || privateKey.asymmetricKeyDetails?.modulusLength !== RSA_BITS) {
+      throw new CertError(`the key pool gave a ${describeKey(privateKey)} key where RSA ${RSA_BITS} was wanted`, { suggestion: 'this is a bug in tiseal; report it' });
+    }
   } else if (keyGen === 'native') {
     const pair =
       keyType === 'rsa'
@@ -58,10 +68,21 @@ function forgeRsaKey(bits: number): Promise<KeyObject> {
   });
 }
 
+/**
+ * RSA keys stay PKCS#1, TiUP's own format (its tls/ca.pem must be PKCS#1). EC keys are PKCS#8:
+ * Go's tls.X509KeyPair and OpenSSL (TiKV's grpcio, TiFlash's Poco) read SEC1 too, but rustls up to
+ * 0.19 (its manual: "PKCS#8-format RSA or ECDSA keys, plus PKCS#1-format RSA keys") does not.
+ */
 export function exportKeyPem(key: KeyObject): string {
   if (key.asymmetricKeyType === 'rsa') return key.export({ type: 'pkcs1', format: 'pem' }) as string;
-  if (key.asymmetricKeyType === 'ec') return key.export({ type: 'sec1', format: 'pem' }) as string;
   return key.export({ type: 'pkcs8', format: 'pem' }) as string;
+}
+
+/** tiseal's key type of a certificate's or key's public key ('rsa' | 'ecdsa'), undefined for anything else. */
+export function keyTypeOf(key: KeyObject): KeyType | undefined {
+  if (key.asymmetricKeyType === 'rsa') return 'rsa';
+  if (key.asymmetricKeyType === 'ec') return 'ecdsa';
+  return undefined;
 }
 
 export function loadPrivateKey(keyPem: string, passphrase?: string, what = 'private key'): KeyObject {

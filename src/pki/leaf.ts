@@ -4,7 +4,7 @@
  */
 import { CertError } from '../errors';
 import { certPem } from './der';
-import { KeyGen, KeyType, generateKeyPair } from './keys';
+import { KeyGen, KeySource, KeyType, generateKeyPair } from './keys';
 import { buildTbs, KeyUsageName, randomSerial } from './build';
 import { BACKDATE_MS, CertificateAuthority, checkDays } from './ca';
 import { CertInfo, parseCertificate } from './inspect';
@@ -28,6 +28,8 @@ export interface LeafOptions {
   days?: number;
   keyType?: KeyType;
   keyGen?: KeyGen;
+  /** RSA keys made ahead of time (RsaKeyPool); ignored for ECDSA. */
+  keyPool?: KeySource;
   /** Default 'server+client' (components are both: they serve and dial each other). */
   usage?: LeafUsage;
   now?: Date;
@@ -37,7 +39,7 @@ export interface IssuedCert {
   certPem: string;
   /** certPem + the issuing intermediates: what a server's certificate file holds (= certPem under a root CA). */
   fullChainPem: string;
-  /** The leaf private key (PKCS#1 for RSA, SEC1 for EC); write it to the host with mode 0600. */
+  /** The leaf private key (PKCS#1 for RSA, PKCS#8 for EC); write it to the host with mode 0600. */
   keyPem: string;
   /** The CA bundle to install as `ca.crt` next to this certificate (CA + its chain). */
   caPem: string;
@@ -71,7 +73,7 @@ export async function issueLeaf(ca: CertificateAuthority, opts: LeafOptions): Pr
   for (const s of opts.extraSans ?? []) sans.addSpec(s);
   if (usage === 'server+client') for (const s of LOCAL_SANS) sans.addHost(s);
 
-  const key = await generateKeyPair({ keyType: opts.keyType, keyGen: opts.keyGen });
+  const key = await generateKeyPair({ keyType: opts.keyType, keyGen: opts.keyGen, pool: opts.keyPool });
   // RSA key transport needs keyEncipherment; an EC key can only sign (ECDHE does the key exchange).
   const keyUsage: KeyUsageName[] = key.keyType === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'];
   const tbs = buildTbs(

@@ -87,7 +87,7 @@ describe.each(['rsa', 'ecdsa'] as const)('%s CA', (keyType) => {
       expect(m1).toBe(m2);
       expect(leaf.keyPem).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
     } else {
-      expect(leaf.keyPem).toMatch(/^-----BEGIN EC PRIVATE KEY-----/);
+      expect(leaf.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/); // PKCS#8 (see exportKeyPem)
     }
     // AKI of the leaf = SKI of the CA
     const caOut = text(t.path(`${keyType}-ca.crt`));
