@@ -4,12 +4,14 @@ import type { TlsContext } from '../tasks/context';
 import { dropPreviousKeyStep, encryptionConfigStep, localKeys, localKeyStep, promoteKeyStep, pushKeysStep, recordEncryptionStep, rollingStoreRestartStep } from '../tasks/encrypt';
 import * as fs from 'fs';
 import { purgeKeyBackupsStep } from '../tasks/key-backups';
+import { clearEvictionsStep } from '../tasks/evict-leaders';
 
 const keyText = (f: string) => fs.readFileSync(f, 'utf8');
 
 /** enable (or change the method): key on hosts, config, rolling restart. */
 export function encryptEnableSteps(method: Method, givenKey?: string): Step<TlsContext>[] {
   return [
+    clearEvictionsStep,
     localKeyStep('current', givenKey),
     pushKeysStep('push-key', (ctx, inst) => [{ path: masterKeyPath(inst), content: keyText(localKeys(ctx).current) }]),
     encryptionConfigStep('config', (inst) => ({ method, masterKey: masterKeyPath(inst) })),
@@ -22,6 +24,7 @@ export function encryptEnableSteps(method: Method, givenKey?: string): Step<TlsC
 /** disable: method plaintext; the master key stays configured so existing encrypted files stay readable. */
 export function encryptDisableSteps(): Step<TlsContext>[] {
   return [
+    clearEvictionsStep,
     pushKeysStep('push-key', (ctx, inst) => [{ path: masterKeyPath(inst), content: keyText(localKeys(ctx).current) }]),
     encryptionConfigStep('config', (inst) => ({ method: 'plaintext', masterKey: masterKeyPath(inst) })),
     rollingStoreRestartStep('restart'),
@@ -36,6 +39,7 @@ export function encryptDisableSteps(): Step<TlsContext>[] {
  */
 export function encryptRotateSteps(method: Method, givenKey?: string): Step<TlsContext>[] {
   return [
+    clearEvictionsStep,
     localKeyStep('next', givenKey),
     pushKeysStep('push-keys', (ctx, inst) => [
       { path: previousKeyPath(inst), content: keyText(localKeys(ctx).current) },

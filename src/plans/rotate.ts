@@ -2,6 +2,7 @@ import type { Step } from '../engine/step';
 import { CertStore } from '../pki';
 import { certificatesStep } from '../tasks/certificates';
 import { purgeKeyBackupsStep } from '../tasks/key-backups';
+import { clearEvictionsStep } from '../tasks/evict-leaders';
 import type { TlsContext } from '../tasks/context';
 import { reissueStep, RotateState, verifyServedStep } from '../tasks/rotate';
 import { tiupMetaStep } from '../tiup/step';
@@ -10,7 +11,7 @@ import { CaRotation, nextCaStep, promoteStep, reissueFromNewCaStep, trustBothSte
 /** `tls rotate`: new leaves from the same CA, pushed in place, picked up without restarts. */
 export function rotateSteps(): { steps: Step<TlsContext>[]; state: RotateState } {
   const state: RotateState = { pushed: new Map() };
-  return { state, steps: [certificatesStep, reissueStep(state), verifyServedStep(state), purgeKeyBackupsStep] };
+  return { state, steps: [clearEvictionsStep, certificatesStep, reissueStep(state), verifyServedStep(state), purgeKeyBackupsStep] };
 }
 
 /** `tls rotate --ca`: trust both, reissue from the new CA, trust only the new one, promote it, then TiUP's tls/ follows (its scale-out issues from that CA). */
@@ -20,6 +21,6 @@ export function rotateCaSteps(stateDir: string, cluster: string): { steps: Step<
   return {
     state,
     rotation,
-    steps: [nextCaStep(rotation), ...trustBothSteps(rotation), reissueFromNewCaStep(rotation, state), verifyServedStep(state), ...trustNewOnlySteps(rotation), promoteStep(rotation), tiupMetaStep, purgeKeyBackupsStep],
+    steps: [clearEvictionsStep, nextCaStep(rotation), ...trustBothSteps(rotation), reissueFromNewCaStep(rotation, state), verifyServedStep(state), ...trustNewOnlySteps(rotation), promoteStep(rotation), tiupMetaStep, purgeKeyBackupsStep],
   };
 }

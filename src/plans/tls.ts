@@ -12,6 +12,7 @@ import { cleanCertificatesStep } from '../tasks/clean-certificates';
 import { purgeKeyBackupsStep } from '../tasks/key-backups';
 import { tiupMetaStep } from '../tiup/step';
 import { closePdMarksStep } from '../tasks/pd-traces';
+import { clearEvictionsStep } from '../tasks/evict-leaders';
 
 /**
  * The TLS switch, either way, after preflight and confirmation. Enable and disable walk the same
@@ -31,6 +32,8 @@ export function tlsSteps(ctx: TlsContext): Step<TlsContext>[] {
     peerUrlsStep,
     scaleOutStep,
     closePdMarksStep,
+    // Left by a killed encrypt or rotate --ca; here, not first: PD may not answer before the switch resumes.
+    clearEvictionsStep,
   ];
   if (ctx.want === 'off' && ctx.flags.cleanCertificate) steps.push(cleanCertificatesStep);
   steps.push(recordStep, tiupMetaStep, purgeKeyBackupsStep);

@@ -1,8 +1,10 @@
 import * as fs from 'fs';
 import { CertError, PreflightError, localIoError } from '../errors';
+import { factKey } from './facts';
 import type { Action, Step } from '../engine/step';
-import { CertificateAuthority, CertStore, SanBuilder, createCA, importCA, issueLeaf, parseCertificate, verifyChain } from '../pki';
-import type { Instance } from '../topology/types';
+import { CertificateAuthority, CertStore, KeyType, RsaKeyPool, SanBuilder, createCA, importCA, issueLeaf, keyTypeOf, parseBundle, parseCertificate, verifyChain } from '../pki';
+import type { Instance, Topology } from '../topology/types';
+import { CERT_ROLES } from './stage';
 import type { TlsContext } from './context';
 import { allowedCallers } from '../components/callers';
 
@@ -30,10 +32,26 @@ export function instanceSans(inst: Instance, extra: ReturnType<typeof parseExtra
   return [inst.host, ...(inst.manageHost ? [inst.manageHost] : []), ...Object.values(inst.advertise).map(hostOf), ...extra.all, ...(extra.byHost.get(inst.host) ?? [])];
 }
 
-/** Is a certificate still good to use: issued by this CA, valid for long enough, covering these names? */
-export function certStillGood(certPem: string, ca: CertificateAuthority, names: string[], now = new Date()): boolean {
+/** The key type of a certificate's public key, undefined when unreadable or neither RSA nor EC. */
+export function certKeyType(certPem: string | undefined): KeyType | undefined {
+  try {
+    return certPem ? keyTypeOf(parseBundle(certPem)[0]!.x509.publicKey) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Key type of a leaf that replaces `currentPem`: --key-type when given, else the current leaf's (a re-run keeps it), else RSA. */
+export const leafKeyType = (flag: KeyType | undefined, currentPem?: string): KeyType => flag ?? certKeyType(currentPem) ?? 'rsa';
+
+/**
+ * Is a certificate still good to use: issued by this CA, valid for long enough, covering these
+ * names, and (when --key-type was given) of that key type, so a re-run with another type reissues.
+ */
+export function certStillGood(certPem: string, ca: CertificateAuthority, names: string[], now = new Date(), keyType?: KeyType): boolean {
   try {
     if (!verifyChain(certPem, ca.bundlePem).ok) return false;
+    if (keyType && certKeyType(certPem) !== keyType) return false;
     const info = parseCertificate(certPem);
     if (info.notAfter.getTime() - now.getTime() < RENEW_BEFORE_DAYS * DAY) return false;
     const have = new Set([...info.sans.dns.map((d) => d.toLowerCase()), ...info.sans.ip]);
@@ -41,6 +59,35 @@ export function certStillGood(certPem: string, ca: CertificateAuthority, names: 
   } catch {
     return false;
   }
+}
+
+/**
+ * RSA keys for every leaf a run may issue (each instance with a certificate, and tiseal's client),
+ * generated on worker threads from now on, so that they overlap preflight. None for --key-type ecdsa
+ * (P-256 keys take microseconds). The caller closes the pool when the command ends.
+ */
+export function startKeyPool(topology: Topology, keyType: KeyType | undefined): RsaKeyPool | undefined {
+  if (keyType === 'ecdsa') return undefined;
+  return new RsaKeyPool(topology.instances.filter((i) => CERT_ROLES.has(i.role)).length + 1);
+}
+
+/**
+ * `tls enable --key-type T` on a cluster already on TLS whose instances serve another key type:
+ * only the certificates would change, which `tls rotate` does in place. The enable flow would
+ * restart every tier for it, so it stops here instead, naming the first such instance.
+ */
+export function keyTypeChangeOnly(ctx: TlsContext, topologyFile: string): PreflightError | undefined {
+  const want = ctx.flags.keyType;
+  if (!want || ctx.want !== 'on') return undefined;
+  for (const inst of ctx.topology.instances) {
+    const served = ctx.facts?.instances.get(factKey(inst))?.live?.peer?.keyType;
+    if (served && served !== want) {
+      return new PreflightError(`${inst.host} ${inst.unit}: TLS is already on, with ${served} certificates; --key-type ${want} would change only the certificates`, {
+        suggestion: `run \`tiseal tls rotate ${topologyFile} --key-type ${want}\`: it reissues every certificate in place, restarting only what does not reload; nothing was changed`,
+      });
+    }
+  }
+  return undefined;
 }
 
 /** The CA the run will use when it exists already: brought with --ca-cert/--ca-key, or in the store. Validated. */
@@ -126,8 +173,9 @@ export const certificatesStep: Step<TlsContext> = {
     const { ca, save } = await resolveCA(ctx, store);
     const actions: Action[] = save ? [save] : [];
     let client = store.loadClient();
-    if (!client || !certStillGood(client.certPem, ca, [])) {
-      const issued = await issueLeaf(ca, { commonName: TISEAL_CLIENT_CN, usage: 'client', days: ctx.flags.certDays, keyType: ctx.flags.keyType });
+    if (!client || !certStillGood(client.certPem, ca, [], new Date(), ctx.flags.keyType)) {
+      const keyType = leafKeyType(ctx.flags.keyType, client?.certPem);
+      const issued = await issueLeaf(ca, { commonName: TISEAL_CLIENT_CN, usage: 'client', days: ctx.flags.certDays, keyType, keyPool: ctx.keyPool });
       client = { certPem: issued.certPem, keyPem: issued.keyPem };
       const pair = client;
       actions.push({ title: `issue tiseal's client certificate (CN ${TISEAL_CLIENT_CN}) into ${store.dir}`, run: () => store.saveClient(pair) });
@@ -136,12 +184,13 @@ export const certificatesStep: Step<TlsContext> = {
     ctx.caBundlePem = ca.bundlePem;
     ctx.clientTls = { ca: ca.bundlePem, cert: client.certPem, key: client.keyPem };
     ctx.pd.setTls(ctx.clientTls);
-    ctx.issueLeaf = async (inst) => {
-      const issued = await issueLeaf(ca, { commonName: inst.certName, hosts: instanceSans(inst, extra), days: ctx.flags.certDays, keyType: ctx.flags.keyType });
+    ctx.issueLeaf = async (inst, current) => {
+      const keyType = leafKeyType(ctx.flags.keyType, current);
+      const issued = await issueLeaf(ca, { commonName: inst.certName, hosts: instanceSans(inst, extra), days: ctx.flags.certDays, keyType, keyPool: ctx.keyPool });
       // The host's certificate file carries the intermediates too: clients that trust only the root still verify it.
       return { certPem: issued.fullChainPem, keyPem: issued.keyPem };
     };
-    ctx.leafStillGood = (inst, pem) => certStillGood(pem, ca, instanceSans(inst, extra)) && pem.includes(ca.servedChainPem);
+    ctx.leafStillGood = (inst, pem) => certStillGood(pem, ca, instanceSans(inst, extra), new Date(), ctx.flags.keyType) && pem.includes(ca.servedChainPem);
     if (ctx.flags.verifyCn) {
       const version = ctx.facts?.pdVersion ?? ctx.topology.componentVersions.pd ?? ctx.topology.clusterVersion;
       ctx.allowedCn = (inst) => allowedCallers(inst.role, version)?.cns;

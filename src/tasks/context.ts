@@ -33,8 +33,10 @@ export interface TlsContext {
   leafStillGood?: (inst: Instance, certPem: string) => boolean;
   /** CN allow-list for an instance's callers under --verify-cn (undefined: no CN check). */
   allowedCn?: (inst: Instance) => string[] | undefined;
-  /** Issues a leaf for an instance (set by the certificates step). */
-  issueLeaf?: (inst: Instance) => Promise<{ certPem: string; keyPem: string }>;
+  /** Issues a leaf for an instance (set by the certificates step); `current`: the certificate it replaces (its key type is kept without --key-type). */
+  issueLeaf?: (inst: Instance, current?: string) => Promise<{ certPem: string; keyPem: string }>;
+  /** RSA keys generated on worker threads while preflight runs (started by the command). */
+  keyPool?: import('../pki').KeySource;
   /** Messages for the final summary. */
   notes: string[];
   /** An interrupted run is being resumed (outages are expected). */
@@ -52,13 +54,16 @@ export interface TlsFlags {
   extraSan?: string[];
   certDays: number;
   caDays: number;
-  keyType: import('../pki').KeyType;
+  /** --key-type; undefined: new keys RSA, existing leaves keep their type. */
+  keyType?: import('../pki').KeyType;
   cleanCertificate?: boolean;
   /**
    * 'tiers' (default): stage everything, then restart tier by tier, each tier in parallel.
    * 'stop-all': TiUP's schedule: stop every component first, then start them tier by tier.
    */
   schedule?: RestartSchedule;
+  /** Rolling store restarts: seconds to wait for PD's evict-leader scheduler to empty a store (`--transfer-timeout`, TiUP's default 600). */
+  transferTimeoutSec?: number;
 }
 
 export const RESTART_SCHEDULES = ['tiers', 'stop-all'] as const;

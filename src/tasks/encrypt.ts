@@ -6,6 +6,8 @@ import * as path from 'path';
 import { applyEncryption, encryptionConfigFile, EncryptionSettings, isMasterKey, keyDir, masterKeyPath, Method, previousKeyPath, readEncryption } from '../components/encryption';
 import { createHash } from 'crypto';
 import { StepError } from '../errors';
+import { EVICT_LEADER } from '../pd/schedulers';
+import { restartStoreEvictingLeaders } from './evict-leaders';
 import { shq } from '../util/shell';
 import type { TomlTable } from '../components';
 import type { Action, Step } from '../engine/step';
@@ -103,7 +105,7 @@ export function encryptionConfigStep(id: string, settings: (inst: Instance) => E
 export function rollingStoreRestartStep(id: string): Step<TlsContext> {
   return {
     id,
-    title: 'Rolling restart of TiKV and TiFlash, one store at a time (each Up before the next)',
+    title: 'Rolling restart of TiKV and TiFlash, one store at a time: leaders evicted first, each Up before the next',
     async decide(ctx) {
       const stale = await mapLimit(storeInstances(ctx), ctx.opts.concurrency, async (inst) => {
         const exec = await executorFor(ctx, inst);
@@ -118,11 +120,12 @@ export function rollingStoreRestartStep(id: string): Step<TlsContext> {
       return {
         concurrency: 1,
         actions: todo.map((inst) => ({
-          title: `restart ${inst.unit} on ${inst.host}, wait until its store is Up`,
-          run: async () => {
-            await systemctl(await executorFor(ctx, inst), 'restart', inst.unit);
-            await waitHealthy(ctx, [inst], { tls, timeoutMs: 90_000 });
-          },
+          title: `evict the leaders of ${inst.unit} on ${inst.host}, restart it, wait until its store is Up, remove the ${EVICT_LEADER}`,
+          run: () =>
+            restartStoreEvictingLeaders(ctx, inst, async () => {
+              await systemctl(await executorFor(ctx, inst), 'restart', inst.unit);
+              await waitHealthy(ctx, [inst], { tls, timeoutMs: 90_000 });
+            }),
         })),
       };
     },

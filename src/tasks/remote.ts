@@ -1,13 +1,18 @@
 import * as path from 'path';
 import type { Executor } from '../ssh/executor';
+import { RemoteFileError, UnsafeRemotePathError } from '../ssh/errors';
 import { logTailScript } from '../ssh/remoteScripts';
 import { shq } from '../util/shell';
 
 /** Read a remote text file, or undefined when it does not exist. */
 export async function readRemoteText(exec: Executor, file: string): Promise<string | undefined> {
-  const st = await exec.stat(file, { sudo: true });
-  if (!st.exists) return undefined;
-  return (await exec.get(file, { sudo: true })).toString('utf8');
+  // One round trip, not stat then read: the root-side read tells a missing file apart (ENOENT).
+  try {
+    return (await exec.get(file, { sudo: true })).toString('utf8');
+  } catch (e) {
+    if (e instanceof RemoteFileError && !(e instanceof UnsafeRemotePathError) && e.code === 'ENOENT') return undefined;
+    throw e;
+  }
 }
 
 /** Where a run keeps its backup of `file`: `<deploy>/backup/tiseal-<run>/<path relative to deploy>`. */

@@ -6,17 +6,19 @@ import { request } from '../util/http';
 import type { Action, Step } from '../engine/step';
 import { noop } from '../engine/step';
 import { CertError, StepError } from '../errors';
-import { CertificateAuthority, CertStore, createCA, issueLeaf, parseBundle, parseCertificate, verifyChain } from '../pki';
+import { CertificateAuthority, CertStore, createCA, issueLeaf, keyTypeOf, parseBundle, parseCertificate, verifyChain } from '../pki';
 import type { ExecutorPool } from '../ssh/executor';
 import type { Instance, Topology } from '../topology/types';
 import { mapLimit } from '../util/concurrency';
 import { shq } from '../util/shell';
-import { TISEAL_CLIENT_CN, instanceSans, parseExtraSans } from './certificates';
+import { TISEAL_CLIENT_CN, certKeyType, instanceSans, leafKeyType, parseExtraSans } from './certificates';
 import { executorFor, TlsContext } from './context';
 import { waitHealthy } from './health';
 import { readRemoteText, systemctl, unitStates } from './remote';
 import { readHostCa } from './host-ca';
 import { RotateState } from './rotate';
+import { restartStoreEvictingLeaders } from './evict-leaders';
+import { EVICT_LEADER } from '../pd/schedulers';
 import { CERT_ROLES, fileAction } from './stage';
 
 /**
@@ -141,14 +143,16 @@ export function nextCaStep(r: CaRotation): Step<TlsContext> {
         r.newCa = r.next.loadCA();
       } else {
         const cn = `tiseal CA ${ctx.cluster.name} ${new Date().toISOString().slice(0, 10)}`;
-        r.newCa = await createCA({ commonName: cn === r.oldCa.info.subjectCN ? `${cn} (2)` : cn, days: ctx.flags.caDays, keyType: ctx.flags.keyType });
+        // Without --key-type the new CA keeps the old one's key type, as the leaves keep theirs.
+        const keyType = ctx.flags.keyType ?? keyTypeOf(r.oldCa.cert.x509.publicKey);
+        r.newCa = await createCA({ commonName: cn === r.oldCa.info.subjectCN ? `${cn} (2)` : cn, days: ctx.flags.caDays, keyType });
         const ca = r.newCa;
         save = { title: `create the new CA "${ca.info.subjectCN}" in ${r.next.dir} (its key stays on this machine)`, run: () => r.next.saveCA(ca) };
       }
       const extra = parseExtraSans(ctx.flags.extraSan);
       const newCa = r.newCa;
-      ctx.issueLeaf = async (inst) => {
-        const l = await issueLeaf(newCa, { commonName: inst.certName, hosts: instanceSans(inst, extra), days: ctx.flags.certDays, keyType: ctx.flags.keyType });
+      ctx.issueLeaf = async (inst, current) => {
+        const l = await issueLeaf(newCa, { commonName: inst.certName, hosts: instanceSans(inst, extra), days: ctx.flags.certDays, keyType: leafKeyType(ctx.flags.keyType, current), keyPool: ctx.keyPool });
         return { certPem: l.fullChainPem, keyPem: l.keyPem };
       };
       // During the move tiseal must accept servers on either CA.
@@ -188,7 +192,9 @@ function pushBundleStep(id: string, title: string, bundle: (r: CaRotation) => st
   };
 }
 
-/** Restart, one instance at a time in tier order, whatever started before its ca.crt changed. */
+const isStore = (i: Instance) => i.role === 'tikv' || i.role === 'tiflash';
+
+/** Restart, one instance at a time in tier order, whatever started before its ca.crt changed; stores as TiUP does (evict-leaders.ts). */
 function rollingRestartStep(id: string, title: string): Step<TlsContext> {
   return {
     id,
@@ -206,11 +212,12 @@ function rollingRestartStep(id: string, title: string): Step<TlsContext> {
       return {
         concurrency: 1,
         actions: todo.map((inst) => ({
-          title: `restart ${inst.unit} on ${inst.host} and wait until it is healthy (the CA is read at start)`,
-          run: async () => {
-            await systemctl(await executorFor(ctx, inst), 'restart', inst.unit);
-            await waitHealthy(ctx, [inst], { tls: true });
-          },
+          title: `${isStore(inst) ? 'evict its leaders, ' : ''}restart ${inst.unit} on ${inst.host} and wait until it is healthy (the CA is read at start)${isStore(inst) ? `, remove the ${EVICT_LEADER}` : ''}`,
+          run: () =>
+            restartStoreEvictingLeaders(ctx, inst, async () => {
+              await systemctl(await executorFor(ctx, inst), 'restart', inst.unit);
+              await waitHealthy(ctx, [inst], { tls: true });
+            }),
         })),
       };
     },
@@ -232,8 +239,9 @@ export function reissueFromNewCaStep(r: CaRotation, state: RotateState): Step<Tl
     async decide(ctx) {
       const actions: Action[] = [];
       const client = r.next.loadClient();
-      if (!client || !verifyChain(client.certPem, r.newCa!.bundlePem).ok) {
-        const issued = await issueLeaf(r.newCa!, { commonName: TISEAL_CLIENT_CN, usage: 'client', days: ctx.flags.certDays, keyType: ctx.flags.keyType });
+      if (!client || !verifyChain(client.certPem, r.newCa!.bundlePem).ok || !keyTypeOk(ctx, client.certPem)) {
+        const old = r.current.loadClient();
+        const issued = await issueLeaf(r.newCa!, { commonName: TISEAL_CLIENT_CN, usage: 'client', days: ctx.flags.certDays, keyType: leafKeyType(ctx.flags.keyType, client?.certPem ?? old?.certPem), keyPool: ctx.keyPool });
         actions.push({ title: `issue tiseal's client certificate from the new CA into ${r.next.dir}`, run: () => r.next.saveClient({ certPem: issued.certPem, keyPem: issued.keyPem }) });
         ctx.clientTls = { ca: both(r), cert: issued.certPem, key: issued.keyPem };
       } else {
@@ -244,13 +252,13 @@ export function reissueFromNewCaStep(r: CaRotation, state: RotateState): Step<Tl
         const exec = await executorFor(ctx, inst);
         const p = tlsPaths(inst);
         const cert = await readRemoteText(exec, p.cert);
-        if (cert && verifyChain(cert, r.newCa!.bundlePem).ok) {
+        if (cert && verifyChain(cert, r.newCa!.bundlePem).ok && keyTypeOk(ctx, cert)) {
           // Written by a killed run, maybe never served: verify-served checks it like one pushed now.
           state.pushed.set(`${inst.id}@${inst.host}`, parseCertificate(cert).serialHex.toLowerCase().replace(/^0+/, ''));
           return undefined;
         }
         const key = await readRemoteText(exec, p.key);
-        const leaf = await ctx.issueLeaf!(inst);
+        const leaf = await ctx.issueLeaf!(inst, cert);
         state.pushed.set(`${inst.id}@${inst.host}`, parseCertificate(leaf.certPem).serialHex.toLowerCase().replace(/^0+/, ''));
         const writes = [fileAction(ctx, inst, p.key, key, leaf.keyPem, 0o600), fileAction(ctx, inst, p.cert, cert, leaf.certPem, 0o644)];
         return { title: `${inst.id} on ${inst.host}: key and certificate from the new CA`, diff: writes.map((w) => w.diff ?? '').join(''), run: async () => { for (const w of writes) await w.run(); } };
@@ -322,3 +330,6 @@ export function promoteStep(r: CaRotation): Step<TlsContext> {
     },
   };
 }
+
+/** A leaf already from the new CA is kept unless --key-type asks for another key type. */
+const keyTypeOk = (ctx: TlsContext, certPem: string) => !ctx.flags.keyType || certKeyType(certPem) === ctx.flags.keyType;

@@ -10,6 +10,7 @@ import { executorFor, TlsContext } from './context';
 import { readRemoteText, systemctl } from './remote';
 import { CERT_ROLES, fileAction } from './stage';
 import { waitHealthy } from './health';
+import { restartStoreEvictingLeaders } from './evict-leaders';
 
 /** Serial numbers compare without leading zeros (openssl, Node and forge differ there). */
 const serialKey = (hex: string) => hex.toLowerCase().replace(/^0+/, '');
@@ -40,7 +41,7 @@ export function reissueStep(state: RotateState): Step<TlsContext> {
         if (cert === undefined || keyPem === undefined) {
           throw new StepError(`${inst.host}: ${p.cert} or its key is missing: TLS is not fully set up on ${inst.id}`, { suggestion: 'run `tiseal tls enable` first (it resumes and converges), then rotate' });
         }
-        const leaf = await ctx.issueLeaf!(inst);
+        const leaf = await ctx.issueLeaf!(inst, cert);
         state.pushed.set(key(inst), serialKey(parseCertificate(leaf.certPem).serialHex));
         const writes = [fileAction(ctx, inst, p.key, keyPem, leaf.keyPem, 0o600), fileAction(ctx, inst, p.cert, cert, leaf.certPem, 0o644)];
         return {
@@ -123,8 +124,11 @@ export function verifyServedStep(state: RotateState, opts: { reloadWaitMs?: numb
             const reloaded = nudge.filter((p) => !still.some((s) => s.port === p.port));
             run.nudged += reloaded.length;
             if (still.length === 0) return reloaded.length ? `port ${reloaded.map((p) => p.port).join(',')} reloaded after a failed handshake; no restart` : 'reloaded; no restart';
-            await systemctl(await executorFor(ctx, inst), 'restart', inst.unit);
-            await waitHealthy(ctx, [inst], { tls: true });
+            // TiKV/TiFlash: leaders evicted first, one store at a time even though these actions run in parallel.
+            await restartStoreEvictingLeaders(ctx, inst, async () => {
+              await systemctl(await executorFor(ctx, inst), 'restart', inst.unit);
+              await waitHealthy(ctx, [inst], { tls: true });
+            });
             run.restarted++;
             ctx.notes.push(`${inst.id} on ${inst.host} needed a restart to serve its new certificate (port ${still.map((p) => p.port).join(',')} kept serial ${still[0].serial ?? '(no TLS)'})`);
             return 'restarted';

@@ -3,7 +3,7 @@ import { CertError, localIoError } from '../errors';
 import type { Action, Step } from '../engine/step';
 import { certMatchesKey, createCA, issueLeaf, LOCAL_SANS, parseBundle, parseCertificate, verifyChain } from '../pki';
 import { sqlCaCommonName, sqlCertStore } from '../pki/sql-store';
-import { certStillGood, instanceSans, parseExtraSans } from './certificates';
+import { certStillGood, instanceSans, leafKeyType, parseExtraSans } from './certificates';
 import type { SqlTlsContext } from './sql-tls-context';
 
 function readPem(flag: string, file: string): string {
@@ -66,10 +66,10 @@ export const sqlCertificatesStep: Step<SqlTlsContext> = {
     const authority = ca;
     sql.caPem = authority.bundlePem;
     sql.issued = true;
-    sql.leafGood = (inst, cert, key) => certStillGood(cert, authority, instanceSans(inst, extra)) && certMatchesKey(cert, key);
-    sql.leafFor = async (inst, keepSans = []) => {
+    sql.leafGood = (inst, cert, key) => certStillGood(cert, authority, instanceSans(inst, extra), new Date(), sql.flags.keyType) && certMatchesKey(cert, key);
+    sql.leafFor = async (inst, keepSans = [], current) => {
       const hosts = [...new Set([...instanceSans(inst, extra), ...keepSans.filter((n) => !(LOCAL_SANS as readonly string[]).includes(n))])];
-      const leaf = await issueLeaf(authority, { commonName: inst.certName, hosts, days: sql.flags.certDays, keyType: sql.flags.keyType });
+      const leaf = await issueLeaf(authority, { commonName: inst.certName, hosts, days: sql.flags.certDays, keyType: leafKeyType(sql.flags.keyType, current), keyPool: ctx.keyPool });
       return { certPem: leaf.fullChainPem, keyPem: leaf.keyPem };
     };
     return actions.length ? { actions } : { actions: [], reason: `reusing the SQL CA in ${store.dir}` };

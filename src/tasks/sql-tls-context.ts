@@ -12,7 +12,8 @@ export interface SqlTlsFlags {
   tlsVersion?: string;
   certDays: number;
   caDays: number;
-  keyType: KeyType;
+  /** --key-type; undefined: new keys RSA, a replaced certificate keeps its type. */
+  keyType?: KeyType;
 }
 
 /** One `sql-tls enable|disable` run: the cluster context (SSH pool, PD, facts) plus the SQL side. */
@@ -28,8 +29,8 @@ export interface SqlTlsContext extends TlsContext {
     /** tiseal issued the server certificates: the gate then also checks that they name the host. */
     issued?: boolean;
     leafGood?: (inst: Instance, certPem: string, keyPem: string) => boolean;
-    /** `keepSans`: names of the certificate being replaced (rotate keeps e.g. the load balancer's name). */
-    leafFor?: (inst: Instance, keepSans?: string[]) => Promise<{ certPem: string; keyPem: string }>;
+    /** `keepSans`: names of the certificate being replaced (rotate keeps e.g. the load balancer's name); `current`: that certificate. */
+    leafFor?: (inst: Instance, keepSans?: string[], current?: string) => Promise<{ certPem: string; keyPem: string }>;
   };
 }
 

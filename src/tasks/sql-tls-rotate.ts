@@ -75,7 +75,7 @@ export function sqlRotateSteps(ctx: Pick<SqlTlsContext, 'topology'>): Step<SqlTl
         } catch {
           keep = []; // an unreadable certificate is replaced with the topology's names
         }
-        const leaf = await c.sql.leafFor!(inst, keep);
+        const leaf = await c.sql.leafFor!(inst, keep, current);
         wantSerial = serialOf(leaf.certPem);
         activeEnterUs = (await unitStates(exec, [inst.unit])).get(inst.unit)?.activeEnterUs ?? 0;
         const ca = await readRemoteText(exec, p.ca);

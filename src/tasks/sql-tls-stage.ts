@@ -24,7 +24,7 @@ export async function planSqlTlsFiles(ctx: SqlTlsContext, inst: Instance): Promi
     const cert = await readRemoteText(exec, p.cert);
     const key = await readRemoteText(exec, p.key);
     if (cert === undefined || key === undefined || !ctx.sql.leafGood!(inst, cert, key)) {
-      const leaf = await ctx.sql.leafFor!(inst);
+      const leaf = await ctx.sql.leafFor!(inst, [], cert);
       actions.push(fileAction(ctx, inst, p.key, key, leaf.keyPem, 0o600));
       actions.push(fileAction(ctx, inst, p.cert, cert, leaf.certPem, 0o644));
     } else {

@@ -67,7 +67,7 @@ async function planInstance(ctx: TlsContext, inst: Instance): Promise<Action[]> 
     const key = await readRemoteText(exec, p.key);
     const good = cert !== undefined && key !== undefined && ctx.leafStillGood!(inst, cert) && certMatchesKey(cert, key);
     if (!good) {
-      const leaf = await ctx.issueLeaf!(inst);
+      const leaf = await ctx.issueLeaf!(inst, cert);
       actions.push(fileAction(ctx, inst, p.key, key, leaf.keyPem, 0o600));
       actions.push(fileAction(ctx, inst, p.cert, cert, leaf.certPem, 0o644));
     } else {

@@ -22,6 +22,7 @@ describe('the TLS switch plan', () => {
       'peer-urls',
       'scale-out',
       'close-pd-marks', // marks of killed runs are history once every PD is a verified member
+      'clear-evictions', // evict-leader schedulers a killed encrypt / rotate --ca left (their markers name them)
       'record',
       'tiup-meta', // TiUP's meta.yaml only after the record step: only a verified state is written
       'purge-key-backups',

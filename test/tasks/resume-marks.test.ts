@@ -87,7 +87,7 @@ describe('closing the marks once a run verified', () => {
 
   it('runs after PD is scaled back out and verified, before the run is recorded', () => {
     const ids = tlsSteps(context(topo(), pool())).map((s) => s.id);
-    expect(ids.slice(ids.indexOf('scale-out'), ids.indexOf('record') + 1)).toEqual(['scale-out', 'close-pd-marks', 'record']);
+    expect(ids.slice(ids.indexOf('scale-out'), ids.indexOf('record') + 1)).toEqual(['scale-out', 'close-pd-marks', 'clear-evictions', 'record']);
   });
 });
 
