@@ -3,8 +3,11 @@
  * bench/RESULTS.md (and the raw numbers to bench/results.json). Needs root and the lab's packages
  * for the outage and scale parts (as `npm test` does); `--only certs` runs anywhere.
  *
- *   npm run bench -- [--only outage,ssh,certs,scale] [--rounds 2] [--leaves 200] [--forge-leaves 200]
- *                    [--sizes 8,16,32,48] [--repeat 3] [--concurrency 5] [--out bench/RESULTS.md]
+ *   npm run bench -- [--only outage,ssh,certs,scale] [--rounds 2] [--leaves 200] [--forge-leaves 200] [--ecdsa-leaves 200]
+ *                    [--sizes 50,100,200] [--sweep 5,10,25,50,100,200] [--repeat 3] [--concurrency N]
+ *                    [--out bench/RESULTS.md]
+ *
+ * With --only, the parts not run are kept from the previous bench/results.json.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -14,7 +17,7 @@ import { parseArgs } from './args';
 import { benchCerts } from './certs';
 import { netnsAvailable } from './netns-hosts';
 import { benchOutage } from './outage';
-import { renderResults, type BenchResults } from './report';
+import { mergeResults, renderResults, type BenchResults } from './report';
 import { benchScale } from './scale';
 import { benchSshCommands } from './ssh-cost';
 
@@ -51,11 +54,13 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (args.only.includes('certs')) results.certs = await benchCerts({ leaves: args.leaves, forgeLeaves: args.forgeLeaves, concurrency: 8, log });
-  if (args.only.includes('scale')) results.scale = await benchScale({ sizes: args.sizes, repeat: args.repeat, concurrency: args.concurrency, workDir: work, log });
+  if (args.only.includes('certs')) results.certs = await benchCerts({ leaves: args.leaves, forgeLeaves: args.forgeLeaves, ecdsaLeaves: args.ecdsaLeaves, concurrency: 8, log });
+  if (args.only.includes('scale')) results.scale = await benchScale({ sizes: args.sizes, repeat: args.repeat, concurrency: args.concurrency, sweep: args.sweep, workDir: work, log });
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
-  fs.writeFileSync(path.join(path.dirname(args.out), 'results.json'), JSON.stringify(results, null, 2) + '\n');
-  fs.writeFileSync(args.out, renderResults(results));
+  const json = path.join(path.dirname(args.out), 'results.json');
+  const merged = fs.existsSync(json) ? mergeResults(JSON.parse(fs.readFileSync(json, 'utf8')) as BenchResults, results) : results;
+  fs.writeFileSync(json, JSON.stringify(merged, null, 2) + '\n');
+  fs.writeFileSync(args.out, renderResults(merged));
   fs.rmSync(work, { recursive: true, force: true });
   log(`wrote ${path.relative(process.cwd(), args.out)}`);
 }

@@ -1,30 +1,51 @@
 /**
- * Fan-out at scale: `tiseal tls status` over 8, 16, 32, 48 … sshd-only hosts (netns-hosts.ts) at a
- * fixed concurrency. Every host carries a TiKV config (and host 1 a PD one) under its deploy dir,
- * so status reads a real file over SSH and probes ports that refuse, as on a stopped cluster.
+ * Fan-out at scale: `tiseal tls status` over 50, 100, 200 … sshd-only hosts (netns-hosts.ts) at
+ * tiseal's read-only default concurrency, then the largest size at each width of a sweep. Every host
+ * carries a TiKV config (and host 1 a PD one) under its deploy dir, so status reads a real file over
+ * SSH and probes ports that refuse, as on a stopped cluster.
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { repoRoot } from '../lab/options';
 import { envWithoutTiseal } from '../lab/tiseal-run';
 import type { RunStatsReport } from '../src/util/run-stats';
 import { distribution, linearFit, type Distribution } from './analysis';
 import { netnsUp } from './netns-hosts';
+import { READ_CONCURRENCY } from '../src/util/concurrency';
+
+/** Busy CPU time of the whole machine so far, ms (/proc/stat: user, nice, system, irq, softirq). */
+function machineBusyMs(): number {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
+  return ((f[0] + f[1] + f[2] + f[5] + f[6]) * 1000) / 100; // USER_HZ is 100 on Linux
+}
 
 export interface ScaleRun {
   hosts: number;
-  concurrency: number;
+  /** The -c given; undefined: tiseal's own default for read-only verbs. */
+  concurrency?: number;
   /** Spawn to exit, as an operator sees it (includes Node's start-up). */
   wall: Distribution;
   /** maxRSS of the tiseal process, MiB. */
   peakRssMb: Distribution;
+  /** CPU time of the tiseal process (user + system), ms. */
+  cpuMs?: Distribution;
+  /** CPU time of the whole machine during the run, ms: tiseal, the hosts' sshd (same cores), anything else. */
+  machineCpuMs?: Distribution;
   handshakesPerHost: number;
   execs: number;
 }
 
 export interface ScaleBench {
+  /** Each size at the default width (or the one given). */
   runs: ScaleRun[];
+  /** The largest size at each width. */
+  sweep?: ScaleRun[];
+  /** tiseal's read-only default width when the bench ran (the runs without -c). */
+  defaultConcurrency?: number;
+  /** CPUs of the machine, shared by tiseal and every host. */
+  cores?: number;
   fit: { msPerHost: number; baseMs: number; r2: number };
 }
 
@@ -71,34 +92,43 @@ function runStatus(args: string[], statsFile: string): Promise<{ wallMs: number;
   });
 }
 
-export async function benchScale(o: { sizes: number[]; repeat: number; concurrency: number; workDir: string; log: (m: string) => void }): Promise<ScaleBench> {
+export async function benchScale(o: { sizes: number[]; repeat: number; concurrency?: number; sweep?: number[]; workDir: string; log: (m: string) => void }): Promise<ScaleBench> {
   const max = Math.max(...o.sizes);
   o.log(`scale: ${max} sshd hosts in network namespaces`);
   const hosts = await netnsUp(max, path.join(o.workDir, 'netns'));
   try {
     hosts.hostDirs.forEach((d, i) => seedHost(d, i === 0));
-    const runs: ScaleRun[] = [];
-    for (const n of o.sizes) {
+    const measure = async (n: number, concurrency: number | undefined): Promise<ScaleRun> => {
       const topo = path.join(o.workDir, `scale-${n}.yaml`);
       writeTopology(topo, hosts.ips.slice(0, n), hosts.deployDir);
-      const args = [topo, '-i', hosts.identityFile, '--known-hosts', hosts.knownHostsFile, '--state-dir', path.join(o.workDir, 'state'), '-c', String(o.concurrency)];
+      const args = [topo, '-i', hosts.identityFile, '--known-hosts', hosts.knownHostsFile, '--state-dir', path.join(o.workDir, 'state'), ...(concurrency ? ['-c', String(concurrency)] : [])];
       const walls: number[] = [];
       const rss: number[] = [];
+      const cpu: number[] = [];
+      const machine: number[] = [];
       let last: RunStatsReport | undefined;
       await runStatus(args, path.join(o.workDir, `warmup.json`)); // page cache, JIT of the first run
       for (let r = 0; r < o.repeat; r++) {
+        const busy0 = machineBusyMs();
         const { wallMs, stats } = await runStatus(args, path.join(o.workDir, `scale-${n}-${r}.json`));
+        machine.push(machineBusyMs() - busy0);
         walls.push(wallMs);
         rss.push(stats.maxRssKb / 1024);
+        cpu.push(stats.cpuUserMs + stats.cpuSystemMs);
         last = stats;
       }
       const hostsSeen = last!.ssh.perHost.filter((h) => !h.jump);
       if (hostsSeen.length !== n) throw new Error(`tls status reached ${hostsSeen.length} of ${n} hosts`);
-      runs.push({ hosts: n, concurrency: o.concurrency, wall: distribution(walls), peakRssMb: distribution(rss), handshakesPerHost: last!.ssh.maxHandshakesPerHost, execs: last!.ssh.execs });
-      o.log(`scale: ${n} hosts: median ${Math.round(distribution(walls).median)} ms, peak RSS ${distribution(rss).median.toFixed(1)} MiB`);
-    }
+      const run: ScaleRun = { hosts: n, concurrency, wall: distribution(walls), peakRssMb: distribution(rss), cpuMs: distribution(cpu), machineCpuMs: distribution(machine), handshakesPerHost: last!.ssh.maxHandshakesPerHost, execs: last!.ssh.execs };
+      o.log(`scale: ${n} hosts at -c ${concurrency ?? 'default'}: median ${Math.round(run.wall.median)} ms, CPU ${Math.round(run.cpuMs!.median)} ms (machine ${Math.round(run.machineCpuMs!.median)} ms), peak RSS ${run.peakRssMb.median.toFixed(1)} MiB`);
+      return run;
+    };
+    const runs: ScaleRun[] = [];
+    for (const n of o.sizes) runs.push(await measure(n, o.concurrency));
+    const sweep: ScaleRun[] = [];
+    for (const c of o.sweep ?? []) sweep.push(await measure(max, c));
     const fit = linearFit(runs.map((r) => ({ x: r.hosts, y: r.wall.median })));
-    return { runs, fit: { msPerHost: fit.slope, baseMs: fit.intercept, r2: fit.r2 } };
+    return { runs, ...(sweep.length ? { sweep } : {}), defaultConcurrency: READ_CONCURRENCY, cores: os.cpus().length, fit: { msPerHost: fit.slope, baseMs: fit.intercept, r2: fit.r2 } };
   } finally {
     await hosts.down();
   }

@@ -4,11 +4,15 @@ import { addExamples, commandPath, helpConfig, sharedOption } from './cli-help';
 import { TisealError, UsageError } from './errors';
 import { GlobalOptions, toGlobalOptions } from './options';
 import { writeStatsFile } from './util/run-stats';
+import { CHANGE_CONCURRENCY, READ_CONCURRENCY } from './util/concurrency';
 
 /** A verb's implementation: gets the topology path, its own flags and the shared options; returns the exit code. */
 export type CommandRunner = (topologyFile: string, flags: Record<string, unknown>, opts: GlobalOptions) => Promise<number>;
 
 const env = (name: string) => `TISEAL_${name}`;
+
+/** Verbs that restart TiKV/TiFlash one store at a time, evicting its leaders first (TiUP's flag name and default). */
+const transferTimeout = () => new Option('--transfer-timeout <seconds>', "how long to wait for PD to move a store's leaders away before restarting it anyway").default('600').env(env('TRANSFER_TIMEOUT'));
 
 /** Options every cluster command accepts (with TISEAL_* environment equivalents for scripts); help lists them under Global Options. */
 function addSharedOptions(cmd: Command, { json = false } = {}): Command {
@@ -24,7 +28,7 @@ function addSharedOptions(cmd: Command, { json = false } = {}): Command {
     .addOption(shared('--ssh-config <file>', 'OpenSSH client config to honour (default ~/.ssh/config)').env(env('SSH_CONFIG')))
     .addOption(shared('--state-dir <dir>', 'local state: CA, journal, lock').default('~/.tiseal').env(env('STATE_DIR')))
     .addOption(shared('--cluster-name <name>', 'cluster name (default: topology file base name)').env(env('CLUSTER_NAME')))
-    .addOption(shared('-c, --concurrency <n>', 'hosts worked on in parallel').default('5').env(env('CONCURRENCY')))
+    .addOption(shared('-c, --concurrency <n>', `hosts worked on in parallel (default ${CHANGE_CONCURRENCY}; read-only verbs: ${READ_CONCURRENCY})`).env(env('CONCURRENCY')))
     .addOption(shared('--no-tiup-meta', "leave TiUP's meta.yaml and tls/ alone (default: keep enable_tls and the CA there in step, adopt TiUP's CA)").env(env('NO_TIUP_META')))
     .addOption(shared('--stats-file <file>', 'write what the run measured (SSH handshakes and round trips, step and restart times, memory) as JSON').env(env('STATS_FILE')));
   if (json) cmd.addOption(new Option('--json', 'print machine-readable JSON').env(env('JSON')));
@@ -88,7 +92,7 @@ export function buildProgram(): Command {
     .option('--extra-san <san...>', 'extra SAN for every leaf, or host=san1,san2 for one host')
     .option('--cert-days <days>', 'leaf certificate validity in days', '365')
     .option('--ca-days <days>', 'CA validity in days when tiseal creates it', '3650')
-    .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256)', 'rsa')
+    .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256); without it new keys are rsa and a re-run keeps each certificate\'s type')
     .option('--schedule <schedule>', 'tiers: restart tier by tier, each tier in parallel | stop-all: stop everything, then start tier by tier (TiUP)', 'tiers')
     .option('--restart-run', 'ignore the journal of an interrupted run and start over')
     .action(action(async () => (await import('./commands/tls-enable')).run));
@@ -104,7 +108,8 @@ export function buildProgram(): Command {
     .option('--ca', 'move to a new CA: trust both, reissue, trust only the new one (two rolling restarts)')
     .option('--cert-days <days>', 'leaf certificate validity in days', '365')
     .option('--ca-days <days>', 'validity of the new CA in days (with --ca)', '3650')
-    .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256)', 'rsa')
+    .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256); without it new keys are rsa and a re-run keeps each certificate\'s type')
+    .addOption(transferTimeout())
     .action(action(async () => (await import('./commands/tls-rotate')).run));
 
   const sqlTls = program.command('sql-tls').description('TLS between MySQL clients and TiDB (its own SQL CA)');
@@ -122,7 +127,7 @@ export function buildProgram(): Command {
     .option('--tls-version <version>', 'minimum TLS version TiDB accepts: TLSv1.2 | TLSv1.3')
     .option('--cert-days <days>', 'server certificate validity in days', '365')
     .option('--ca-days <days>', 'SQL CA validity in days when tiseal creates it', '3650')
-    .option('--key-type <type>', 'rsa (2048 bit) | ecdsa (P-256)', 'rsa')
+    .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256); without it new keys are rsa and a re-run keeps each certificate\'s type')
     .action(action(async () => (await import('./commands/sql-tls')).enable));
   sqlCreds(addSharedOptions(sqlTls.command('rotate').description('new server certificates, reloaded with ALTER INSTANCE RELOAD TLS (no restart)').argument('<topology.yaml>')))
     .option('--ca-cert <pem>', 'your own CA bundle (with --cert and --key, when SQL TLS uses your certificate)')
@@ -130,7 +135,7 @@ export function buildProgram(): Command {
     .option('--key <pem>', 'key of --cert')
     .option('--extra-san <san...>', 'extra SAN (e.g. the load balancer name), or host=san1,san2 for one host')
     .option('--cert-days <days>', 'server certificate validity in days', '365')
-    .option('--key-type <type>', 'rsa (2048 bit) | ecdsa (P-256)', 'rsa')
+    .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256); without it new keys are rsa and a re-run keeps each certificate\'s type')
     .action(action(async () => (await import('./commands/sql-tls')).rotate));
   sqlCreds(addSharedOptions(sqlTls.command('require').description('refuse plaintext MySQL logins (require_secure_transport, live and in tidb.toml; no restart)').argument('<topology.yaml>')))
     .option('--off', 'accept plaintext logins again')
@@ -149,17 +154,21 @@ export function buildProgram(): Command {
     .option('--p12', 'also write a PKCS#12 bundle')
     .option('--p12-password-file <file>', 'password for the PKCS#12 bundle')
     .option('--cert-days <days>', 'validity in days', '365')
+    .option('--key-type <type>', 'rsa (2048 bit) | ecdsa (P-256) (default: the key type of the CA)')
     .action(action(async () => (await import('./commands/cert-client')).run));
 
   const encrypt = program.command('encrypt').description('TiKV / TiFlash encryption at rest');
   addSharedOptions(encrypt.command('enable').description('enable encryption at rest with a rolling restart').argument('<topology.yaml>'))
     .option('--master-key-file <file>', 'use this master key (64 hex chars + newline) instead of generating one')
     .option('--method <method>', 'aes128-ctr | aes192-ctr | aes256-ctr | sm4-ctr', 'aes256-ctr')
+    .addOption(transferTimeout())
     .action(action(async () => (await import('./commands/encrypt')).enable));
   addSharedOptions(encrypt.command('disable').description('switch encryption off (method plaintext)').argument('<topology.yaml>'))
+    .addOption(transferTimeout())
     .action(action(async () => (await import('./commands/encrypt')).disable));
   addSharedOptions(encrypt.command('rotate-key').description('rotate the master key').argument('<topology.yaml>'))
     .option('--master-key-file <file>', 'the new master key')
+    .addOption(transferTimeout())
     .action(action(async () => (await import('./commands/encrypt')).rotateKey));
 
   addSharedOptions(program.command('audit').description('security audit: TLS, mTLS, CN lists, expiry, key files, encryption').argument('<topology.yaml>'), { json: true })

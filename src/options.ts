@@ -2,8 +2,10 @@ import * as os from 'os';
 import * as path from 'path';
 import * as fs from 'fs';
 import { CertError, LocalStateError, UsageError } from './errors';
+import { KEY_TYPES, type KeyType } from './pki/key-types';
 import { SanBuilder } from './pki/san';
 import { checkStatsFile } from './util/run-stats';
+import { CHANGE_CONCURRENCY, READ_CONCURRENCY } from './util/concurrency';
 
 /** Options shared by every command that talks to a cluster. CLI flags win over TISEAL_* env vars. */
 export interface GlobalOptions {
@@ -17,7 +19,10 @@ export interface GlobalOptions {
   sshConfig?: string;
   stateDir: string;
   clusterName?: string;
+  /** Hosts changed at once (`-c`, default CHANGE_CONCURRENCY). */
   concurrency: number;
+  /** Hosts read at once by read-only verbs (`-c` when given, else READ_CONCURRENCY); use readConcurrency(). */
+  readConcurrency?: number;
   json: boolean;
   /** True when a human can answer prompts (stdin and stdout are terminals). */
   interactive: boolean;
@@ -47,6 +52,14 @@ export function parseDays(value: unknown, flag: string, def: number): number {
     throw new UsageError(`invalid ${flag} '${v}' (expected a whole number of days, 1 to ${MAX_DAYS})`, `e.g. ${flag} ${def}`);
   }
   return Number(v);
+}
+
+/** `--key-type rsa|ecdsa`; undefined when not given (new keys are RSA, existing certificates keep their type). */
+export function parseKeyType(value: unknown): KeyType | undefined {
+  if (value === undefined) return undefined;
+  const v = String(value);
+  if (!(KEY_TYPES as readonly string[]).includes(v)) throw new UsageError(`invalid --key-type '${v}'`, `use one of: ${KEY_TYPES.join(', ')}`);
+  return v as KeyType;
 }
 
 /**
@@ -84,6 +97,9 @@ export function checkLocalFiles(opts: GlobalOptions): void {
   }
 }
 
+/** `-c` sets both widths; without it changing verbs go 5 wide and read-only verbs wider. */
+const concurrencies = (given: number | undefined) => ({ concurrency: given ?? CHANGE_CONCURRENCY, readConcurrency: given ?? READ_CONCURRENCY });
+
 /** Commander's parsed option bag → GlobalOptions. */
 export function toGlobalOptions(raw: Record<string, unknown>): GlobalOptions {
   if (raw.statsFile !== undefined) checkStatsFile(String(raw.statsFile));
@@ -100,7 +116,7 @@ export function toGlobalOptions(raw: Record<string, unknown>): GlobalOptions {
     sshConfig: raw.sshConfig ? expandHome(String(raw.sshConfig)) : undefined,
     stateDir: path.resolve(expandHome((raw.stateDir as string | undefined) ?? '~/.tiseal')),
     clusterName: raw.clusterName as string | undefined,
-    concurrency: raw.concurrency === undefined ? 5 : parsePositiveInt(String(raw.concurrency), '--concurrency', 256),
+    ...concurrencies(raw.concurrency === undefined ? undefined : parsePositiveInt(String(raw.concurrency), '--concurrency', 256)),
     json: Boolean(raw.json),
     interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY),
     tiupMeta: raw.tiupMeta !== false,

@@ -14,7 +14,7 @@ import { executorFor } from '../tasks/context';
 import { readRemoteText } from '../tasks/remote';
 import { CERT_ROLES } from '../tasks/stage';
 import { pdInstances } from '../topology';
-import { mapLimit } from '../util/concurrency';
+import { mapLimit, readConcurrency } from '../util/concurrency';
 import { backupScanScript, judgeBackups } from '../audit/backupScan';
 import { caKeyDigests, caKeyScanScript, DEFAULT_SCAN_LIMITS, parseScan } from '../audit/caKeyScan';
 import { ClusterMeta, readMeta } from '../state/meta';
@@ -104,7 +104,7 @@ export async function runAudit(topologyFile: string, opts: GlobalOptions): Promi
 
     // 6: key files on hosts, key material in backups, and the CA key nowhere
     const caKey = ca && fs.existsSync(store.caKeyPath) ? caKeyDigests(fs.readFileSync(store.caKeyPath, 'utf8')) : undefined;
-    await mapLimit(topology.hosts, opts.concurrency, async ({ host, sshPort }) => {
+    await mapLimit(topology.hosts, readConcurrency(opts), async ({ host, sshPort }) => {
       const exec = await pool.get(host, sshPort);
       const onHost = topology.instances.filter((i) => i.host === host);
       const here = onHost.filter((i) => CERT_ROLES.has(i.role));

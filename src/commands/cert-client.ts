@@ -9,8 +9,8 @@ import path from 'path';
 import inquirer from 'inquirer';
 import { allowedCallers } from '../components/callers';
 import { CertError, UsageError } from '../errors';
-import { GlobalOptions, clusterNameFor, expandHome, parseDays } from '../options';
-import { CertStore, IssuedCert, issueLeaf, writeFileAtomic } from '../pki';
+import { GlobalOptions, clusterNameFor, expandHome, parseDays, parseKeyType } from '../options';
+import { CertStore, IssuedCert, KeyType, issueLeaf, keyTypeOf, writeFileAtomic } from '../pki';
 import { buildPkcs12 } from '../pki/pkcs12';
 import { ClusterDir } from '../state/cluster-dir';
 import { adoptTiupCa } from '../tiup/adopt';
@@ -41,6 +41,8 @@ export interface CertClientFlags {
   p12: boolean;
   p12PasswordFile?: string;
   certDays: number;
+  /** --key-type; default: the CA's own key type. */
+  keyType?: KeyType;
 }
 
 export interface ClientFiles {
@@ -84,7 +86,7 @@ export function parseCertClientFlags(flags: Record<string, unknown>): CertClient
   if (p12PasswordFile !== undefined && !flags.p12) {
     throw new UsageError('--p12-password-file is only used with --p12', 'add --p12 to also write a PKCS#12 bundle, or drop --p12-password-file');
   }
-  return { cn, out: path.resolve(expandHome(out)), p12: Boolean(flags.p12), p12PasswordFile, certDays: days };
+  return { cn, out: path.resolve(expandHome(out)), p12: Boolean(flags.p12), p12PasswordFile, certDays: days, keyType: parseKeyType(flags.keyType) };
 }
 
 /** The bundle password: the first line of the file, or a hidden prompt when a person is there. */
@@ -248,7 +250,7 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
   }
 
   // Issued in memory first: a CertError (e.g. --cert-days beyond the CA's expiry) stops before any prompt or file.
-  const keyType = ca.info.keyAlgorithm === 'ec' ? 'ecdsa' : 'rsa';
+  const keyType = flags.keyType ?? keyTypeOf(ca.cert.x509.publicKey) ?? 'rsa';
   const issued = await issueLeaf(ca, { commonName: flags.cn, usage: 'client', days: flags.certDays, keyType });
   const { commands, notes } = toolCommands(topology, files);
   notes.push(...clusterNotes(opts.stateDir, clusterName, flags.cn, topology));

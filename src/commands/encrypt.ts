@@ -34,7 +34,7 @@ async function runEncrypt(verb: Verb, topologyFile: string, flags: Record<string
   try {
     if (!opts.dryRun) lock.acquire(`tiseal encrypt ${verb} ${topologyFile}`);
     // want 'off': preflight's TLS-only TiFlash version check does not apply to encryption.
-    const ctx = newContext({ topology, cluster, pool, opts }, { want: 'off', runId: `encrypt-${Date.now()}`, clientTls: storedClientTls(new CertStore(opts.stateDir, cluster.name)), flags: tlsFlags({}), resuming: false });
+    const ctx = newContext({ topology, cluster, pool, opts }, { want: 'off', runId: `encrypt-${Date.now()}`, clientTls: storedClientTls(new CertStore(opts.stateDir, cluster.name)), flags: tlsFlags({ transferTimeout: flags.transferTimeout }), resuming: false });
     // Re-running enable on an encrypted cluster converges it: a store that cannot open its data
     // (say, a key replaced by hand) is what it repairs, so such a store is a warning there.
     // A killed run (no journal needed): the stores show a restart owed where encryption is configured.
@@ -71,6 +71,7 @@ async function runEncrypt(verb: Verb, topologyFile: string, flags: Record<string
       return 1;
     }
     if (!(await runSteps(steps, ctx, `fix the cause and re-run \`tiseal encrypt ${verb} ${topologyFile}\` (it resumes)`))) return 0;
+    for (const n of ctx.notes) process.stdout.write(`note: ${n}\n`);
     process.stdout.write(verb === 'enable' ? `Encryption at rest is on (${method}); master key in ${keys.current}. Data written before is encrypted as it is compacted.\n` : verb === 'disable' ? 'Encryption at rest is off for new data.\n' : 'Master key rotated; the old key is no longer configured anywhere.\n');
     return 0;
   } finally {

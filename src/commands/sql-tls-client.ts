@@ -1,8 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { CertError, UsageError } from '../errors';
-import { clusterNameFor, expandHome, parseDays, type GlobalOptions } from '../options';
-import { issueLeaf, writeFileAtomic } from '../pki';
+import { clusterNameFor, expandHome, parseDays, parseKeyType, type GlobalOptions } from '../options';
+import { KeyType, issueLeaf, keyTypeOf, writeFileAtomic } from '../pki';
 import { sqlCertStore } from '../pki/sql-store';
 import { mysqlPort } from '../tasks/sql-tls-context';
 import { loadTopology } from '../topology';
@@ -10,14 +10,14 @@ import { loadTopology } from '../topology';
 /** Same rules as `cert client` (src/commands/cert-client.ts): the CN names files and goes into SQL. */
 const CN_RE = /^[A-Za-z0-9@._-]{1,64}$/;
 
-function parseFlags(flags: Record<string, unknown>): { cn: string; out: string; certDays: number } {
+function parseFlags(flags: Record<string, unknown>): { cn: string; out: string; certDays: number; keyType?: KeyType } {
   const cn = String(flags.cn ?? '');
   if (!CN_RE.test(cn) || cn.startsWith('.') || cn.toLowerCase() === 'sql-ca') {
     throw new UsageError(`invalid --cn '${cn}': 1 to 64 characters of letters, digits and . _ @ - (no spaces, no leading dot, not sql-ca)`, 'e.g. --cn app1');
   }
   const out = String(flags.out ?? '.');
   if (!out) throw new UsageError('--out needs a directory');
-  return { cn, out: path.resolve(expandHome(out)), certDays: parseDays(flags.certDays, '--cert-days', 365) };
+  return { cn, out: path.resolve(expandHome(out)), certDays: parseDays(flags.certDays, '--cert-days', 365), keyType: parseKeyType(flags.keyType) };
 }
 
 /** `'…'` for SQL: the CN is restricted to [A-Za-z0-9._@-] by parseCertClientFlags, so nothing needs escaping. */
@@ -64,7 +64,7 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
   const taken = [files.cert, files.key].filter((f) => fs.existsSync(f));
   if (fs.existsSync(files.ca) && fs.readFileSync(files.ca, 'utf8') !== ca.bundlePem) taken.push(files.ca);
   if (taken.length > 0 && !opts.yes) throw new CertError(`${taken.join(', ')} already exist${taken.length === 1 ? 's' : ''}`, { suggestion: 'pass --yes to overwrite, or choose another --out or --cn' });
-  const keyType = ca.info.keyAlgorithm === 'ec' ? 'ecdsa' : 'rsa';
+  const keyType = flags.keyType ?? keyTypeOf(ca.cert.x509.publicKey) ?? 'rsa';
   const issued = await issueLeaf(ca, { commonName: flags.cn, usage: 'client', days: flags.certDays, keyType });
   const lines = sqlClientLines(flags.cn, files, tidb.host, mysqlPort(tidb));
   if (opts.dryRun) {

@@ -8,7 +8,7 @@ import { readRemoteText } from '../tasks/remote';
 import { mysqlPort, tidbInstances } from '../tasks/sql-tls-context';
 import { tidbToml } from '../tasks/sql-tls-stage';
 import type { Instance } from '../topology/types';
-import { mapLimit } from '../util/concurrency';
+import { mapLimit, readConcurrency } from '../util/concurrency';
 import { openCluster } from './cluster';
 
 export const WARN_DAYS = 30;
@@ -100,7 +100,7 @@ export async function collectSqlTlsStatus(opened: { topology: import('../topolog
   const ca = store.hasCA() ? store.loadCA({ allowExpired: true }) : undefined;
   const report: SqlTlsStatusReport = { cluster: opened.cluster.name, instances: [], level: 'ok' };
   if (ca) report.ca = { path: store.caCertPath, subject: ca.info.subjectCN, notAfter: ca.info.notAfter.toISOString(), daysLeft: days(ca.info.notAfter) };
-  report.instances = await mapLimit(tidbInstances(opened), opts.concurrency, (inst) => instanceStatus({ pool: opened.pool }, inst, ca?.bundlePem));
+  report.instances = await mapLimit(tidbInstances(opened), readConcurrency(opts), (inst) => instanceStatus({ pool: opened.pool }, inst, ca?.bundlePem));
   report.level = worst(report.instances.map((i) => i.level));
   return report;
 }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import { CertError, localIoError, UsageError } from '../errors';
-import { checkExtraSans, parseDays, type GlobalOptions } from '../options';
-import { CertStore, KeyType, KEY_TYPES } from '../pki';
+import { checkExtraSans, parseDays, parseKeyType, type GlobalOptions } from '../options';
+import { CertStore, RsaKeyPool } from '../pki';
 import { sqlCertStore } from '../pki/sql-store';
 import { sqlTlsSteps } from '../plans/sql-tls';
 import { sqlCredentials } from '../sql/session';
@@ -22,8 +22,7 @@ import { confirm } from './prompt';
 const TLS_VERSION_NAMES = ['TLSv1.2', 'TLSv1.3'];
 
 export function sqlTlsFlags(flags: Record<string, unknown>): SqlTlsFlags {
-  const keyType = String(flags.keyType ?? 'rsa') as KeyType;
-  if (!KEY_TYPES.includes(keyType)) throw new UsageError(`invalid --key-type '${keyType}'`, `use one of: ${KEY_TYPES.join(', ')}`);
+  const keyType = parseKeyType(flags.keyType);
   const tlsVersion = flags.tlsVersion === undefined ? undefined : String(flags.tlsVersion);
   // TLS 1.0/1.1 are not offered: TiDB accepts them in tls-version, but they are what an audit flags.
   if (tlsVersion !== undefined && !TLS_VERSION_NAMES.includes(tlsVersion)) throw new UsageError(`invalid --tls-version '${tlsVersion}'`, `use one of: ${TLS_VERSION_NAMES.join(', ')} (the minimum version TiDB accepts)`);
@@ -81,6 +80,9 @@ async function runSqlTls(verb: Verb, topologyFile: string, rawFlags: Record<stri
   requireConfirmable(opts);
   const { topology, cluster, pool, close } = await openCluster(topologyFile, opts);
   const lock = new ClusterLock(cluster.lockFile);
+  // One RSA key per TiDB, made on worker threads while preflight runs (none with the operator's own certificate).
+  const issues = (verb === 'enable' || verb === 'rotate') && want === 'on' && !flags.cert && flags.keyType !== 'ecdsa';
+  const keyPool = issues ? new RsaKeyPool(topology.instances.filter((i) => i.role === 'tidb').length) : undefined;
   try {
     if (verb === 'rotate' && !flags.cert && !sqlCertStore(opts.stateDir, cluster.name).hasCA()) {
       throw new CertError(`no SQL CA for cluster '${cluster.name}' in ${sqlCertStore(opts.stateDir, cluster.name).dir}`, { suggestion: 'pass the new pair with --ca-cert, --cert and --key (SQL TLS enabled with your own certificate), or point --state-dir at the directory that holds the SQL CA' });
@@ -99,6 +101,7 @@ async function runSqlTls(verb: Verb, topologyFile: string, rawFlags: Record<stri
       { want: meta?.enableTls || clientTls ? 'on' : 'off', runId: `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(2).toString('hex')}`, clientTls, flags: { certDays: flags.certDays, caDays: flags.caDays, keyType: flags.keyType }, resuming: false },
     );
     const ctx: SqlTlsContext = Object.assign(base, { sql: { want, flags, creds, clusterTls: false } });
+    ctx.keyPool = keyPool;
     await preflight(ctx, false, { clusterTls: false }); // TiDB's MySQL port only
     ctx.sql.clusterTls = tidbInstances(ctx).some((i) => ctx.facts?.instances.get(factKey(i))?.config === 'on');
     if (verb === 'rotate') await checkRotatable(ctx);
@@ -129,6 +132,7 @@ async function runSqlTls(verb: Verb, topologyFile: string, rawFlags: Record<stri
     for (const n of ctx.notes) process.stdout.write(`note: ${n}\n`);
     return 0;
   } finally {
+    await keyPool?.close();
     lock.release();
     await close();
   }

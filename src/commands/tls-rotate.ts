@@ -10,6 +10,7 @@ import { tlsFlags } from './tls-switch';
 import { adoptTiupCa } from '../tiup/adopt';
 import { caKeyProblem, readHostCa, rotationCaProblem } from '../tasks/host-ca';
 import { recoverLocalCaMove } from '../tasks/rotate-ca';
+import { startKeyPool } from '../tasks/certificates';
 
 /** `tiseal tls rotate`: reissue every leaf from the cluster CA and let components reload them. */
 export async function run(topologyFile: string, rawFlags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
@@ -17,6 +18,8 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
   requireConfirmable(opts);
   const { topology, cluster, pool, close } = await openCluster(topologyFile, opts);
   const lock = new ClusterLock(cluster.lockFile);
+  // RSA leaf keys are made on all cores while the checks and preflight read the hosts.
+  const keyPool = startKeyPool(topology, flags.keyType);
   try {
     const store = new CertStore(opts.stateDir, cluster.name);
     const adopted = await adoptTiupCa(store, opts);
@@ -40,6 +43,7 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
     const clientTls = storedClientTls(store, (nextCa && next.loadClient()) || store.loadClient(), nextCa?.bundlePem);
     if (nextCa && !rawFlags.ca) throw new UsageError(`a move to the CA '${nextCa.info.subjectCN}' is not finished (${next.dir})`, 'finish it first: tiseal tls rotate --ca (it resumes)');
     const ctx = newContext({ topology, cluster, pool, opts }, { want: 'on', runId: `rotate-${Date.now()}`, clientTls, flags, resuming: false });
+    ctx.keyPool = keyPool;
     await preflight(ctx, false, { clusterTls: true, caChecked: true }); // rotationCaProblem above knows a move's new CA too
     const notOn = topology.instances.filter((i) => ctx.facts!.instances.get(factKey(i))?.config !== 'on');
     if (notOn.length > 0) {
@@ -58,6 +62,7 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
     for (const n of ctx.notes) process.stdout.write(`note: ${n}\n`);
     return 0;
   } finally {
+    await keyPool?.close();
     lock.release();
     await close();
   }

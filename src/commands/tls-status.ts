@@ -9,7 +9,7 @@ import { readInstanceTls } from '../tasks/facts';
 import { pdInstances } from '../topology';
 import type { Instance, Topology } from '../topology/types';
 import type { ClientTls } from '../util/http';
-import { mapLimit } from '../util/concurrency';
+import { mapLimit, readConcurrency } from '../util/concurrency';
 import { OpenedCluster, openCluster } from './cluster';
 import { adoptTiupCa } from '../tiup/adopt';
 
@@ -107,8 +107,11 @@ function verifyCnRecorded(metaFile: string): boolean {
   }
 }
 
-/** Status of every instance, over an opened cluster (its SSH pool is reused, not closed). */
-export async function collectStatus(opened: Pick<OpenedCluster, 'topology' | 'cluster' | 'pool'>, opts: GlobalOptions): Promise<StatusReport> {
+/**
+ * Status of every instance, over an opened cluster (its SSH pool is reused, not closed; with
+ * `releaseHosts` each host's connection is closed as soon as its instances are read).
+ */
+export async function collectStatus(opened: Pick<OpenedCluster, 'topology' | 'cluster' | 'pool'>, opts: GlobalOptions, { releaseHosts = false } = {}): Promise<StatusReport> {
   const { topology, cluster, pool } = opened;
   const store = new CertStore(opts.stateDir, cluster.name);
   const ca = store.hasCA() ? store.loadCA({ allowExpired: true }) : undefined;
@@ -120,7 +123,7 @@ export async function collectStatus(opened: Pick<OpenedCluster, 'topology' | 'cl
     report.client = { certPath: store.clientCertPath, keyPath: store.clientKeyPath, subject: info.subjectCN, notAfter: info.notAfter.toISOString(), daysLeft: days(info.notAfter) };
   }
   const ctx = { pool };
-  report.instances = await mapLimit(topology.instances, opts.concurrency, async (inst: Instance) => {
+  const instanceStatus = async (inst: Instance): Promise<InstanceStatus> => {
     const paths = tlsPaths(inst);
     let configured: InstanceStatus['configured'] = 'unknown';
     let allowedCn: string[] | undefined;
@@ -152,7 +155,20 @@ export async function collectStatus(opened: Pick<OpenedCluster, 'topology' | 'cl
     if (allowedCn?.length) st.allowedCn = allowedCn;
     judge(st);
     return st;
+  };
+  // Host by host, its instances together; a host's connection closes once they are read (when the
+  // caller needs no more of it), so open connections stay at the width, not the cluster's size.
+  const byHost = new Map<string, Instance[]>();
+  for (const inst of topology.instances) {
+    const key = `${inst.manageHost ?? inst.host}:${inst.sshPort}`;
+    byHost.set(key, [...(byHost.get(key) ?? []), inst]);
+  }
+  const done = new Map<Instance, InstanceStatus>();
+  await mapLimit([...byHost.values()], readConcurrency(opts), async (insts) => {
+    for (const [k, st] of (await Promise.all(insts.map(instanceStatus))).entries()) done.set(insts[k], st);
+    if (releaseHosts) await pool.release?.(insts[0].manageHost ?? insts[0].host, insts[0].sshPort);
   });
+  report.instances = topology.instances.map((inst) => done.get(inst)!);
   // --verify-cn as recorded here, or as the hosts show it (another component has a list).
   const verifyCn = verifyCnRecorded(cluster.metaFile) || report.instances.some((i) => i.allowedCn?.length);
   const pdWithoutList = report.instances.some((i) => i.role === 'pd' && i.configured === 'on' && !i.allowedCn?.length);
@@ -201,7 +217,7 @@ export async function run(topologyFile: string, _flags: Record<string, unknown>,
     throw e;
   });
   if (adopted) process.stderr.write(`note: ${adopted.note}\n`);
-  const report = await collectStatus(opened, opts).finally(() => opened.close());
+  const report = await collectStatus(opened, opts, { releaseHosts: true }).finally(() => opened.close());
   process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report) + '\n');
   return statusExitCode(report);
 }

@@ -1,13 +1,13 @@
 import { randomBytes } from 'crypto';
 import { UsageError } from '../errors';
-import { checkExtraSans, parseDays, type GlobalOptions } from '../options';
-import { CertStore, KeyType, KEY_TYPES } from '../pki';
+import { checkExtraSans, parseDays, parseKeyType, parsePositiveInt, type GlobalOptions } from '../options';
+import { CertStore } from '../pki';
 import { tlsSteps } from '../plans/tls';
 import { ClusterLock } from '../state/lock';
 import { Journal } from '../state/journal';
 import { readMeta } from '../state/meta';
 import { recordStep } from '../tasks/record';
-import { checkCertificateInputs } from '../tasks/certificates';
+import { checkCertificateInputs, keyTypeChangeOnly, startKeyPool } from '../tasks/certificates';
 import { pdInstances } from '../topology';
 import { RESTART_SCHEDULES, RestartSchedule, TlsContext, TlsFlags } from '../tasks/context';
 import { factKey } from '../tasks/facts';
@@ -22,10 +22,9 @@ import { closePdMarksStep } from '../tasks/pd-traces';
 import { newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from './cluster';
 
 export function tlsFlags(flags: Record<string, unknown>): TlsFlags {
-  const keyType = String(flags.keyType ?? 'rsa') as KeyType;
+  const keyType = parseKeyType(flags.keyType);
   const schedule = String(flags.schedule ?? 'tiers') as RestartSchedule;
   if (!RESTART_SCHEDULES.includes(schedule)) throw new UsageError(`invalid --schedule '${schedule}'`, `use one of: ${RESTART_SCHEDULES.join(', ')}`);
-  if (!KEY_TYPES.includes(keyType)) throw new UsageError(`invalid --key-type '${keyType}'`, `use one of: ${KEY_TYPES.join(', ')}`);
   if (Boolean(flags.caCert) !== Boolean(flags.caKey)) throw new UsageError('--ca-cert and --ca-key go together', 'pass both files (and --ca-chain for an intermediate CA)');
   if (flags.caChain && !flags.caCert) throw new UsageError('--ca-chain needs --ca-cert and --ca-key', 'pass the CA certificate and key too, or drop --ca-chain');
   return {
@@ -40,6 +39,7 @@ export function tlsFlags(flags: Record<string, unknown>): TlsFlags {
     keyType,
     cleanCertificate: Boolean(flags.cleanCertificate),
     schedule,
+    transferTimeoutSec: flags.transferTimeout === undefined ? undefined : parsePositiveInt(String(flags.transferTimeout), '--transfer-timeout', 86_400),
   };
 }
 
@@ -97,6 +97,8 @@ export async function runTlsSwitch(want: 'on' | 'off', topologyFile: string, raw
   requireConfirmable(opts);
   const { topology, cluster, pool, close } = await openCluster(topologyFile, opts);
   const lock = new ClusterLock(cluster.lockFile);
+  // RSA leaf keys are made on all cores while preflight reads the hosts.
+  const keyPool = want === 'on' ? startKeyPool(topology, flags.keyType) : undefined;
   try {
     if (!opts.dryRun) lock.acquire(`tiseal tls ${want === 'on' ? 'enable' : 'disable'} ${topologyFile}`);
     const journal = new Journal(cluster.journalFile);
@@ -127,10 +129,13 @@ export async function runTlsSwitch(want: 'on' | 'off', topologyFile: string, raw
         switchingTls: want === 'off' || resuming, // PD may be on http mid-switch
       },
     );
+    ctx.keyPool = keyPool;
     checkCertificateInputs(ctx);
     await preflight(ctx, resuming);
     if (!resuming && ctx.resuming) process.stdout.write('No journal of an interrupted run here, but the hosts show one (warnings above): converging from the state the hosts are in (decided from the hosts).\n');
     if (!resuming && alreadyThere(ctx)) {
+      const keyTypeChange = keyTypeChangeOnly(ctx, topologyFile);
+      if (keyTypeChange) throw keyTypeChange;
       process.stdout.write(`TLS is already ${want} on every instance and every PD URL is ${want === 'on' ? 'https' : 'http'}: nothing to do, nothing restarted.\n`);
       // A run killed after converging (or another machine) left this machine's record behind: record what the hosts show.
       // Also what a run killed after its last restart did not get to: the PD marks closed, TiUP's record.
@@ -166,6 +171,7 @@ export async function runTlsSwitch(want: 'on' | 'off', topologyFile: string, raw
     for (const n of ctx.notes) process.stdout.write(`note: ${n}\n`);
     return 0;
   } finally {
+    await keyPool?.close();
     lock.release();
     await close();
   }

@@ -8,7 +8,7 @@ export interface ProbeResult {
   /** Set for kind 'tls' when the server accepted us and we verified it against `ca`. */
   authorized?: boolean;
   error?: string;
-  peer?: { subject: string; serialHex: string; notAfter: string; sans: string[]; issuer: string; fingerprint256: string };
+  peer?: { subject: string; serialHex: string; notAfter: string; sans: string[]; issuer: string; fingerprint256: string; keyType?: 'rsa' | 'ecdsa' };
   protocol?: string;
 }
 
@@ -120,5 +120,7 @@ export function failHandshake(host: string, port: number, timeoutMs = 3000): Pro
 
 export function describe(cert: X509Certificate) {
   const sans = (cert.subjectAltName ?? '').split(/,\s*/).filter(Boolean);
-  return { subject: cert.subject, serialHex: cert.serialNumber.toLowerCase(), notAfter: cert.validTo, sans, issuer: cert.issuer, fingerprint256: cert.fingerprint256 };
+  const t = cert.publicKey.asymmetricKeyType;
+  const keyType = t === 'rsa' ? ('rsa' as const) : t === 'ec' ? ('ecdsa' as const) : undefined;
+  return { subject: cert.subject, serialHex: cert.serialNumber.toLowerCase(), notAfter: cert.validTo, sans, issuer: cert.issuer, fingerprint256: cert.fingerprint256, keyType };
 }

@@ -78,5 +78,10 @@ export interface Executor {
 /** Hands out one Executor per host for a whole run. */
 export interface ExecutorPool {
   get(host: string, port?: number): Promise<Executor>;
+  /**
+   * Close one host's connection when the caller needs no more of it, so a wide read-only fan-out
+   * holds only its width open; a later get() reconnects. Nobody else may be using that host.
+   */
+  release?(host: string, port?: number): Promise<void>;
   closeAll(): Promise<void>;
 }

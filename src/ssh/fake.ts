@@ -694,7 +694,15 @@ export class FakePool implements ExecutorPool {
     if (this.closed) throw new SshError(`${host}:${port}`, 'the SSH pool is already closed', 'a task ran after closeAll()');
     const key = `${host}:${port}`;
     this.gets.set(key, (this.gets.get(key) ?? 0) + 1);
+    this.events.push(`get ${key}`);
     return this.host(host, port);
+  }
+
+  /** get and release calls in order (`get host:port` / `release host:port`): what a fan-out held open when. */
+  readonly events: string[] = [];
+
+  async release(host: string, port = 22): Promise<void> {
+    this.events.push(`release ${host}:${port}`);
   }
 
   async closeAll(): Promise<void> {

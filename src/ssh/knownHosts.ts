@@ -68,6 +68,8 @@ export function parseKnownHosts(text: string, file = 'known_hosts'): KnownHostLi
 
 /** Glob match with `*` and `?`, case-insensitive like OpenSSH's match_pattern for host names. */
 export function wildcardMatch(value: string, pattern: string): boolean {
+  // Most lines name one host: no regex to build (a fan-out checks every line for every host).
+  if (!/[*?]/.test(pattern)) return value.length === pattern.length && value.toLowerCase() === pattern.toLowerCase();
   const re = new RegExp(
     '^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$',
     'i',
@@ -127,15 +129,28 @@ export function knownKeyTypes(entries: KnownHostLine[], host: string, port: numb
   ];
 }
 
+const parsed = new Map<string, { stamp: string; entries: KnownHostLine[] }>();
+
+/**
+ * The file's lines, parsed again only when it changed (inode, size or mtime): every connect reads
+ * it, twice, so a fan-out over N hosts would otherwise parse N lines N×2 times.
+ */
 export function readKnownHosts(file: string): KnownHostLine[] {
   let text: string;
+  let stamp: string;
   try {
+    const st = fs.statSync(file, { bigint: true });
+    stamp = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    const hit = parsed.get(file);
+    if (hit && hit.stamp === stamp) return hit.entries;
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  return parseKnownHosts(text, file);
+  const entries = parseKnownHosts(text, file);
+  parsed.set(file, { stamp, entries });
+  return entries;
 }
 
 /** Append `name type base64` (trust on first use); creates the file 0600 (and its dir 0700). */

@@ -48,6 +48,8 @@ interface HostRecord {
   handshakes: number;
   connectMs: number;
   executors: SshExecutor[];
+  /** Counters of released executors (dropped so their memory goes). */
+  released: { execs: number; bytesUp: number; bytesDown: number; rttTotalMs: number };
 }
 
 export class SshPool implements ExecutorPool {
@@ -55,6 +57,7 @@ export class SshPool implements ExecutorPool {
   private readonly targets = new Map<string, Promise<SshExecutor>>();
   private readonly jumps = new Map<string, Promise<SshExecutor>>();
   private readonly records = new Map<string, HostRecord>();
+  private readonly closing = new Set<Promise<void>>();
   private closed = false;
 
   constructor(options: SshOptions = {}) {
@@ -114,7 +117,7 @@ export class SshPool implements ExecutorPool {
   private record(key: string, host: string, port: number, jump: boolean): HostRecord {
     let r = this.records.get(key);
     if (!r) {
-      r = { host, port, jump, handshakes: 0, connectMs: 0, executors: [] };
+      r = { host, port, jump, handshakes: 0, connectMs: 0, executors: [], released: { execs: 0, bytesUp: 0, bytesDown: 0, rttTotalMs: 0 } };
       this.records.set(key, r);
     }
     return r;
@@ -201,7 +204,7 @@ export class SshPool implements ExecutorPool {
 
   stats(): SshHostStats[] {
     return [...this.records.values()].map((r) => {
-      const s: SshHostStats = { host: r.host, port: r.port, handshakes: r.handshakes, connectMs: Math.round(r.connectMs), execs: 0, bytesUp: 0, bytesDown: 0, rttTotalMs: 0 };
+      const s: SshHostStats = { host: r.host, port: r.port, handshakes: r.handshakes, connectMs: Math.round(r.connectMs), ...r.released };
       if (r.jump) s.jump = true;
       for (const ex of r.executors) {
         s.execs += ex.execs;
@@ -213,6 +216,26 @@ export class SshPool implements ExecutorPool {
     });
   }
 
+  async release(host: string, port?: number): Promise<void> {
+    const key = `${host}:${this.resolveTarget(host, port).port}`;
+    const pending = this.targets.get(key);
+    if (!pending) return;
+    this.targets.delete(key);
+    const ex = await pending.catch(() => undefined);
+    if (!ex) return;
+    // The caller goes on without waiting for the goodbye; closeAll() waits for it.
+    const closing = ex.close().finally(() => this.closing.delete(closing));
+    this.closing.add(closing);
+    const rec = this.records.get(key);
+    if (rec) {
+      rec.executors = rec.executors.filter((e) => e !== ex);
+      rec.released.execs += ex.execs;
+      rec.released.bytesUp += ex.counters.bytesUp;
+      rec.released.bytesDown += ex.counters.bytesDown;
+      rec.released.rttTotalMs += ex.rttTotalMs;
+    }
+  }
+
   /** Close every connection: targets first, then the jump hosts they tunnel through. */
   async closeAll(): Promise<void> {
     this.closed = true;
@@ -221,6 +244,7 @@ export class SshPool implements ExecutorPool {
     };
     await settle(this.targets.values());
     this.targets.clear();
+    await Promise.all(this.closing);
     const hops = [...this.jumps.entries()].sort((a, b) => b[0].length - a[0].length); // innermost hop first
     for (const [, p] of hops) await settle([p]);
     this.jumps.clear();

@@ -1,3 +1,17 @@
+/**
+ * Hosts worked on at once when `-c` is not given. A changing verb stays narrow, so a bad change
+ * reaches few hosts before it is noticed; a read-only verb (tls status, audit, sql-tls status)
+ * changes nothing and goes wider: each host costs the control machine one SSH handshake of CPU and
+ * a socket, and a host's sshd sees one connection from tiseal whatever the width (its
+ * MaxStartups 10:30:100 counts connections per sshd). The width was chosen from `npm run bench`'s
+ * sweep (bench/README.md).
+ */
+export const CHANGE_CONCURRENCY = 5;
+export const READ_CONCURRENCY = 32;
+
+/** Width of a read-only verb: `-c` when given, else READ_CONCURRENCY. */
+export const readConcurrency = (opts: { readConcurrency?: number }) => opts.readConcurrency ?? READ_CONCURRENCY;
+
 /** Run `fn` over items with at most `limit` in flight; rejects with the first error after all settle. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);

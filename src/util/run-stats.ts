@@ -22,6 +22,23 @@ export interface RestartTiming {
   healthyAt?: number;
 }
 
+/** A store restarted under PD's evict-leader scheduler (src/tasks/evict-leaders.ts), or why not. */
+export interface EvictionTiming {
+  host: string;
+  unit: string;
+  /** ms since the epoch: the eviction began (or was skipped). */
+  at: number;
+  skipped?: string;
+  storeId?: string;
+  addedByTiseal?: boolean;
+  leadersBefore?: number;
+  /** Leaders PD still counted on the store when it was restarted (> 0: timed out). */
+  leadersAtRestart?: number;
+  evictMs?: number;
+  timedOut?: boolean;
+  removedAt?: number;
+}
+
 export interface StepTiming {
   id: string;
   startAt: number;
@@ -41,6 +58,8 @@ export interface RunStatsReport {
   ssh: { hosts: number; handshakes: number; maxHandshakesPerHost: number; execs: number; rttTotalMs: number; connectTotalMs: number; perHost: SshHostStats[] };
   steps: StepTiming[];
   restarts: RestartTiming[];
+  /** Absent in stats files written before leader eviction. */
+  evictions?: EvictionTiming[];
 }
 
 interface StatsSource {
@@ -56,6 +75,7 @@ export class RunStats {
   /** Separate stops (schedule stop-all) not yet followed by their start. */
   private readonly stops = new Map<string, { stopIssuedAt: number; stoppedAt?: number }>();
   private readonly pools: StatsSource[] = [];
+  private readonly evictions: EvictionTiming[] = [];
 
   watchPool(pool: StatsSource): void {
     this.pools.push(pool);
@@ -99,6 +119,13 @@ export class RunStats {
     if (r && r.healthyAt === undefined) r.healthyAt = Date.now();
   }
 
+  /** The returned record is filled in as the eviction goes on. */
+  eviction(e: Omit<EvictionTiming, 'at'>): EvictionTiming {
+    const r = { ...e, at: Date.now() };
+    this.evictions.push(r);
+    return r;
+  }
+
   report(command: string, exitCode?: number): RunStatsReport {
     const perHost = this.pools.flatMap((p) => p.stats?.() ?? []);
     const usage = process.resourceUsage();
@@ -122,6 +149,7 @@ export class RunStats {
       },
       steps: this.steps,
       restarts: [...this.restarts.values()],
+      evictions: this.evictions,
     };
   }
 

@@ -1,5 +1,6 @@
 import { parseArgs } from '../../bench/args';
-import { renderResults, type BenchResults } from '../../bench/report';
+import { mergeResults, renderResults, type BenchResults } from '../../bench/report';
+import type { ScaleRun } from '../../bench/scale';
 import { outageIntervals, criticalPath } from '../../bench/analysis';
 import type { RunStatsReport } from '../../src/util/run-stats';
 import type { OutageRun } from '../../bench/outage';
@@ -51,9 +52,39 @@ describe('bench report', () => {
   });
 });
 
+describe('bench report: scale', () => {
+  const base: BenchResults = { date: '2026-11-22T10:00:00.000Z', machine: 'Linux x64, 2 × CPU', args: parseArgs(['--only', 'scale']) };
+  const d = (median: number) => ({ n: 3, min: median - 1, median, max: median + 1 });
+  const row = (hosts: number, wallMs: number, rssMb: number, concurrency?: number): ScaleRun => ({ hosts, concurrency, wall: d(wallMs), peakRssMb: d(rssMb), cpuMs: d(hosts * 10), machineCpuMs: d(hosts * 40), handshakesPerHost: 1, execs: hosts + 1 });
+  const scale = (wall200: number) => ({ runs: [row(50, 900, 70), row(100, 1600, 72), row(200, wall200, 75)], sweep: [row(200, 4000, 74, 5), row(200, wall200, 76, 50)], defaultConcurrency: 32, cores: 2, fit: { msPerHost: 10, baseMs: 100, r2: 0.99 } });
+
+  it('judges the 200-host goal, shows how RSS grows per host and the width sweep', () => {
+    const met = renderResults({ ...base, scale: scale(2500) });
+    expect(met).toMatch(/200 hosts at default \(32\): 2\.50 s; goal under 3\.00 s — \*\*met\*\*\./);
+    expect(met).toMatch(/peak RSS 70\.0 MiB at 50 hosts, 75\.0 MiB at 200 \(1\.07 × for 4\.0 × the hosts; 34 KiB per extra host\)/);
+    expect(met).toMatch(/Width sweep, 200 hosts/);
+    expect(met).toMatch(/\| 5 \| 4000 ms \| 3999 ms – 4001 ms \| 2000 ms \| 8000 ms \| 74\.0 MiB \|/);
+    const missed = renderResults({ ...base, scale: scale(5200) });
+    expect(missed).toMatch(/5\.20 s; goal under 3\.00 s — \*\*NOT met\*\*\. tiseal's own CPU was 2\.00 s of it; the machine was busy 8\.00 s of CPU time on 2 cores/);
+  });
+
+  it('a run of some parts keeps the others, with their arguments and dates', () => {
+    const prev: BenchResults = { date: '2026-11-01T00:00:00.000Z', machine: 'm', args: parseArgs(['--rounds', '4', '--sizes', '8,16']), certs: [], scale: scale(9000) };
+    const fresh: BenchResults = { ...base, scale: scale(2500) };
+    const m = mergeResults(prev, fresh);
+    expect(m.args).toMatchObject({ only: ['outage', 'ssh', 'certs', 'scale'], rounds: 4, sizes: [50, 100, 200] });
+    expect(m.certs).toBe(prev.certs);
+    expect(m.scale).toBe(fresh.scale);
+    expect(m.partDates).toEqual({ outage: prev.date, ssh: prev.date, certs: prev.date, scale: fresh.date });
+    expect(renderResults(m)).toMatch(/Measured: outage 2026-11-01, ssh 2026-11-01, certs 2026-11-01, scale 2026-11-22/);
+    expect(mergeResults(prev, { ...fresh, args: parseArgs([]) })).toEqual({ ...fresh, args: parseArgs([]) }); // everything re-run: nothing kept
+  });
+});
+
 describe('bench arguments', () => {
   it('defaults to every part with the sizes the issue asks for', () => {
-    expect(parseArgs([])).toMatchObject({ only: ['outage', 'ssh', 'certs', 'scale'], leaves: 200, forgeLeaves: 200, sizes: [8, 16, 32, 48], rounds: 2 });
+    expect(parseArgs([])).toMatchObject({ only: ['outage', 'ssh', 'certs', 'scale'], leaves: 200, forgeLeaves: 200, sizes: [50, 100, 200], sweep: [5, 10, 25, 50, 100, 200], rounds: 2 });
+    expect(parseArgs([]).concurrency).toBeUndefined(); // tiseal's own read-only default
     expect(parseArgs(['--only', 'certs', '--leaves', '20', '--sizes', '2,4'])).toMatchObject({ only: ['certs'], leaves: 20, sizes: [2, 4] });
   });
   it('refuses unknown parts, flags and non-numbers', () => {

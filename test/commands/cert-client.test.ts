@@ -194,6 +194,22 @@ describe('tiseal cert client: refusals and options', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
+  it('--key-type: ecdsa under the RSA CA (PKCS#8 key, openssl verifies), the CA\'s type by default, exit 2 for anything else', async () => {
+    const out = path.join(root, 'out-keytype');
+    expect((await tiseal(...args(out, '--cn', 'eve', '--key-type', 'ecdsa'))).code).toBe(0);
+    const crt = path.join(out, 'eve.crt');
+    expect(openssl(['verify', '-CAfile', path.join(out, 'ca.crt'), crt]).stdout).toContain(': OK');
+    expect(openssl(['x509', '-in', crt, '-noout', '-text']).stdout).toMatch(/id-ecPublicKey[\s\S]*NIST CURVE: P-256[\s\S]*Signature Algorithm: sha256WithRSAEncryption/);
+    expect(fs.readFileSync(path.join(out, 'eve.key'), 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+    expect((await tiseal(...args(out, '--cn', 'rsa-by-default'))).code).toBe(0);
+    expect(openssl(['x509', '-in', path.join(out, 'rsa-by-default.crt'), '-noout', '-text']).stdout).toContain('Public-Key: (2048 bit)');
+    const bad = await tiseal(...args(out, '--cn', 'mallory', '--key-type', 'dsa'));
+    expect(bad.code).toBe(2);
+    expect(bad.err.split('\n')[0]).toBe("error: invalid --key-type 'dsa'");
+    expect(bad.err).toContain('suggestion: use one of: rsa, ecdsa');
+    expect(fs.existsSync(path.join(out, 'mallory.crt'))).toBe(false);
+  });
+
   it('accepts the documented CN alphabet', async () => {
     const out = path.join(root, 'out-cn');
     const r = await tiseal(...args(out, '--cn', 'Backup_1.ops@dc-1'));
