@@ -33,16 +33,16 @@ export function deployedPool(t: Topology, only: (i: Instance) => boolean = () =>
  * The TlsContext a step sees on those fake hosts: PD scaled in to its first member, no PD to call
  * (the steps under test read and write files), the cluster dir under `stateDir`.
  */
-export function fakeTlsContext(o: { want: 'on' | 'off'; topology: Topology; pool: FakePool; stateDir: string; cluster?: string; flags?: Partial<TlsContext['flags']>; facts?: unknown }): TlsContext {
+export function fakeTlsContext(o: { want: 'on' | 'off'; topology: Topology; pool: FakePool; stateDir: string; cluster?: string; runId?: string; pd?: TlsContext['pd']; flags?: Partial<TlsContext['flags']>; facts?: unknown }): TlsContext {
   const pds = pdInstances(o.topology);
   return {
     want: o.want,
-    runId: 'r1',
+    runId: o.runId ?? 'r1',
     topology: o.topology,
     opts: { stateDir: o.stateDir, concurrency: 4 } as GlobalOptions,
     cluster: new ClusterDir(o.stateDir, o.cluster ?? 'lab'),
     pool: o.pool,
-    pd: new PdClient([], undefined),
+    pd: o.pd ?? new PdClient([], undefined),
     user: 'tidb',
     keepPd: pds[0],
     removedPds: pds.slice(1),

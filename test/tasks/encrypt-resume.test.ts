@@ -8,13 +8,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { masterKeyPath, previousKeyPath } from '../../src/components/encryption';
-import type { GlobalOptions } from '../../src/options';
 import { FakePool } from '../../src/ssh';
-import { ClusterDir } from '../../src/state/cluster-dir';
 import type { TlsContext } from '../../src/tasks/context';
 import { localKeys, readStoresEncryption, recoverLocalKeys, storesMidChange } from '../../src/tasks/encrypt';
 import { parseTopology } from '../../src/topology';
 import type { Instance, Topology } from '../../src/topology/types';
+import { fakeTlsContext } from '../support/deployed-pool';
 
 const topology = (): Topology => parseTopology('global:\n  user: tidb\npd_servers:\n  - host: 10.0.0.1\ntikv_servers:\n  - host: 10.0.0.2\n  - host: 10.0.0.3\n', 'c.yaml');
 const KEY_A = `${'a1'.repeat(32)}\n`;
@@ -57,22 +56,8 @@ function hosts(t: Topology, stores: Store[]): FakePool {
   return pool;
 }
 
-function context(t: Topology, pool: FakePool): TlsContext {
-  return {
-    want: 'off',
-    runId: 'e1',
-    topology: t,
-    opts: { stateDir, concurrency: 4 } as GlobalOptions,
-    cluster: new ClusterDir(stateDir, 'c'),
-    pool,
-    pd: {} as TlsContext['pd'],
-    user: 'tidb',
-    removedPds: [],
-    flags: { certDays: 365, caDays: 3650, keyType: 'rsa' },
-    notes: [],
-    resuming: false,
-  };
-}
+const context = (t: Topology, pool: FakePool): TlsContext =>
+  fakeTlsContext({ want: 'off', topology: t, pool, stateDir, cluster: 'c', runId: 'e1', pd: {} as TlsContext['pd'], flags: { keyType: 'rsa' } });
 
 describe('the state of each store, read from its host', () => {
   it('config, key files, key dictionary, and whether a restart is owed', async () => {

@@ -9,9 +9,7 @@ import type { AddressInfo } from 'net';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { GlobalOptions } from '../../src/options';
 import { FakePool } from '../../src/ssh';
-import { ClusterDir } from '../../src/state/cluster-dir';
 import type { TlsContext } from '../../src/tasks/context';
 import { rollingStoreRestartStep } from '../../src/tasks/encrypt';
 import { clearEvictionsStep, markerPath, markerText, restartStoreEvictingLeaders } from '../../src/tasks/evict-leaders';
@@ -19,6 +17,7 @@ import { parseTopology } from '../../src/topology';
 import type { Instance, Topology } from '../../src/topology/types';
 import { runStats } from '../../src/util/run-stats';
 import { FakePd } from '../support/fake-pd';
+import { fakeTlsContext } from '../support/deployed-pool';
 import { tlsFlags } from '../../src/commands/tls-switch';
 
 jest.setTimeout(30_000);
@@ -64,22 +63,8 @@ function hosts(t: Topology, failRestart = new Set<string>(), failed = new Set<st
   return pool;
 }
 
-function context(t: Topology, pool: FakePool, flags: Partial<TlsContext['flags']> = {}): TlsContext {
-  return {
-    want: 'off',
-    runId: 'encrypt-1764460000000',
-    topology: t,
-    opts: { stateDir, concurrency: 4 } as GlobalOptions,
-    cluster: new ClusterDir(stateDir, 'c'),
-    pool,
-    pd: pd.client(),
-    user: 'tidb',
-    removedPds: [],
-    flags: { certDays: 365, caDays: 3650, keyType: 'rsa', ...flags },
-    notes: [],
-    resuming: false,
-  };
-}
+const context = (t: Topology, pool: FakePool, flags: Partial<TlsContext['flags']> = {}): TlsContext =>
+  fakeTlsContext({ want: 'off', topology: t, pool, stateDir, cluster: 'c', runId: 'encrypt-1764460000000', pd: pd.client(), flags: { keyType: 'rsa', ...flags } });
 
 /** Decide a step and run its actions as the runner does with concurrency 1; rejections are returned, not thrown. */
 async function runStep(ctx: TlsContext, step = rollingStoreRestartStep('restart')): Promise<Array<string | Error>> {
