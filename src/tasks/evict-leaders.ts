@@ -6,6 +6,7 @@ import { EVICT_LEADER, PdSchedulers } from '../pd/schedulers';
 import { UnsafeRemotePathError } from '../ssh/errors';
 import type { Executor } from '../ssh/executor';
 import type { Instance } from '../topology/types';
+import { storeAddress } from '../topology/query';
 import { mapLimit, sleep } from '../util/concurrency';
 import { runStats } from '../util/run-stats';
 import { executorFor, TlsContext } from './context';
@@ -35,12 +36,6 @@ const GONE = new Set(['Disconnected', 'Down', 'Tombstone', 'Removed']);
 
 export const markerPath = (inst: Pick<Instance, 'deployDir'>) => path.posix.join(inst.deployDir, MARKER);
 const isStore = (i: Instance) => i.role === 'tikv' || i.role === 'tiflash';
-
-/** The address a TiKV or TiFlash instance registers as its store (as preflight matches it). */
-export function storeAddress(inst: Instance): string {
-  const port = inst.role === 'tikv' ? inst.ports.port : inst.ports.flash_service_port;
-  return inst.advertise.advertise_addr ?? `${inst.host}:${port}`;
-}
 
 export interface EvictMarker {
   path: string;
@@ -174,8 +169,7 @@ export function restartStoreEvictingLeaders(ctx: TlsContext, inst: Instance, res
     }
     if (marked) {
       try {
-        await sched.removeEvictLeader(plan.storeId);
-        await exec.remove(markerPath(inst));
+        await clearMarker(ctx, exec, { path: markerPath(inst), storeId: plan.storeId });
         record.removedAt = Date.now();
         notes.push(`${EVICT_LEADER} removed`);
       } catch (e) {

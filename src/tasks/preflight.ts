@@ -1,7 +1,7 @@
 import { PreflightError } from '../errors';
 import type { Step } from '../engine/step';
 import { noop } from '../engine/step';
-import { pdInstances, tlsCoverageError } from '../topology';
+import { pdInstances, storeAddress, tlsCoverageError } from '../topology';
 import { versionAtLeast } from '../util/version';
 import type { ClusterFacts, Problem } from './cluster-facts';
 import { factKey, gatherFacts } from './facts';
@@ -103,8 +103,7 @@ export function judgeFacts(ctx: TlsContext, facts: ClusterFacts, resuming: boole
     if (f.config === 'partial') problems.push({ severity: 'warning', where: at, message: 'TLS is half configured (some keys or files only); tiseal will converge it' });
   }
   for (const inst of ctx.topology.instances.filter((i) => i.role === 'tikv' || i.role === 'tiflash')) {
-    const port = inst.role === 'tikv' ? inst.ports.port : inst.ports.flash_service_port;
-    const addr = inst.advertise.advertise_addr ?? `${inst.host}:${port}`;
+    const addr = storeAddress(inst);
     const s = facts.stores.find((st) => st.address === addr);
     if (facts.members.length > 0 && (!s || s.stateName !== 'Up')) problems.push({ severity: soft, where: `${inst.host} ${inst.unit}`, message: s ? `store ${s.id} is ${s.stateName}` : `PD does not know store ${addr}`, suggestion: 'bring the store back Up before converting' });
   }

@@ -8,6 +8,12 @@ export function instancesByRole(t: Topology, role: Role): Instance[] {
   return t.instances.filter((i) => i.role === role);
 }
 
+/** The address a TiKV or TiFlash instance registers in PD as its store (advertise_addr, else host:port). */
+export function storeAddress(inst: Instance): string {
+  const port = inst.role === 'tikv' ? inst.ports.port : inst.ports.flash_service_port;
+  return inst.advertise.advertise_addr ?? `${inst.host}:${port}`;
+}
+
 export function pdInstances(t: Topology): Instance[] {
   return instancesByRole(t, 'pd');
 }
