@@ -10,7 +10,10 @@
  * retry those), or when a read does not return what this worker last wrote. Every statement is recorded.
  *
  * Library (SqlProber) and a process: node sql-prober.js '<json SqlProberConfig>' prints
- * {"ready":true}, then the report as one JSON line on SIGTERM.
+ * {"ready":true}, one line per statement ({"record":…}) and backend event ({"event":…}) as they
+ * happen, then {"report":…} on SIGTERM. Tests and the benchmark use the process
+ * (sql-prober-process.ts): in a process of its own, no synchronous work of the caller (an execSync
+ * ssh check) can stall its timers and pass for an outage.
  */
 import * as mysql from 'mysql2';
 
@@ -100,6 +103,11 @@ const errText = (e: unknown): string => {
 const sqlString = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+export interface SqlProberHooks {
+  onRecord?: (r: StatementRecord) => void;
+  onEvent?: (e: BackendEvent) => void;
+}
+
 export class SqlProber {
   private readonly cfg: Required<Omit<SqlProberConfig, 'ssl' | 'password'>> & Pick<SqlProberConfig, 'ssl' | 'password'>;
   private readonly backends: Backend[];
@@ -112,7 +120,7 @@ export class SqlProber {
   private running: Promise<void>[] = [];
   private readonly open = new Set<mysql.Connection>();
 
-  constructor(cfg: SqlProberConfig) {
+  constructor(cfg: SqlProberConfig, private readonly hooks: SqlProberHooks = {}) {
     if (!cfg.backends.length) throw new Error('sql-prober: no backends');
     this.cfg = { user: 'root', workers: 2, pauseMs: 20, poolSize: 2, timeoutMs: 3000, checkMs: 1000, rise: 2, keyPrefix: `sqlprobe-${process.pid}`, ...cfg };
     this.backends = cfg.backends.map((addr) => {
@@ -226,6 +234,7 @@ export class SqlProber {
     }
     rec.t1 = Date.now();
     this.records.push(rec);
+    this.hooks.onRecord?.(rec);
     return rec;
   }
 
@@ -246,7 +255,12 @@ export class SqlProber {
     for (const c of b.idle.splice(0)) this.close(c);
     if (!b.up) return;
     b.up = false;
-    this.events.push({ t: Date.now(), backend: b.addr, state: 'down', reason });
+    this.event({ t: Date.now(), backend: b.addr, state: 'down', reason });
+  }
+
+  private event(e: BackendEvent): void {
+    this.events.push(e);
+    this.hooks.onEvent?.(e);
   }
 
   private async healthChecks(): Promise<void> {
@@ -261,7 +275,7 @@ export class SqlProber {
               await this.query(conn, 'SELECT 1');
               if (++b.passes >= this.cfg.rise && !b.up) {
                 b.up = true;
-                this.events.push({ t: Date.now(), backend: b.addr, state: 'up', reason: `${b.passes} checks passed` });
+                this.event({ t: Date.now(), backend: b.addr, state: 'up', reason: `${b.passes} checks passed` });
               }
             } catch (e) {
               this.connectionErrors++;
@@ -308,19 +322,21 @@ export class SqlProber {
 }
 
 async function main(): Promise<void> {
-  const prober = new SqlProber(JSON.parse(process.argv[2]) as SqlProberConfig);
+  const line = (o: unknown): boolean => process.stdout.write(JSON.stringify(o) + '\n');
+  const prober = new SqlProber(JSON.parse(process.argv[2]) as SqlProberConfig, { onRecord: (record) => line({ record }), onEvent: (event) => line({ event }) });
   prober.start();
-  process.stdout.write(JSON.stringify({ ready: true, pid: process.pid }) + '\n');
+  line({ ready: true, pid: process.pid });
   await new Promise<void>((r) => {
     process.once('SIGTERM', () => r());
     process.once('SIGINT', () => r());
   });
-  process.stdout.write(JSON.stringify(await prober.stop()) + '\n');
+  line({ report: await prober.stop() });
 }
 
 if (require.main === module) {
   main().catch((e) => {
-    process.stderr.write(`sql-prober: ${(e as Error).message}\n`);
+    const msg = (e as Error).message;
+    process.stderr.write(`${msg.startsWith('sql-prober:') ? msg : `sql-prober: ${msg}`}\n`);
     process.exit(1);
   });
 }

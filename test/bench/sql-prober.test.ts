@@ -3,8 +3,13 @@
  * sharing one store (as two TiDBs share TiKV): restarted one at a time it sees no failed statement,
  * both at once it does; SQL errors are failures but take no backend out; a wrong read is a failure.
  */
+import * as fs from 'fs';
 import type { AddressInfo, Server, Socket } from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import * as ts from 'typescript';
 import { SqlProber, type SqlProberConfig } from '../../bench/sql-prober';
+import { SqlProberProcess } from '../../bench/sql-prober-process';
 import type { Logger } from '../../lab/emulators/common/log';
 import { MysqlError } from '../../lab/emulators/common/mysql-packets';
 import { createMysqlServer } from '../../lab/emulators/common/mysql-server';
@@ -207,5 +212,51 @@ describe('the SQL prober (application behind a load balancer)', () => {
   it('refuses a backend that is not host:port', () => {
     expect(() => new SqlProber({ backends: ['10.0.0.1'] })).toThrow('sql-prober: backend "10.0.0.1" is not host:port');
     expect(() => new SqlProber({ backends: [] })).toThrow('sql-prober: no backends');
+  });
+});
+
+describe('the SQL prober as its own process (what lab tests and the benchmark run)', () => {
+  // sql-prober.ts imports only mysql2: transpiled on its own, it runs with this repo's node_modules.
+  let dir: string;
+  let script: string;
+  const running: Tidb[] = [];
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-sqlprobe-'));
+    script = path.join(dir, 'sql-prober.js');
+    const src = fs.readFileSync(path.join(__dirname, '../../bench/sql-prober.ts'), 'utf8');
+    const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } }).outputText;
+    fs.writeFileSync(script, js.replace("require(\"mysql2\")", `require(${JSON.stringify(require.resolve('mysql2'))})`));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((t) => t.stop()));
+  });
+
+  it('streams every statement and backend event, and reports on stop', async () => {
+    const kv = store();
+    const [a, b] = [await new Tidb(kv).start(), await new Tidb(kv).start()];
+    running.push(a, b);
+    const p = new SqlProberProcess(fast([addr(a), addr(b)]), script);
+    p.start();
+    await p.answering(10);
+    await a.stop();
+    await sleep(300);
+    await expect(p.allUp(100)).rejects.toThrow(`sql-prober: still down after 100 ms: ${addr(a)}`);
+    await a.start();
+    await p.allUp(5000);
+    await p.answering(10);
+    const r = await p.stop();
+    expect(r.failed).toBe(0);
+    expect(r.statements).toBeGreaterThanOrEqual(20);
+    expect(r.records.map((x) => x.n)).toEqual([...Array(r.statements).keys()]);
+    expect(r.events.map((e) => `${e.backend} ${e.state}`)).toEqual([`${addr(a)} down`, `${addr(a)} up`]);
+    expect(Object.keys(r.perBackend).sort()).toEqual([addr(a), addr(b)].sort());
+  });
+
+  it('says why when the process cannot run', async () => {
+    const p = new SqlProberProcess({ backends: ['nohost'] }, script);
+    p.start();
+    await expect(p.answering(1)).rejects.toThrow(/sql-prober exited \(1\) before it was ready: sql-prober: backend "nohost" is not host:port/);
+    await expect(p.stop()).rejects.toThrow(/exited \(1\) without a report/);
   });
 });

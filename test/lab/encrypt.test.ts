@@ -15,8 +15,9 @@ import { readEncryption } from '../../src/components/encryption';
 import { describeLab, ensureLab, sshOk, waitUntil } from './helpers';
 import { readKeyDict, sealedBy } from './encryption-state';
 import { expectRunningCluster } from './expect-cluster';
-import { clusterDir, expectRestartedOneAtATime, labTopology, pdJson, runTiseal, storeRestartWindows, type RunResult } from './tiseal';
-import { SqlProber, type SqlProbeReport } from '../../bench/sql-prober';
+import { clusterDir, expectRestartedOneAtATime, labTopology, logsInWindow, pdJson, runTiseal, storeRestartWindows, type RunResult } from './tiseal';
+import type { SqlProbeReport } from '../../bench/sql-prober';
+import { SqlProberProcess } from '../../bench/sql-prober-process';
 
 jest.setTimeout(10 * 60_000);
 
@@ -55,7 +56,7 @@ describeLab('tiseal encrypt on the lab', () => {
   it('enables encryption with a rolling restart: leaders evicted first (no failed SQL statement), sections written, key files 0600, stores Up', async () => {
     // An application on TiDB throughout: each store's leaders move away before it restarts (PD's
     // evict-leader scheduler, as TiUP), so no region waits for an election.
-    const prober = new SqlProber({ backends: [`${TIDB}:4000`], workers: 2, pauseMs: 20, timeoutMs: 3000, keyPrefix: 'lab-encrypt' });
+    const prober = new SqlProberProcess({ backends: [`${TIDB}:4000`], workers: 2, pauseMs: 20, timeoutMs: 3000, keyPrefix: 'lab-encrypt' });
     let r: RunResult;
     let rep: SqlProbeReport;
     prober.start();
@@ -70,7 +71,7 @@ describeLab('tiseal encrypt on the lab', () => {
     // On a failure: when each statement ran against each store's restart, and what tiseal said.
     const iso = (ms: number) => new Date(ms).toISOString().slice(11, 23);
     const context = failed.length
-      ? ` restarts: ${storeRestartWindows(info, stores(info)).map((w) => `${w.id} ${iso(w.exitAt)}-${iso(w.readyAt)}`).join(', ')}; failed at ${failed.map((x) => `${iso(x.t0)}-${iso(x.t1)}`).join(', ')}; tiseal: ${r.stdout.split('\n').filter((l) => /evict|leader/.test(l)).join(' | ')}`
+      ? ` restarts: ${storeRestartWindows(info, stores(info)).map((w) => `${w.id} ${iso(w.exitAt)}-${iso(w.readyAt)}`).join(', ')}; failed at ${failed.map((x) => `${iso(x.t0)}-${iso(x.t1)}`).join(', ')}; tiseal: ${r.stdout.split('\n').filter((l) => /evict|leader/.test(l)).join(' | ')}; logs:\n${logsInWindow(info, labTopology(info).instances.filter((i) => ['pd', 'tikv', 'tidb', 'tiflash'].includes(i.role)), failed[0].t0 - 1000, failed[0].t1 + 500).join('\n')}`
       : '';
     expect(`${rep.failed} failed ${JSON.stringify(failed)}${context}`).toBe('0 failed []');
     expect(rep.statements).toBeGreaterThan(100);

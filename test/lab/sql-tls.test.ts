@@ -15,7 +15,8 @@ import { labReset, type LabInfo } from '../../lab';
 import { deployScript } from '../../lab/deploy';
 import { waitStatus } from '../../lab/health';
 import { resolveOptions } from '../../lab/options';
-import { SqlProber, type SqlProbeReport } from '../../bench/sql-prober';
+import type { SqlProbeReport } from '../../bench/sql-prober';
+import { SqlProberProcess } from '../../bench/sql-prober-process';
 import { loadTopology } from '../../src/topology';
 import { describeLab, ensureLab, sshOk } from './helpers';
 import { validate } from '../support/json-schema';
@@ -165,10 +166,10 @@ describeLab('tiseal sql-tls on the lab', () => {
     const extra = t2.instances.filter((i) => i.role === 'tidb' && i.host === TIDB2);
     const script = deployScript(t2, TIDB2, resolveOptions().version, (i) => extra.includes(i));
     expect(script).not.toMatch(/tiflash/); // only the new TiDB; TiFlash on the same host is left alone
-    let prober: SqlProber | undefined;
+    let prober: SqlProberProcess | undefined;
     const probe = async (backends: string[], run: () => Promise<void>): Promise<SqlProbeReport> => {
       // HAProxy as TiDB's docs configure it (`check inter 2000 rise 2`): a TiDB that is back gets traffic 2-4 s later.
-      prober = new SqlProber({ backends: backends.map((h) => `${h}:4000`), workers: 2, pauseMs: 20, timeoutMs: 3000, checkMs: 2000, rise: 2, keyPrefix: 'lab-sqlprobe' });
+      prober = new SqlProberProcess({ backends: backends.map((h) => `${h}:4000`), workers: 2, pauseMs: 20, timeoutMs: 3000, checkMs: 2000, rise: 2, keyPrefix: 'lab-sqlprobe' });
       prober.start();
       await prober.answering(20);
       await run();

@@ -184,3 +184,25 @@ export function expectRestartedOneAtATime(since: number, windows: RestartWindow[
     expect(`${next.id} stopped ${next.exitAt >= prev.readyAt ? 'after' : 'before'} ${prev.id} was ready again`).toBe(`${next.id} stopped after ${prev.id} was ready again`);
   }
 }
+
+/**
+ * The components' log lines (all levels except DEBUG) stamped within [fromMs, toMs], each prefixed
+ * with its host and unit: what a failing lab check prints so a flaky failure can be diagnosed from the
+ * CI log alone.
+ */
+export function logsInWindow(info: LabInfo, insts: Instance[], fromMs: number, toMs: number, maxLines = 120): string[] {
+  const out: { t: number; line: string }[] = [];
+  const seen = new Set<string>(); // the component log and its stderr copy hold the same lines
+  for (const i of insts) {
+    const text = sshOk(info, i.host, `sudo -n sh -c 'tail -q -n 2000 ${i.logDir}/*.log 2>/dev/null | grep -v "\\[DEBUG\\]" || true'`);
+    for (const line of text.split('\n')) {
+      const t = parseTime(line.slice(0, 40));
+      const entry = `${i.host}/${i.role}: ${line.slice(0, 400)}`;
+      if (t >= fromMs && t <= toMs && !seen.has(entry)) {
+        seen.add(entry);
+        out.push({ t, line: entry });
+      }
+    }
+  }
+  return out.sort((a, b) => a.t - b.t).slice(0, maxLines).map((x) => x.line);
+}

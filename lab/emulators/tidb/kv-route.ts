@@ -29,6 +29,7 @@ import { clientTlsOptions, splitHostPort, TlsPaths } from '../common/tls';
 const PD_DEADLINE_MS = 5000;
 const STORE_TIMEOUT_MS = 3000;
 const MAX_BACKOFF_MS = 20000;
+const SLOW_MS = 300;
 
 type BackoffKind = 'tikvRPC' | 'regionScheduling' | 'regionMiss';
 const BACKOFF: Record<BackoffKind, { base: number; cap: number; jitter: boolean }> = {
@@ -75,7 +76,7 @@ export class ClusterKvRoute implements KvRoute {
   }
 
   /** Like the PD client: try the members until one (the leader) answers, back off, give up at the deadline. */
-  private async pdCall(path: string, method: string): Promise<Json> {
+  private async pdCall(path: string, method: string, mark?: (what: string) => void): Promise<Json> {
     const deadline = Date.now() + PD_DEADLINE_MS;
     let reason = '';
     for (;;) {
@@ -87,14 +88,15 @@ export class ClusterKvRoute implements KvRoute {
         } catch (e) {
           reason = `${ep}: ${(e as Error).message}`;
         }
+        mark?.(`pd ${reason.slice(0, 60)}`);
       }
       if (Date.now() + 200 > deadline) throw errors.pdServerTimeout(reason);
       await sleep(200);
     }
   }
 
-  async tso(): Promise<bigint> {
-    const j = (await this.pdCall('/pd/api/v1/emulator/tso', 'POST')) as Record<string, Json>;
+  async tso(mark?: (what: string) => void): Promise<bigint> {
+    const j = (await this.pdCall('/pd/api/v1/emulator/tso', 'POST', mark)) as Record<string, Json>;
     return asUint64(j.timestamp);
   }
 
@@ -156,7 +158,20 @@ export class ClusterKvRoute implements KvRoute {
 
   /** TSO first (a plaintext TiDB cannot get one from a TLS PD), then the region's leader. */
   private async onRegion(key: string, build: (store: string, region: string, ts: bigint) => string): Promise<string> {
-    const ts = await this.tso();
+    const t0 = Date.now();
+    const trace: string[] = [];
+    const mark = (what: string): void => void trace.push(`${what}@${Date.now() - t0}ms`);
+    try {
+      return await this.route(key, build, mark);
+    } finally {
+      // TiDB's slow query log (slow-threshold, 300 ms) names where the time went; so does this.
+      if (Date.now() - t0 >= SLOW_MS) this.log.warn('slow kv request', { key, ms: Date.now() - t0, trace: trace.join(' ') });
+    }
+  }
+
+  private async route(key: string, build: (store: string, region: string, ts: bigint) => string, mark: (what: string) => void): Promise<string> {
+    const ts = await this.tso(mark);
+    mark('tso');
     const bo = new Backoffer();
     const failed = new Set<string>();
     const redirected = new Set<string>();
@@ -165,6 +180,7 @@ export class ClusterKvRoute implements KvRoute {
       let region = this.locate(key);
       if (!region || !region.leader) {
         await this.reload();
+        mark('reload');
         region = this.locate(key);
       }
       if (!region) {
@@ -181,7 +197,9 @@ export class ClusterKvRoute implements KvRoute {
       let reply: string;
       try {
         reply = await this.rpc(store, build(store, region.id, ts));
+        mark(`store${store}:${reply.slice(0, 40)}`);
       } catch (e) {
+        mark(`store${store}:${(e as Error).message}`);
         this.log.warn('send request to TiKV failed', { store, region: region.id, error: (e as Error).message });
         failed.add(store);
         if (failed.size >= region.peers.length) failed.clear();
