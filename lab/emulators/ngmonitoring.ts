@@ -20,6 +20,7 @@ import { onShutdown } from './common/process';
 import { metricsText } from './common/status-http';
 import { clientTlsOptions, listen, TlsPaths } from './common/tls';
 import { isTable, loadTomlFile, Table } from './common/toml';
+import { grpcUnary, pbBytes, pbDecode } from './pd/etcd-grpc';
 import { emulatedVersion } from './common/version';
 
 // main.go: the global pflag set (ExitOnError: the error, the usage, exit 2).
@@ -163,11 +164,21 @@ class PdClients {
     return JSON.parse(r.body);
   }
 
+  /**
+   * topology/discovery.go reads etcd with clientv3 (gRPC KV.Range on PD's client port), not PD's
+   * JSON gateway: the gateway fails at PD v8.4+ with several CNs (etcd-io/etcd#15755), gRPC does not.
+   */
   async etcdPrefix(prefix: string): Promise<Map<string, string>> {
-    const b64 = (s: string) => Buffer.from(s).toString('base64');
     const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
-    const r = (await this.get('/v3/kv/range', JSON.stringify({ key: b64(prefix), range_end: b64(end) }))) as { kvs?: { key: string; value?: string }[] };
-    return new Map((r.kvs ?? []).map((kv) => [Buffer.from(kv.key, 'base64').toString(), Buffer.from(kv.value ?? '', 'base64').toString()]));
+    const tlsPaths = this.tls;
+    const res = pbDecode(await grpcUnary(this.base, '/etcdserverpb.KV/Range', Buffer.concat([pbBytes(1, prefix), pbBytes(2, end)]), tlsPaths ? () => clientTlsOptions(tlsPaths) : undefined, 5000));
+    // RangeResponse.kvs = 2; KeyValue.key = 1, value = 5 (etcd api/mvccpb/kv.proto)
+    const out = new Map<string, string>();
+    for (const kv of res.get(2) ?? []) {
+      const f = pbDecode(kv as Buffer);
+      out.set(String((f.get(1)?.[0] as Buffer | undefined) ?? ''), String((f.get(5)?.[0] as Buffer | undefined) ?? ''));
+    }
+    return out;
   }
 }
 
