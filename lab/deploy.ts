@@ -41,7 +41,7 @@ export function checkLabRoles(topo: Topology): void {
 
 /** Every file of one instance, TiUP layout, plaintext. */
 export function instanceFiles(inst: Instance, topo: Topology, version: string): DeployFile[] {
-  if (inst.role === 'prometheus') return prometheusFiles(inst, topo, posix.basename(topo.file).replace(/\.ya?ml$/, ''));
+  if (inst.role === 'prometheus') return prometheusFiles(inst, topo, posix.basename(topo.file).replace(/\.ya?ml$/, ''), version);
   const binary = BINARY_OF[inst.role];
   if (!binary) throw new TisealError(`the lab has no emulator for ${inst.role}`);
   const files: DeployFile[] = [

@@ -3,7 +3,9 @@
  * `monitoring_servers` entry, and node_exporter + blackbox_exporter on every host of the cluster
  * (TiUP deploys these agents on each host). Paths, run scripts, units and prometheus.yml follow
  * pingcap/tiup embed/templates/{scripts/run_*.sh.tpl,config/prometheus.yml.tpl,config/blackbox.yml.tpl}
- * and pkg/cluster/spec/monitoring.go (which targets go in which job).
+ * and pkg/cluster/spec/monitoring.go (which targets go in which job). With `ng_port` > 0 TiUP also
+ * ships bin/ng-monitoring-server (here the lab's emulator) and conf/ngmonitoring.toml, and
+ * run_prometheus.sh starts it in the background through scripts/ng-wrapper.sh.
  */
 import * as posix from 'path/posix';
 import { bashDq, bashWord, joinHostPort, portOf, renderFile, renderSystemdUnit } from '../src/render';
@@ -11,6 +13,7 @@ import type { Instance, Topology } from '../src/topology/types';
 import { TisealError } from '../src/errors';
 import { shq } from '../src/util/shell';
 import type { DeployFile } from './deploy-file';
+import { EMULATOR_BINARIES, emulatorWrapper } from './emulators/wrapper';
 import { httpRequest } from './http';
 import { sshSudoScript, SshTarget } from './ssh';
 import { waitFor } from './sys';
@@ -64,10 +67,36 @@ const header = (deployDir: string): string[] => [
   '',
 ];
 
+/** TiUP's EnableNG: spec.NgPort > 0 (tiseal's topology drops 0 and -1). */
+export const ngPort = (inst: Instance): number | undefined => (inst.ports.ng_port > 0 ? inst.ports.ng_port : undefined);
+
+/** run_prometheus.sh.tpl's ng-wrapper block (the echo's `\` + newline joins the command into one line). */
+function ngWrapperLines(inst: Instance): string[] {
+  return [
+    'if [ -e "bin/ng-monitoring-server" ]; then',
+    'echo "#!/bin/bash',
+    '',
+    '# WARNING: This file was auto-generated to restart ng-monitoring when fail. ',
+    '#          Do not edit! All your edit might be overwritten!',
+    '',
+    'while true',
+    'do',
+    '    bin/ng-monitoring-server \\',
+    `        --config ${bashDq(inst.deployDir)}/conf/ngmonitoring.toml \\`,
+    '        >/dev/null 2>&1',
+    '    sleep 15s',
+    'done" > scripts/ng-wrapper.sh',
+    'fi',
+    ...(ngPort(inst) ? ['/bin/bash scripts/ng-wrapper.sh &'] : []),
+    '',
+  ];
+}
+
 export function runPrometheusScript(inst: Instance): string {
   const retention = typeof inst.raw.storage_retention === 'string' && inst.raw.storage_retention ? inst.raw.storage_retention : '30d';
   return [
     ...header(inst.deployDir),
+    ...ngWrapperLines(inst),
     `exec > >(tee -i -a "${bashDq(inst.logDir)}/prometheus.log")`,
     'exec 2>&1',
     'exec bin/prometheus/prometheus \\',
@@ -264,6 +293,8 @@ export function prometheusYml(inst: Instance, topo: Topology, clusterName: strin
       ]
       : []),
     ...(cdc.length ? job('ticdc', cdc) : []),
+    // monitoring.go: with this instance's NgPort > 0, every monitoring server's ng-monitoring port.
+    ...(ngPort(inst) ? job('ng-monitoring', of('prometheus').filter(ngPort).map((i) => joinHostPort(i.host, ngPort(i)!))) : []),
     ...probeJob(
       'tidb_port_probe',
       ([['tidb', tidb], ['tikv', tikv], ['pd', pd], ['tiflash', tiflash], ['ticdc', cdc]] as const).filter(([g, t]) => t.length > 0 || ['tidb', 'tikv', 'pd'].includes(g)),
@@ -297,14 +328,46 @@ export function prometheusYml(inst: Instance, topo: Topology, clusterName: strin
   return lines.join('\n') + '\n';
 }
 
+/** ngmonitoring.toml.tpl on a plaintext cluster (no newline at the end, as the template). */
+export function ngMonitoringToml(inst: Instance, topo: Topology): string {
+  const pds = topo.instances.filter((i) => i.role === 'pd').map((i) => `"${joinHostPort(i.host, portOf(i, 'client_port', 2379))}"`);
+  const port = ngPort(inst);
+  return `# NG Monitoring Server Configuration.
+
+# Server address.
+address = "0.0.0.0:${port}"
+advertise-address = "${joinHostPort(inst.host, port!)}"
+
+[log]
+# Log path
+path = "${inst.logDir}"
+
+# Log level: INFO, WARN, ERROR
+level = "INFO"
+
+[pd]
+# Addresses of PD instances within the TiDB cluster. Multiple addresses are separated by commas, e.g. "10.0.0.1:2379","10.0.0.2:2379"
+endpoints = [${pds.join(',')}]
+
+[storage]
+path = "${inst.dataDir}"`;
+}
+
 /** The files of one Prometheus instance (its dirs come from deploy.ts instanceDirs). */
-export function prometheusFiles(inst: Instance, topo: Topology, clusterName: string): DeployFile[] {
+export function prometheusFiles(inst: Instance, topo: Topology, clusterName: string, version: string): DeployFile[] {
+  const ng: DeployFile[] = ngPort(inst)
+    ? [
+      { path: posix.join(inst.deployDir, EMULATOR_BINARIES['ng-monitoring-server']), content: emulatorWrapper('ng-monitoring-server', { version }), mode: 0o755, owner: 'user' },
+      { path: posix.join(inst.deployDir, 'conf/ngmonitoring.toml'), content: ngMonitoringToml(inst, topo), mode: 0o644, owner: 'user' },
+    ]
+    : [];
   return [
     { path: posix.join(inst.deployDir, 'bin/prometheus/prometheus'), content: realBinary('prometheus'), mode: 0o755, owner: 'user' },
     { path: inst.runScript, content: runPrometheusScript(inst), mode: 0o755, owner: 'user' },
     { path: posix.join(inst.deployDir, 'conf/prometheus.yml'), content: prometheusYml(inst, topo, clusterName), mode: 0o644, owner: 'user' },
     // TiUP's unit for prometheus adds ExecReload (SIGHUP); tiseal's template does not.
     { path: `/etc/systemd/system/${inst.unit}`, content: renderSystemdUnit(inst, topo).replace(/^(ExecStart=.*)$/m, `$1\nExecReload=/usr/bin/bash -c 'kill -HUP $MAINPID'`), mode: 0o644, owner: 'root' },
+    ...ng,
   ];
 }
 

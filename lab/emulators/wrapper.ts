@@ -4,7 +4,7 @@
  * where it was installed (PD/TiKV report deploy_path = the directory of the binary, as the real
  * ones report the directory of their executable).
  */
-export type EmulatedBinary = 'pd-server' | 'tikv-server' | 'tidb-server' | 'tiflash' | 'cdc' | 'pump' | 'drainer';
+export type EmulatedBinary = 'pd-server' | 'tikv-server' | 'tidb-server' | 'tiflash' | 'cdc' | 'pump' | 'drainer' | 'ng-monitoring-server';
 
 /** binary → path relative to the instance's deploy_dir (TiUP layout). */
 export const EMULATOR_BINARIES: Readonly<Record<EmulatedBinary, string>> = {
@@ -15,6 +15,8 @@ export const EMULATOR_BINARIES: Readonly<Record<EmulatedBinary, string>> = {
   cdc: 'bin/cdc',
   pump: 'bin/pump',
   drainer: 'bin/drainer',
+  // TiUP ships it in the prometheus package: <prometheus deploy_dir>/bin/ng-monitoring-server
+  'ng-monitoring-server': 'bin/ng-monitoring-server',
 };
 
 /** Compiled entry file under dist/lab/emulators for each binary. */
@@ -26,6 +28,7 @@ export const EMULATOR_ENTRIES: Readonly<Record<EmulatedBinary, string>> = {
   cdc: 'cdc.js',
   pump: 'pump.js',
   drainer: 'drainer.js',
+  'ng-monitoring-server': 'ngmonitoring.js',
 };
 
 export interface WrapperOptions {

@@ -10,7 +10,7 @@ import * as path from 'path';
 
 export const ROOT = path.resolve(__dirname, '../..');
 const SRC = path.join(ROOT, 'lab/emulators');
-export const ENTRIES = ['pd-server', 'tikv-server', 'tidb-server', 'tiflash', 'cdc', 'pump', 'drainer'] as const;
+export const ENTRIES = ['pd-server', 'tikv-server', 'tidb-server', 'tiflash', 'cdc', 'pump', 'drainer', 'ngmonitoring'] as const;
 export type Entry = (typeof ENTRIES)[number];
 
 function listTs(dir: string): string[] {

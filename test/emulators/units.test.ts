@@ -60,6 +60,7 @@ test('wrapper text, TiUP paths, and the wrapper really runs the emulator', () =>
   expect(EMULATOR_BINARIES).toEqual({
     'pd-server': 'bin/pd-server', 'tikv-server': 'bin/tikv-server', 'tidb-server': 'bin/tidb-server', tiflash: 'bin/tiflash/tiflash', cdc: 'bin/cdc',
     pump: 'bin/pump', drainer: 'bin/drainer', // run_pump.sh.tpl `exec bin/pump`, run_drainer.sh.tpl `exec bin/drainer`
+    'ng-monitoring-server': 'bin/ng-monitoring-server', // run_prometheus.sh.tpl `[ -e "bin/ng-monitoring-server" ]`
   });
   const text = emulatorWrapper('tiflash', { version: 'v7.5.0' });
   expect(text.split('\n').slice(0, 3)).toEqual([

@@ -116,10 +116,19 @@ describe('deploy and wipe scripts', () => {
       '/tidb-deploy/prometheus-9090/scripts/run_prometheus.sh 755 user',
       '/tidb-deploy/prometheus-9090/conf/prometheus.yml 644 user',
       '/etc/systemd/system/prometheus-9090.service 644 root',
+      '/tidb-deploy/prometheus-9090/bin/ng-monitoring-server 755 user',
+      '/tidb-deploy/prometheus-9090/conf/ngmonitoring.toml 644 user',
     ]);
-    const [bin, run, , unit] = instanceFiles(prom, t, 'v8.5.1');
+    const [bin, run, , unit, ngBin, ngToml] = instanceFiles(prom, t, 'v8.5.1');
     expect(bin.content).toMatch(/^exec \/usr\/bin\/prometheus "\$@"$/m);
     execFileSync('bash', ['-n'], { input: run.content });
+    // TiUP's run_prometheus.sh.tpl: ng-wrapper.sh written when the binary exists, started with EnableNG.
+    expect(ngBin.content).toContain('/opt/tiseal/dist/lab/emulators/ngmonitoring.js');
+    expect(run.content).toContain('    bin/ng-monitoring-server \\\n        --config /tidb-deploy/prometheus-9090/conf/ngmonitoring.toml \\\n');
+    expect(run.content).toMatch(/^fi\n\/bin\/bash scripts\/ng-wrapper\.sh &\n\nexec > >\(tee/m);
+    expect(ngToml.content).toMatch(/^address = "0\.0\.0\.0:12020"\nadvertise-address = "10\.77\.0\.15:12020"$/m);
+    expect(ngToml.content).toContain('endpoints = ["10.77.0.11:2379","10.77.0.12:2379","10.77.0.13:2379"]\n\n[storage]\npath = "/tidb-data/prometheus-9090"');
+    expect(ngToml.content.endsWith('"')).toBe(true);
     expect(run.content).toContain('--storage.tsdb.path="/tidb-data/prometheus-9090"');
     expect(unit.content).toContain("ExecStart=/bin/bash -c '/tidb-deploy/prometheus-9090/scripts/run_prometheus.sh'");
     for (const host of t.hosts.map((h) => h.host)) {
@@ -146,6 +155,7 @@ describe('deploy and wipe scripts', () => {
     expect(jobs.tidb).toEqual(['10.77.0.14:10080']);
     expect(jobs.tiflash).toEqual(['10.77.0.15:8234', '10.77.0.15:20292']);
     expect(jobs.ticdc).toEqual(['10.77.0.14:8300']);
+    expect(jobs['ng-monitoring']).toEqual(['10.77.0.15:12020']);
     expect(jobs['overwritten-nodes']).toEqual(['10.77.0.11:9100', '10.77.0.12:9100', '10.77.0.13:9100', '10.77.0.14:9100', '10.77.0.15:9100']);
     expect(jobs.tiproxy).toEqual([]);
     expect(Object.keys(jobs).filter((j) => j.endsWith('_icmp'))).toHaveLength(5);

@@ -24,6 +24,7 @@ import { loadTopology } from '../../src/topology';
 import { describeLab, ensureLab, sshOk } from './helpers';
 import { expectPlainCluster, expectTlsCluster, tlsSay } from './expect-cluster';
 import { expectPrometheusScrapes } from './prometheus-targets';
+import { expectNgMonitoringReachesPd } from './ngmonitoring';
 import { curl, pdMembership, runTiseal, tlsFiles } from './tiseal';
 
 jest.setTimeout(20 * 60_000);
@@ -182,6 +183,7 @@ describeLab('version matrix: tls enable --verify-cn → disable at v6.5, v7.5, v
     }
     // The real Prometheus scrapes every component with its own certificate (CN prometheus).
     await expectPrometheusScrapes(v, 'https');
+    if (pdList) await expectNgMonitoringReachesPd(v, 'https');
     if (pdList) {
       expect((await runTiseal(v, ['tls', 'status', v.topologyFile])).code).toBe(0);
       // Enabling again with the same lists restarts nothing.
@@ -195,6 +197,7 @@ describeLab('version matrix: tls enable --verify-cn → disable at v6.5, v7.5, v
     expect(configs(v)).toEqual(before);
     if (binlog) for (const url of [PUMP, DRAINER]) expect(httpCode([url.replace('https:', 'http:')])).toBe('200');
     await expectPlainCluster(v);
+    if (pdList) await expectNgMonitoringReachesPd(v, 'http');
     t.lap('checks on plaintext');
     process.stderr.write(`[matrix] ${version}: ${t.laps()} (CI budget: this file)\n`);
     leftClean = version === resolveOptions().version && !binlog;
