@@ -6,6 +6,9 @@ import { GlobalOptions, toGlobalOptions } from './options';
 import { writeStatsFile } from './util/run-stats';
 import { CHANGE_CONCURRENCY, READ_CONCURRENCY } from './util/concurrency';
 
+const SCHEDULE_HELP =
+  'overlap: stop everything at once, start PD, then the rest as soon as PD listens (shortest outage) | tiers: restart tier by tier, each tier gated on health | stop-all: TiUP\'s schedule, stop everything, then start tier by tier with TiUP\'s waits';
+
 /** A verb's implementation: gets the topology path, its own flags and the shared options; returns the exit code. */
 export type CommandRunner = (topologyFile: string, flags: Record<string, unknown>, opts: GlobalOptions) => Promise<number>;
 
@@ -93,13 +96,13 @@ export function buildProgram(): Command {
     .option('--cert-days <days>', 'leaf certificate validity in days', '365')
     .option('--ca-days <days>', 'CA validity in days when tiseal creates it', '3650')
     .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256); without it new keys are rsa and a re-run keeps each certificate\'s type')
-    .option('--schedule <schedule>', 'tiers: restart tier by tier, each tier in parallel | stop-all: stop everything, then start tier by tier (TiUP)', 'tiers')
+    .option('--schedule <schedule>', SCHEDULE_HELP, 'overlap')
     .option('--restart-run', 'ignore the journal of an interrupted run and start over')
     .action(action(async () => (await import('./commands/tls-enable')).run));
   addSharedOptions(tls.command('disable').description('turn TLS off again (also the rollback of a failed enable)').argument('<topology.yaml>'))
     .option('--keep-pd <name>', 'PD member to keep while PD is scaled in (default: the leader)')
     .option('--clean-certificate', 'also delete certificates on hosts and locally (asks again)')
-    .option('--schedule <schedule>', 'tiers: restart tier by tier, each tier in parallel | stop-all: stop everything, then start tier by tier (TiUP)', 'tiers')
+    .option('--schedule <schedule>', SCHEDULE_HELP, 'overlap')
     .option('--restart-run', 'ignore the journal of an interrupted run and start over')
     .action(action(async () => (await import('./commands/tls-disable')).run));
   addSharedOptions(tls.command('status').description('per instance: TLS configured, live, certificate and expiry').argument('<topology.yaml>'), { json: true })

@@ -9,7 +9,7 @@ import { readMeta } from '../state/meta';
 import { recordStep } from '../tasks/record';
 import { checkCertificateInputs, keyTypeChangeOnly, startKeyPool } from '../tasks/certificates';
 import { pdInstances } from '../topology';
-import { RESTART_SCHEDULES, RestartSchedule, TlsContext, TlsFlags } from '../tasks/context';
+import { DEFAULT_SCHEDULE, RESTART_SCHEDULES, RestartSchedule, TlsContext, TlsFlags } from '../tasks/context';
 import { factKey } from '../tasks/facts';
 import { allowedCallers } from '../components/callers';
 import { choosePds } from '../tasks/scale-in';
@@ -23,7 +23,7 @@ import { newContext, openCluster, preflight, requireConfirmable, runSteps, store
 
 export function tlsFlags(flags: Record<string, unknown>): TlsFlags {
   const keyType = parseKeyType(flags.keyType);
-  const schedule = String(flags.schedule ?? 'tiers') as RestartSchedule;
+  const schedule = String(flags.schedule ?? DEFAULT_SCHEDULE) as RestartSchedule;
   if (!RESTART_SCHEDULES.includes(schedule)) throw new UsageError(`invalid --schedule '${schedule}'`, `use one of: ${RESTART_SCHEDULES.join(', ')}`);
   if (Boolean(flags.caCert) !== Boolean(flags.caKey)) throw new UsageError('--ca-cert and --ca-key go together', 'pass both files (and --ca-chain for an intermediate CA)');
   if (flags.caChain && !flags.caCert) throw new UsageError('--ca-chain needs --ca-cert and --ca-key', 'pass the CA certificate and key too, or drop --ca-chain');
@@ -81,11 +81,14 @@ function describePlan(ctx: TlsContext): string {
   }
   if (ctx.opts.tiupMeta && !findTiupCluster(ctx.cluster.name)) lines.push(`Note: ${noTiupMetaNote(ctx.cluster.name)}.`);
   if (ctx.flags.schedule === 'stop-all') {
-    lines.push('Files are staged first; then every component is stopped, and started again in tiers (PD, TiKV, TiDB, TiFlash, TiCDC, ...).');
-    lines.push('The cluster does not serve requests from the first stop until the TiDB tier is back.');
+    lines.push("Files are staged first; then every component is stopped, and started again tier by tier (PD, TiKV, TiDB, TiFlash, TiCDC, ...) with TiUP's waits (TiUP's schedule).");
+    lines.push('Applications get no SQL answer from the first stop until the TiDB tier is back.');
+  } else if (ctx.flags.schedule === 'tiers') {
+    lines.push('Files are staged first; then every component restarts tier by tier (PD, TiKV, TiDB, TiFlash, TiCDC, ...), each tier gated on health.');
+    lines.push('Applications get no SQL answer from the PD restart until the TiDB tier is back (a TiDB on the old scheme gets no timestamp from PD).');
   } else {
-    lines.push('Files are staged first; then every component restarts in tiers (PD, TiKV, TiDB, TiFlash, TiCDC, ...).');
-    lines.push('The cluster does not serve requests while PD restarts, nor while the TiDB tier restarts (seconds each).');
+    lines.push('Files are staged first; then every component is stopped at once, PD started, and everything else started as soon as PD listens.');
+    lines.push('Applications get no SQL answer from the stop until TiDB is back (about the slowest single restart).');
   }
   return lines.join('\n  ');
 }

@@ -4,6 +4,7 @@ import { certificatesStep } from '../tasks/certificates';
 import { peerUrlsStep } from '../tasks/peer-urls';
 import { recordStep } from '../tasks/record';
 import { restartTierSteps, stopAllStep } from '../tasks/restart';
+import { overlapRestartStep } from '../tasks/overlap-restart';
 import { savePdStep, scaleInStep } from '../tasks/scale-in';
 import { scaleOutStep } from '../tasks/scale-out';
 import { HostResumeContext, startPdStep } from '../tasks/start-pd';
@@ -28,6 +29,7 @@ export function tlsSteps(ctx: TlsContext): Step<TlsContext>[] {
     certificatesStep,
     stageStep,
     ...(ctx.flags.schedule === 'stop-all' ? [stopAllStep(ctx)] : []),
+    ...(ctx.flags.schedule === 'overlap' || ctx.flags.schedule === undefined ? [overlapRestartStep()] : []),
     ...restartTierSteps(ctx),
     peerUrlsStep,
     scaleOutStep,

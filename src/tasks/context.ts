@@ -58,15 +58,18 @@ export interface TlsFlags {
   keyType?: import('../pki').KeyType;
   cleanCertificate?: boolean;
   /**
-   * 'tiers' (default): stage everything, then restart tier by tier, each tier in parallel.
-   * 'stop-all': TiUP's schedule: stop every component first, then start them tier by tier.
+   * 'overlap' (default): stage everything, stop everything at once, start PD, then all the rest as
+   * soon as PD listens. 'tiers': restart tier by tier, each tier in parallel, gated on health.
+   * 'stop-all': TiUP's schedule (operator.Restart): stop everything, then start tier by tier with
+   * TiUP's Ready waits.
    */
   schedule?: RestartSchedule;
   /** Rolling store restarts: seconds to wait for PD's evict-leader scheduler to empty a store (`--transfer-timeout`, TiUP's default 600). */
   transferTimeoutSec?: number;
 }
 
-export const RESTART_SCHEDULES = ['tiers', 'stop-all'] as const;
+export const RESTART_SCHEDULES = ['overlap', 'tiers', 'stop-all'] as const;
+export const DEFAULT_SCHEDULE: RestartSchedule = 'overlap';
 export type RestartSchedule = (typeof RESTART_SCHEDULES)[number];
 
 export function executorFor(ctx: Pick<TlsContext, 'pool'>, inst: Pick<Instance, 'host' | 'manageHost' | 'sshPort'>): Promise<Executor> {

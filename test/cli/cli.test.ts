@@ -54,7 +54,7 @@ describe('tiseal CLI surface', () => {
   it('rejects an unknown --schedule with exit 2', async () => {
     const r = await tiseal('tls', 'enable', path.join(fixtures, 'minimal.yaml'), '--yes', '--schedule', 'fast');
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^error: invalid --schedule 'fast'\n  suggestion: use one of: tiers, stop-all/);
+    expect(r.err).toMatch(/^error: invalid --schedule 'fast'\n  suggestion: use one of: overlap, tiers, stop-all/);
   });
   it('writes --stats-file even when the command fails', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-cli-'));

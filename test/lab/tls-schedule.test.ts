@@ -1,7 +1,11 @@
 /**
- * `tls enable --schedule stop-all` (TiUP's order) on the lab, and what `--stats-file` records:
- * every component is stopped, last tier first, before any starts; one SSH connection per host.
- * Checked against systemd's own timestamps on the hosts.
+ * The restart schedules on the lab, checked against systemd's own timestamps on the hosts and seen
+ * by an application (the SQL prober, its own process, on TiDB's MySQL port):
+ * - `tls enable --schedule stop-all` (TiUP's operator.Restart): every component stopped, last tier
+ *   first, before any starts; what `--stats-file` records; one SSH connection per host;
+ * - `tls disable` with the default schedule (overlap): everything stopped at once, PD started first,
+ *   the rest only after PD's start; the application sees one outage window, from the stops until
+ *   TiDB answers again.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -11,6 +15,35 @@ import type { RunStatsReport } from '../../src/util/run-stats';
 import { describeLab, ensureLab, sshOk } from './helpers';
 import { expectPlainCluster, expectTlsCluster } from './expect-cluster';
 import { labTopology, runTiseal } from './tiseal';
+import { SqlProberProcess } from '../../bench/sql-prober-process';
+import type { SqlProbeReport } from '../../bench/sql-prober';
+
+const TIDB = '10.77.0.14';
+
+/** The SQL outage as the application saw it: first failed statement → first one answered after the last failure. */
+function sqlOutage(rep: SqlProbeReport): { from: number; to: number } | undefined {
+  const failed = rep.records.filter((r) => !r.ok);
+  if (failed.length === 0) return undefined;
+  const last = Math.max(...failed.map((r) => r.t1));
+  const next = rep.records.filter((r) => r.ok && r.t1 > last).sort((a, b) => a.t1 - b.t1)[0];
+  return { from: Math.min(...failed.map((r) => r.t0)), to: next?.t1 ?? last };
+}
+
+/** Run tiseal with the SQL prober running throughout; the prober's report and tiseal's stats. */
+async function probed(info: LabInfo, args: string[], statsFile: string): Promise<{ rep: SqlProbeReport; stats: RunStatsReport }> {
+  const prober = new SqlProberProcess({ backends: [`${TIDB}:4000`], workers: 2, pauseMs: 20, timeoutMs: 3000, keyPrefix: 'lab-schedule' });
+  prober.start();
+  let rep: SqlProbeReport;
+  try {
+    await prober.answering(10);
+    const r = await runTiseal(info, [...args, '--stats-file', statsFile]);
+    if (r.code !== 0) throw new Error(`${args.join(' ')} exited ${r.code}:\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+    await prober.answering(10, 60_000); // the outage, if any, has ended inside the report
+  } finally {
+    rep = await prober.stop();
+  }
+  return { rep, stats: JSON.parse(fs.readFileSync(statsFile, 'utf8')) as RunStatsReport };
+}
 
 jest.setTimeout(10 * 60_000);
 
@@ -40,7 +73,11 @@ describeLab('tls enable --schedule stop-all on the lab', () => {
   }, 15 * 60_000);
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('plans the stop of everything before the tiers start', async () => {
+  it('plans the stop of everything before the tiers start (stop-all), and overlap by default', async () => {
+    const def = await runTiseal(info, ['tls', 'enable', info.topologyFile, '--dry-run']);
+    expect(def.code).toBe(0);
+    expect(def.stdout).toMatch(/Restart every component at once: stop all, start PD, start the rest as soon as PD listens/);
+    expect(def.stdout).toMatch(/would start tikv-20160\.service@10\.77\.0\.11.*\(all at once\)/);
     const dry = await runTiseal(info, ['tls', 'enable', info.topologyFile, '--dry-run', '--schedule', 'stop-all']);
     expect(dry.code).toBe(0);
     const plan = dry.stdout.slice(dry.stdout.indexOf('The plan:'));
@@ -51,8 +88,7 @@ describeLab('tls enable --schedule stop-all on the lab', () => {
 
   it('stops every component, last tier first, before starting any; one SSH connection per host', async () => {
     const statsFile = path.join(dir, 'enable.json');
-    const r = await runTiseal(info, ['tls', 'enable', info.topologyFile, '--yes', '--schedule', 'stop-all', '--stats-file', statsFile]);
-    if (r.code !== 0) throw new Error(`tls enable exited ${r.code}:\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+    const { rep, stats } = await probed(info, ['tls', 'enable', info.topologyFile, '--yes', '--schedule', 'stop-all'], statsFile);
     expectTlsCluster(info);
 
     // systemd's view: the last stop came before the first start
@@ -65,11 +101,11 @@ describeLab('tls enable --schedule stop-all on the lab', () => {
     expect(stoppedAt('tikv-20160')).toBeLessThan(stoppedAt('pd-2379'));
 
     // tiseal's own record agrees, and it used one connection per host
-    const stats = JSON.parse(fs.readFileSync(statsFile, 'utf8')) as RunStatsReport;
     expect(stats).toMatchObject({ command: 'tls enable', exitCode: 0 });
     const ids = stats.steps.map((s) => s.id);
     expect(ids.indexOf('stop-all')).toBeGreaterThan(ids.indexOf('stage'));
     expect(ids.indexOf('stop-all')).toBeLessThan(ids.indexOf('restart-pd'));
+    expect(ids).not.toContain('restart-overlap');
     expect(stats.restarts).toHaveLength(labTopology(info).instances.length - 2); // the 2 PDs scaled in rejoin instead
     for (const x of stats.restarts) {
       expect(x.stoppedAt).toBeLessThanOrEqual(Math.min(...stats.restarts.map((y) => y.issuedAt)));
@@ -78,11 +114,52 @@ describeLab('tls enable --schedule stop-all on the lab', () => {
     expect(stats.ssh.hosts).toBe(info.hosts.length);
     expect(stats.ssh.maxHandshakesPerHost).toBe(1);
     expect(stats.ssh.execs).toBeGreaterThan(0);
+    const w = sqlOutage(rep);
+    expect(w).toBeDefined(); // TiUP's schedule stops TiDB: the application sees it
+    report('tls enable --schedule stop-all', rep, stats, stats.restarts.find((x) => x.role === 'tidb')!.healthyAt);
   });
 
-  it('rolls back with the default schedule', async () => {
-    const r = await runTiseal(info, ['tls', 'disable', info.topologyFile, '--yes']);
-    if (r.code !== 0) throw new Error(`tls disable exited ${r.code}:\n${r.stderr}`);
+  it('rolls back with the default schedule (overlap): all stopped at once, PD started first, one SQL outage window from the stops until TiDB is back', async () => {
+    const statsFile = path.join(dir, 'disable.json');
+    const { rep, stats } = await probed(info, ['tls', 'disable', info.topologyFile, '--yes'], statsFile);
     await expectPlainCluster(info);
+    const ids = stats.steps.map((s) => s.id);
+    expect(ids.indexOf('restart-overlap')).toBe(ids.indexOf('stage') + 1);
+
+    // systemd's view: every stop before any start, and PD's start before every other start
+    const kept = stats.restarts; // what this run restarted (the scaled-in PDs rejoin later)
+    expect(kept).toHaveLength(labTopology(info).instances.length - 2);
+    const times = unitTimes(info);
+    const t = (x: { unit: string; host: string }) => times.get(`${x.unit}@${x.host}`)!;
+    expect(Math.max(...kept.map((x) => t(x).inactiveAt))).toBeLessThan(Math.min(...kept.map((x) => t(x).activeAt)));
+    const pd = kept.find((x) => x.role === 'pd')!;
+    for (const x of kept.filter((y) => y.role !== 'pd')) expect(`${x.unit}@${x.host} started after PD: ${t(x).activeAt > t(pd).activeAt}`).toBe(`${x.unit}@${x.host} started after PD: true`);
+    // tiseal waited for PD's port before starting the others
+    for (const x of kept.filter((y) => y.role !== 'pd')) expect(x.issuedAt).toBeGreaterThan(pd.issuedAt);
+
+    // The application's view: one outage, beginning with the stops and ending once TiDB is back and
+    // the regions have leaders again: all stores restarted together, so every region elects after its
+    // randomized election timeout, [10, 20) ticks of 1 s (raft-rs; TiKV's defaults), which no health
+    // gate of tiseal's waits for. Bound: TiDB back + 20 s + the prober's 3 s statement timeout.
+    const w = sqlOutage(rep);
+    expect(w).toBeDefined();
+    const firstStop = Math.min(...kept.map((x) => x.stopIssuedAt!));
+    const tidbBack = kept.find((x) => x.role === 'tidb')!.healthyAt!;
+    expect(w!.from).toBeGreaterThanOrEqual(firstStop - 3000); // a statement in flight at the stop fails too
+    expect(w!.from).toBeLessThan(tidbBack);
+    expect(w!.to).toBeGreaterThan(tidbBack);
+    expect(w!.to).toBeLessThan(tidbBack + 23_000);
+    expect(rep.records.filter((r) => !r.ok && (r.t1 < w!.from || r.t0 > w!.to))).toEqual([]);
+    report('tls disable (overlap)', rep, stats, tidbBack);
   });
 });
+
+function report(what: string, rep: SqlProbeReport, stats: RunStatsReport, tidbBack?: number): void {
+  const w = sqlOutage(rep);
+  const iso = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+  const firstStop = Math.min(...stats.restarts.map((x) => x.stopIssuedAt ?? x.issuedAt));
+  process.stdout.write(
+    `sql prober, ${what}: ${rep.statements} statements, ${rep.failed} failed; ` +
+      (w ? `outage ${iso(w.from)} → ${iso(w.to)} (${w.to - w.from} ms); first stop ${iso(firstStop)}${tidbBack ? `, TiDB healthy ${iso(tidbBack)}` : ''}` : 'no outage') + '\n',
+  );
+}

@@ -7,12 +7,14 @@ const topology = loadTopology(path.join(__dirname, '..', '..', 'lab', 'topologie
 const ctx = (want: 'on' | 'off', flags: Partial<TlsContext['flags']> = {}) => ({ want, topology, flags: { certDays: 365, caDays: 3650, keyType: 'rsa', ...flags } }) as TlsContext;
 
 describe('the TLS switch plan', () => {
-  it('stages everything, then restarts tier by tier (PD first), then fixes peer URLs and scales PD out', () => {
+  it('stages everything, restarts everything at once (overlap, the default; the tier steps stay as the resume net), then fixes peer URLs and scales PD out', () => {
+    expect(tlsSteps(ctx('on', { schedule: 'overlap' })).map((s) => s.id)).toEqual(tlsSteps(ctx('on')).map((s) => s.id));
     expect(tlsSteps(ctx('on')).map((s) => s.id)).toEqual([
       'save-pd',
       'scale-in',
       'certificates',
       'stage',
+      'restart-overlap',
       'restart-pd',
       'restart-tikv',
       'restart-tidb',
@@ -35,6 +37,15 @@ describe('the TLS switch plan', () => {
     expect(ids.slice(ids.indexOf('stage'), ids.indexOf('restart-pd') + 1)).toEqual(['stage', 'stop-all', 'restart-pd']);
     // Re-deciding a finished stop-all on resume would stop tiers that were already started again.
     expect(steps.find((s) => s.id === 'stop-all')!.resume).toBe('skip-if-done');
+    expect(ids).not.toContain('restart-overlap');
+    // TiUP's Ready wait gates each tier, tiseal's health gate the whole after the last one.
+    expect(steps.find((s) => s.id === 'restart-pd')!.title).toMatch(/gated on TiUP's Ready wait/);
+  });
+
+  it('with --schedule tiers restarts tier by tier only, each tier gated on health', () => {
+    const ids = tlsSteps(ctx('on', { schedule: 'tiers' })).map((s) => s.id);
+    expect(ids.slice(ids.indexOf('stage'), ids.indexOf('restart-pd') + 1)).toEqual(['stage', 'restart-pd']);
+    expect(tlsSteps(ctx('on', { schedule: 'tiers' })).find((s) => s.id === 'restart-pd')!.title).toMatch(/gated on health$/);
   });
 
   it('starts the PDs a killed run left stopped first, only when preflight found some (from the hosts)', () => {
