@@ -8,7 +8,7 @@ import { ChildProcess, spawn } from 'child_process';
 import * as path from 'path';
 import * as readline from 'readline';
 import { repoRoot } from '../lab/options';
-import type { BackendEvent, SqlProbeReport, SqlProberConfig, StatementRecord } from './sql-prober';
+import { lastAnswered, type BackendEvent, type SqlProbeReport, type SqlProberConfig, type StatementRecord } from './sql-prober';
 
 type Line = { ready: true; pid: number } | { record: StatementRecord } | { event: BackendEvent } | { report: SqlProbeReport };
 
@@ -57,14 +57,7 @@ export class SqlProberProcess {
   /** The last `n` statements all succeeded (the backends are answering before a run is measured). */
   async answering(n = 10, timeoutMs = 30_000): Promise<void> {
     await this.started();
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const last = this.records.slice(-n);
-      if (last.length === n && last.every((r) => r.ok)) return;
-      await sleep(50);
-    }
-    const bad = this.records.filter((r) => !r.ok).slice(-1)[0];
-    throw new Error(`sql-prober: the backends did not answer ${n} statements in a row: ${bad?.error ?? 'no statements'}`);
+    await lastAnswered(this.records, n, timeoutMs);
   }
 
   /** Every backend is in rotation again (after a run: its end is then inside the report). */

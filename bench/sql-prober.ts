@@ -108,6 +108,18 @@ export interface SqlProberHooks {
   onEvent?: (e: BackendEvent) => void;
 }
 
+/** Resolves once the last `n` of `records` (a growing list) all succeeded; names the last failure on timeout. */
+export async function lastAnswered(records: StatementRecord[], n: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const last = records.slice(-n);
+    if (last.length === n && last.every((r) => r.ok)) return;
+    await sleep(50);
+  }
+  const bad = records.filter((r) => !r.ok).slice(-1)[0];
+  throw new Error(`sql-prober: the backends did not answer ${n} statements in a row: ${bad?.error ?? 'no statements'}`);
+}
+
 export class SqlProber {
   private readonly cfg: Required<Omit<SqlProberConfig, 'ssl' | 'password'>> & Pick<SqlProberConfig, 'ssl' | 'password'>;
   private readonly backends: Backend[];
@@ -137,15 +149,8 @@ export class SqlProber {
   }
 
   /** The last `n` statements all succeeded (the backends are answering before a run is measured). */
-  async answering(n = 10, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const last = this.records.slice(-n);
-      if (last.length === n && last.every((r) => r.ok)) return;
-      await sleep(50);
-    }
-    const bad = this.records.filter((r) => !r.ok).slice(-1)[0];
-    throw new Error(`sql-prober: the backends did not answer ${n} statements in a row: ${bad?.error ?? 'no statements'}`);
+  answering(n = 10, timeoutMs = 30_000): Promise<void> {
+    return lastAnswered(this.records, n, timeoutMs);
   }
 
   /** Every backend is in rotation again (after a run: its end is then inside the report). */

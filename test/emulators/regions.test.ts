@@ -243,7 +243,7 @@ test('TLS between stores: a store certificate from another CA is no peer', async
   const ids = storeIds();
   const r = regions()[0];
   const follower = STORES.find((n) => ids[n] !== leaderOf(r) && (r.peers as Json[]).some((p) => Number(p.store_id) === ids[n]))!;
-  const vote = (from: number): string => `raft ${JSON.stringify({ t: 'vote', region: Number(r.id), term: 1000000, from, index: 1 << 30, transfer: true })}`;
+  const vote = (from: number): string => `raft ${JSON.stringify({ t: 'vote', region: Number(r.id), term: 1000000, from, index: 1 << 30, lastTerm: 999999, transfer: true })}`;
   const stranger = await rawRpc(follower, c.stranger, pki.ca, vote(ids[follower] + 100));
   expect(stranger).toBeUndefined();
   // The same vote from a cluster-CA certificate is answered (and granted: the message itself is valid).

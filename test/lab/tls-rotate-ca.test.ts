@@ -12,7 +12,8 @@ import * as path from 'path';
 import type { LabInfo } from '../../lab';
 import { describeLab, ensureLab, sshOk } from './helpers';
 import { expectClientRefused, expectEveryPortOnTls } from './expect-cluster';
-import { clusterDir, clusterName, labOnTls, RunResult, runTiseal, tlsFiles } from './tiseal';
+import { clusterDir, clusterName, labOnTls, labTopology, logsInWindow, RunResult, runTiseal, tlsFiles } from './tiseal';
+import { SqlProberProcess } from '../../bench/sql-prober-process';
 
 jest.setTimeout(10 * 60_000);
 
@@ -65,10 +66,26 @@ describeLab('tiseal tls rotate --ca on the lab', () => {
     // tiseal's client certificate from the old CA, kept aside as a client of the old cluster would hold it
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-oldca-'));
     const old = keepClient('old');
+    // An application on the lab's one TiDB throughout: the stores' rolling restarts evict their leaders
+    // first, so no statement may fail with a TiDB error (PD/TiKV/region unavailable). TiDB's own two
+    // rolling restarts refuse connections for a moment (one TiDB here): those are counted apart.
+    const prober = new SqlProberProcess({ backends: ['10.77.0.14:4000'], workers: 2, pauseMs: 20, timeoutMs: 3000, keyPrefix: 'lab-rotca' });
+    prober.start();
+    await prober.answering(10);
     const t0 = Date.now();
     const r = await runTiseal(info, ['tls', 'rotate', info.topologyFile, '--ca', '--yes']);
     moveMs = Date.now() - t0;
+    await prober.answering(10).catch(() => undefined);
+    const rep = await prober.stop();
     if (r.code !== 0) throw new Error(`rotate --ca failed (${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr}`);
+    const failed = rep.records.filter((x) => !x.ok);
+    const sqlErrors = failed.filter((x) => !/^no backend could run it/.test(x.error ?? ''));
+    process.stdout.write(`sql prober, rotate --ca: ${rep.statements} statements, ${sqlErrors.length} failed with a TiDB error, ${failed.length - sqlErrors.length} refused while TiDB restarted\n`);
+    const around = sqlErrors.length
+      ? `\nlogs:\n${logsInWindow(info, labTopology(info).instances.filter((i) => ['pd', 'tikv', 'tidb'].includes(i.role)), sqlErrors[0].t0 - 6000, sqlErrors[0].t1 + 500, 250).join('\n')}`
+      : '';
+    expect(sqlErrors.map((x) => `${x.op} ${x.key} ${new Date(x.t0).toISOString()} ${x.error}`).join('\n') + around).toBe('');
+    expect(r.stdout.match(/✔ evict its leaders, restart tikv-20160\.service on /g)?.length ?? 0).toBeGreaterThanOrEqual(6); // 3 TiKV × 2 rolling restarts
 
     const newCa = fs.readFileSync(tlsFiles(info).ca, 'utf8');
     expect(subjectOf(newCa)).not.toBe(subjectOf(oldCa));

@@ -31,6 +31,8 @@ export interface PeerState {
   term: number;
   vote: number;
   index: number;
+  /** Term of the entry at `index` (absent in files written before it was kept: 0). */
+  lastTerm?: number;
   data: Record<string, KvEntry>;
 }
 

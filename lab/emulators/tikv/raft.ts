@@ -17,6 +17,12 @@ import { KvEntry, PeerState, RaftStorage, RegionMeta } from './raft-storage';
  * - the leader heartbeats every heartbeat-ticks; a follower behind gets a snapshot of the region;
  *   a leader that has not heard from a majority for an election timeout steps down (check_quorum);
  * - a write (kv_put) needs the leader and a majority of the region's peers to have it durable;
+ *   every state is named by (index, term of its last entry), as raft's logs are: a follower takes
+ *   entries only onto the exact state they follow, else it gets a snapshot, and a vote goes only to
+ *   a candidate whose (last term, index) is not behind the voter's (raft's up-to-date rule). A
+ *   proposal the leader could not commit stays in its log (never a second entry at that index in
+ *   the term) and goes out again, before the next one; its client got an error, like an
+ *   undetermined write in TiKV;
  *   a read (kv_get) needs the leader and its lease (a majority heard within the lease) or a fresh
  *   heartbeat round (ReadIndex);
  * - transfer-leader (an operator from PD): the target is brought up to date, then sent TimeoutNow
@@ -29,15 +35,25 @@ export const MSG_TIMEOUT_MS = 1000;
 
 type Role = 'follower' | 'candidate' | 'leader';
 
+interface Entry {
+  k: string;
+  v: string;
+  ts: string;
+  index: number;
+  term: number;
+}
+
 interface Msg {
   t: 'vote' | 'hb' | 'append' | 'snap' | 'timeout_now';
   region: number;
   term: number;
   from: number;
+  /** The sender's state: applied index and the term of its last entry (for append: the state the entries follow). */
   index?: number;
+  lastTerm?: number;
   transfer?: boolean;
   meta?: RegionMeta;
-  entry?: { k: string; v: string; ts: string; index: number };
+  entries?: Entry[];
   data?: Record<string, KvEntry>;
 }
 
@@ -46,8 +62,12 @@ interface Reply {
   granted?: boolean;
   term: number;
   index?: number;
+  lastTerm?: number;
   snapshot?: boolean;
 }
+
+/** Term of the last entry of a state (files written before terms were kept: 0). */
+const lastTermOf = (st: PeerState): number => st.lastTerm ?? 0;
 
 class Peer {
   role: Role = 'follower';
@@ -58,6 +78,8 @@ class Peer {
   lastHeartbeat = 0;
   acks = new Map<number, number>();
   transferring = 0;
+  /** Leader: proposals of this term not yet committed, sent again before the next one. */
+  pending: Entry[] = [];
   chain: Promise<unknown> = Promise.resolve();
   constructor(public st: PeerState) {}
 }
@@ -179,9 +201,11 @@ export class RaftStore {
       p.st.vote = 0;
       this.save(p);
     }
+    if (p.role !== 'follower' || p.leader !== leader) this.o.log.info('became follower', { region: p.st.meta.id, term: p.st.term, leader, was: p.role });
     p.role = 'follower';
     p.leader = leader;
     p.transferring = 0;
+    p.pending = [];
     if (leader) p.lastContact = Date.now();
     this.resetDeadline(p);
     if (wasLeader) this.o.onLeaderChange();
@@ -190,6 +214,7 @@ export class RaftStore {
   private becomeLeader(p: Peer): void {
     p.role = 'leader';
     p.leader = this.self;
+    p.pending = [];
     p.acks.clear();
     for (const s of this.others(p)) p.acks.set(s, Date.now());
     p.transferring = 0;
@@ -211,7 +236,7 @@ export class RaftStore {
     if (votes >= this.majority(p)) return this.becomeLeader(p);
     await Promise.all(
       this.others(p).map(async (s) => {
-        const r = await this.send(p, s, { t: 'vote', region: p.st.meta.id, term, from: this.self, index: p.st.index, transfer, meta: p.st.meta });
+        const r = await this.send(p, s, { t: 'vote', region: p.st.meta.id, term, from: this.self, index: p.st.index, lastTerm: lastTermOf(p.st), transfer, meta: p.st.meta });
         if (!r || p.st.term !== term || p.role !== 'candidate') return;
         if (r.term > term) return this.becomeFollower(p, r.term, 0);
         if (r.granted && ++votes >= this.majority(p)) this.becomeLeader(p);
@@ -231,10 +256,10 @@ export class RaftStore {
   }
 
   private async syncFollower(p: Peer, s: number, term: number): Promise<boolean> {
-    const r = await this.send(p, s, { t: 'hb', region: p.st.meta.id, term, from: this.self, index: p.st.index, meta: p.st.meta });
+    const r = await this.send(p, s, { t: 'hb', region: p.st.meta.id, term, from: this.self, index: p.st.index, lastTerm: lastTermOf(p.st), meta: p.st.meta });
     if (!r || !this.stillLeader(p, term, r)) return false;
     if (!r.ok) return false;
-    if (r.index !== p.st.index && !(await this.snapshotTo(p, s, term))) return false;
+    if ((r.index !== p.st.index || (r.lastTerm ?? 0) !== lastTermOf(p.st)) && !(await this.snapshotTo(p, s, term))) return false;
     p.acks.set(s, Date.now());
     return true;
   }
@@ -248,7 +273,7 @@ export class RaftStore {
   }
 
   private async snapshotTo(p: Peer, s: number, term: number): Promise<boolean> {
-    const r = await this.send(p, s, { t: 'snap', region: p.st.meta.id, term, from: this.self, index: p.st.index, data: p.st.data, meta: p.st.meta });
+    const r = await this.send(p, s, { t: 'snap', region: p.st.meta.id, term, from: this.self, index: p.st.index, lastTerm: lastTermOf(p.st), data: p.st.data, meta: p.st.meta });
     return !!r && this.stillLeader(p, term, r) && r.ok === true;
   }
 
@@ -292,14 +317,19 @@ export class RaftStore {
     return this.withRegion(p0, async () => {
       const p = this.leaderOrThrow(regionId);
       const term = p.st.term;
-      const entry = { k: key, v: value, ts: ts.toString(), index: p.st.index + 1 };
-      const acked = await this.quorum(p, (s) => this.appendTo(p, s, term, entry));
+      const entries = [...p.pending, { k: key, v: value, ts: ts.toString(), index: p.st.index + p.pending.length + 1, term }];
+      const acked = await this.quorum(p, (s) => this.appendTo(p, s, term, entries));
       if (acked < this.majority(p) || p.role !== 'leader' || p.st.term !== term) {
+        if (p.role === 'leader' && p.st.term === term) p.pending = entries;
         throw new Error(`proposal not committed: ${acked} of ${p.st.meta.peers.length} peers (majority ${this.majority(p)})`);
       }
-      const existed = Object.prototype.hasOwnProperty.call(p.st.data, key);
-      p.st.data = { ...p.st.data, [key]: { value, commit_ts: entry.ts } };
-      p.st.index = entry.index;
+      let data = p.st.data;
+      for (const e of entries.slice(0, -1)) data = { ...data, [e.k]: { value: e.v, commit_ts: e.ts } };
+      const existed = Object.prototype.hasOwnProperty.call(data, key);
+      p.st.data = { ...data, [key]: { value, commit_ts: ts.toString() } };
+      p.st.index = entries[entries.length - 1].index;
+      p.st.lastTerm = term;
+      p.pending = [];
       this.save(p);
       return existed;
     });
@@ -322,12 +352,12 @@ export class RaftStore {
     });
   }
 
-  private async appendTo(p: Peer, s: number, term: number, entry: NonNullable<Msg['entry']>): Promise<boolean> {
-    const r = await this.send(p, s, { t: 'append', region: p.st.meta.id, term, from: this.self, index: p.st.index, entry, meta: p.st.meta });
+  private async appendTo(p: Peer, s: number, term: number, entries: Entry[], resynced = false): Promise<boolean> {
+    const r = await this.send(p, s, { t: 'append', region: p.st.meta.id, term, from: this.self, index: p.st.index, lastTerm: lastTermOf(p.st), entries, meta: p.st.meta });
     if (!r || !this.stillLeader(p, term, r)) return false;
     if (r.snapshot) {
-      if (!(await this.snapshotTo(p, s, term))) return false;
-      return this.appendTo(p, s, term, entry);
+      if (resynced || !(await this.snapshotTo(p, s, term))) return false;
+      return this.appendTo(p, s, term, entries, true);
     }
     if (r.ok) p.acks.set(s, Date.now());
     return r.ok === true;
@@ -364,7 +394,9 @@ export class RaftStore {
       if (!m.transfer && inLease) return { term: p.st.term, granted: false };
       if (m.term < p.st.term) return { term: p.st.term, granted: false };
       if (m.term > p.st.term) this.becomeFollower(p, m.term, 0);
-      const granted = (p.st.vote === 0 || p.st.vote === m.from) && (m.index ?? 0) >= p.st.index;
+      const [ct, ci] = [m.lastTerm ?? 0, m.index ?? 0];
+      const upToDate = ct > lastTermOf(p.st) || (ct === lastTermOf(p.st) && ci >= p.st.index);
+      const granted = (p.st.vote === 0 || p.st.vote === m.from) && upToDate;
       if (granted) {
         p.st.vote = m.from;
         this.save(p);
@@ -381,19 +413,28 @@ export class RaftStore {
     if (p.role !== 'follower' || p.leader !== m.from || m.term > p.st.term) this.becomeFollower(p, m.term, m.from);
     p.lastContact = now;
     this.resetDeadline(p);
-    if (m.t === 'hb') return { term: p.st.term, ok: true, index: p.st.index };
+    const state = (): Reply => ({ term: p!.st.term, ok: true, index: p!.st.index, lastTerm: lastTermOf(p!.st) });
+    if (m.t === 'hb') return state();
     if (m.t === 'snap') {
+      this.o.log.info('restored snapshot', { region: p.st.meta.id, term: p.st.term, from: m.from, index: m.index ?? 0, last_term: m.lastTerm ?? 0, was: p.st.index });
       p.st.data = m.data ?? {};
       p.st.index = m.index ?? 0;
+      p.st.lastTerm = m.lastTerm ?? 0;
       this.save(p);
-      return { term: p.st.term, ok: true, index: p.st.index };
+      return state();
     }
-    const e = m.entry!;
-    if (e.index !== p.st.index + 1 || (m.index ?? 0) !== p.st.index) return { term: p.st.term, snapshot: true };
-    p.st.data = { ...p.st.data, [e.k]: { value: e.v, commit_ts: e.ts } };
-    p.st.index = e.index;
+    // Entries apply only onto the exact state they follow (index and its term), else a snapshot.
+    const es = m.entries ?? [];
+    if ((m.index ?? 0) !== p.st.index || (m.lastTerm ?? 0) !== lastTermOf(p.st) || es.length === 0 || es[0].index !== p.st.index + 1) {
+      return { term: p.st.term, snapshot: true };
+    }
+    let data = p.st.data;
+    for (const e of es) data = { ...data, [e.k]: { value: e.v, commit_ts: e.ts } };
+    p.st.data = data;
+    p.st.index = es[es.length - 1].index;
+    p.st.lastTerm = es[es.length - 1].term;
     this.save(p);
-    return { term: p.st.term, ok: true, index: p.st.index };
+    return state();
   }
 
   /** One message over a fresh connection to the peer's server port (TLS with this store's identity when on). */
