@@ -15,7 +15,7 @@ import { noop } from '../engine/step';
 import { readMeta, writeMeta } from '../state/meta';
 import { writeFileAtomic } from '../state/files';
 import type { Instance } from '../topology/types';
-import { mapLimit } from '../util/concurrency';
+import { mapLimit, readConcurrency } from '../util/concurrency';
 import { executorFor, TlsContext } from './context';
 import { factKey } from './facts';
 import { waitHealthy } from './health';
@@ -59,7 +59,7 @@ export function pushKeysStep(id: string, files: (ctx: TlsContext, inst: Instance
     id,
     title: 'Push master key files to TiKV and TiFlash hosts (0600, deploy user)',
     async decide(ctx) {
-      const planned = await mapLimit(storeInstances(ctx), ctx.opts.concurrency, async (inst) => {
+      const planned = await mapLimit(storeInstances(ctx), readConcurrency(ctx.opts), async (inst) => {
         const exec = await executorFor(ctx, inst);
         const writes: Action[] = [];
         for (const f of files(ctx, inst)) {
@@ -88,7 +88,7 @@ export function encryptionConfigStep(id: string, settings: (inst: Instance) => E
     id,
     title: 'Set [security.encryption] in tikv.toml and tiflash-learner.toml',
     async decide(ctx) {
-      const planned = await mapLimit(storeInstances(ctx), ctx.opts.concurrency, async (inst) => {
+      const planned = await mapLimit(storeInstances(ctx), readConcurrency(ctx.opts), async (inst) => {
         const file = encryptionConfigFile(inst)!;
         const text = (await readRemoteText(await executorFor(ctx, inst), file)) ?? '';
         const doc = TOML.parse(text) as TomlTable;
@@ -107,7 +107,7 @@ export function rollingStoreRestartStep(id: string): Step<TlsContext> {
     id,
     title: 'Rolling restart of TiKV and TiFlash, one store at a time: leaders evicted first, each Up before the next',
     async decide(ctx) {
-      const stale = await mapLimit(storeInstances(ctx), ctx.opts.concurrency, async (inst) => {
+      const stale = await mapLimit(storeInstances(ctx), readConcurrency(ctx.opts), async (inst) => {
         const exec = await executorFor(ctx, inst);
         const unit = (await unitStates(exec, [inst.unit])).get(inst.unit);
         const files = [encryptionConfigFile(inst)!, masterKeyPath(inst), previousKeyPath(inst)];
@@ -140,7 +140,7 @@ export function dropPreviousKeyStep(settings: (inst: Instance) => EncryptionSett
     title: 'Forget the old master key: previous-master-key out of the configs, old key files deleted',
     async decide(ctx) {
       const d = await config.decide(ctx);
-      const rm = await mapLimit(storeInstances(ctx), ctx.opts.concurrency, async (inst) => {
+      const rm = await mapLimit(storeInstances(ctx), readConcurrency(ctx.opts), async (inst) => {
         const exec = await executorFor(ctx, inst);
         return (await exec.stat(previousKeyPath(inst), { sudo: true })).exists
           ? ({ title: `delete ${previousKeyPath(inst)} on ${inst.host}`, run: async () => exec.remove(previousKeyPath(inst)) } as Action)
@@ -235,7 +235,7 @@ export async function readStoreEncryption(ctx: TlsContext, inst: Instance): Prom
   };
 }
 
-export const readStoresEncryption = (ctx: TlsContext) => mapLimit(storeInstances(ctx), ctx.opts.concurrency, (i) => readStoreEncryption(ctx, i));
+export const readStoresEncryption = (ctx: TlsContext) => mapLimit(storeInstances(ctx), readConcurrency(ctx.opts), (i) => readStoreEncryption(ctx, i));
 
 /** A store that runs (or ran) with encryption: its data needs the master key it was started with. */
 const usesKey = (s: StoreEncryption) => s.dict || s.method !== 'plaintext' || s.masterKeyPath !== undefined;

@@ -7,7 +7,7 @@ import { UnsafeRemotePathError } from '../ssh/errors';
 import type { Executor } from '../ssh/executor';
 import type { Instance } from '../topology/types';
 import { storeAddress } from '../topology/query';
-import { mapLimit, sleep } from '../util/concurrency';
+import { mapLimit, sleep, readConcurrency } from '../util/concurrency';
 import { runStats } from '../util/run-stats';
 import { executorFor, TlsContext } from './context';
 import { unitStates } from './remote';
@@ -192,7 +192,7 @@ export const clearEvictionsStep: Step<TlsContext> = {
   id: 'clear-evictions',
   title: `Remove the ${EVICT_LEADER}s a killed tiseal run left (named by its marker on the store's host)`,
   async decide(ctx) {
-    const found = await mapLimit(ctx.topology.instances.filter(isStore), ctx.opts.concurrency, async (inst) => {
+    const found = await mapLimit(ctx.topology.instances.filter(isStore), readConcurrency(ctx.opts), async (inst) => {
       const exec = await executorFor(ctx, inst);
       const marker = await readMarker(exec, inst);
       return marker && { inst, exec, marker };

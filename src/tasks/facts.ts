@@ -5,7 +5,7 @@ import { probeTls, ProbeResult } from '../net/probe';
 import { prometheusTlsState } from '../components/prometheus';
 import type { PdMember, PdStore } from '../pd/client';
 import type { Instance } from '../topology/types';
-import { mapLimit, waitFor } from '../util/concurrency';
+import { mapLimit, waitFor, readConcurrency } from '../util/concurrency';
 import { shq } from '../util/shell';
 import { executorFor, TlsContext } from './context';
 import type { ClusterFacts, HostFacts, InstanceFacts, TlsConfigState } from './cluster-facts';
@@ -76,7 +76,7 @@ export async function gatherFacts(ctx: TlsContext): Promise<ClusterFacts> {
   const { topology } = ctx;
   const hosts = new Map<string, HostFacts>();
   const instances = new Map<string, InstanceFacts>();
-  await mapLimit(topology.hosts, ctx.opts.concurrency, async ({ host, sshPort }) => {
+  await mapLimit(topology.hosts, readConcurrency(ctx.opts), async ({ host, sshPort }) => {
     const exec = await ctx.pool.get(host, sshPort);
     const here = topology.instances.filter((i) => (i.manageHost ?? i.host) === host);
     const sudo = (await exec.exec('true', { sudo: true, allowFailure: true })).code === 0;

@@ -3,7 +3,7 @@ import { noop } from '../engine/step';
 import { tlsPaths } from '../components';
 import { encryptionConfigFile, masterKeyPath, previousKeyPath } from '../components/encryption';
 import type { Instance } from '../topology/types';
-import { mapLimit } from '../util/concurrency';
+import { mapLimit, readConcurrency } from '../util/concurrency';
 import { executorFor, TlsContext } from './context';
 import { backupPathOf } from './remote';
 import { CERT_ROLES } from './stage';
@@ -25,7 +25,7 @@ export const purgeKeyBackupsStep: Step<TlsContext> = {
   id: 'purge-key-backups',
   title: "Delete this run's backups of replaced private keys (the run is done and verified)",
   async decide(ctx) {
-    const planned = await mapLimit(ctx.topology.instances, ctx.opts.concurrency, async (inst): Promise<Action | undefined> => {
+    const planned = await mapLimit(ctx.topology.instances, readConcurrency(ctx.opts), async (inst): Promise<Action | undefined> => {
       const exec = await executorFor(ctx, inst);
       const found: string[] = [];
       for (const key of keyFilesOf(inst)) {

@@ -1,6 +1,6 @@
 import { tlsPaths } from '../components';
 import type { Instance } from '../topology/types';
-import { mapLimit } from '../util/concurrency';
+import { mapLimit, readConcurrency } from '../util/concurrency';
 import { executorFor, TlsContext } from './context';
 import { keyFilesOf } from './key-backups';
 import { CERT_ROLES } from './stage';
@@ -22,7 +22,7 @@ export function rootPathsOf(inst: Instance): string[] {
  * in, not half-way.
  */
 export async function checkRootPaths(ctx: Pick<TlsContext, 'topology' | 'pool' | 'opts'>): Promise<void> {
-  await mapLimit(ctx.topology.instances, ctx.opts.concurrency, async (inst) => {
+  await mapLimit(ctx.topology.instances, readConcurrency(ctx.opts), async (inst) => {
     const exec = await executorFor(ctx, inst);
     for (const p of rootPathsOf(inst)) await exec.stat(p, { sudo: true });
   });

@@ -9,7 +9,7 @@ import { CertError, StepError } from '../errors';
 import { CertificateAuthority, CertStore, createCA, issueLeaf, keyTypeOf, parseBundle, parseCertificate, verifyChain } from '../pki';
 import type { ExecutorPool } from '../ssh/executor';
 import type { Instance, Topology } from '../topology/types';
-import { mapLimit } from '../util/concurrency';
+import { mapLimit, readConcurrency } from '../util/concurrency';
 import { shq } from '../util/shell';
 import { TISEAL_CLIENT_CN, certKeyType, instanceSans, leafKeyType, parseExtraSans } from './certificates';
 import { executorFor, TlsContext } from './context';
@@ -96,7 +96,7 @@ export function movePhase(hosts: HostMoveState[]): { phase: MovePhase; evidence:
 }
 
 export async function readMoveState(ctx: TlsContext, r: CaRotation): Promise<HostMoveState[]> {
-  return mapLimit(certInstances(ctx), ctx.opts.concurrency, async (inst) => {
+  return mapLimit(certInstances(ctx), readConcurrency(ctx.opts), async (inst) => {
     const exec = await executorFor(ctx, inst);
     const p = tlsPaths(inst);
     return classifyHost(inst, await readRemoteText(exec, p.ca), await readRemoteText(exec, p.cert), r);
@@ -181,7 +181,7 @@ function pushBundleStep(id: string, title: string, bundle: (r: CaRotation) => st
       const want = bundle(r);
       const hosts = await readMoveState(ctx, r);
       guard?.(hosts);
-      const planned = await mapLimit(hosts, ctx.opts.concurrency, async (h) => {
+      const planned = await mapLimit(hosts, readConcurrency(ctx.opts), async (h) => {
         if (atOrPast.includes(h.trusts)) return undefined;
         const p = tlsPaths(h.inst);
         return fileAction(ctx, h.inst, p.ca, await readRemoteText(await executorFor(ctx, h.inst), p.ca), want, 0o644);
@@ -201,7 +201,7 @@ function rollingRestartStep(id: string, title: string): Step<TlsContext> {
     title,
     async decide(ctx) {
       const ordered = restartTiers(certInstances(ctx)).flatMap((t) => t.instances);
-      const stale = await mapLimit(ordered, ctx.opts.concurrency, async (inst): Promise<Instance | undefined> => {
+      const stale = await mapLimit(ordered, readConcurrency(ctx.opts), async (inst): Promise<Instance | undefined> => {
         const exec = await executorFor(ctx, inst);
         const unit = (await unitStates(exec, [inst.unit])).get(inst.unit);
         const mtime = Number((await exec.exec(`stat -c %Y ${shq(tlsPaths(inst).ca)}`, { sudo: true })).stdout.trim()) * 1e6;
@@ -248,7 +248,7 @@ export function reissueFromNewCaStep(r: CaRotation, state: RotateState): Step<Tl
         ctx.clientTls = { ca: both(r), cert: client.certPem, key: client.keyPem };
       }
       ctx.pd.setTls(ctx.clientTls);
-      const planned = await mapLimit(certInstances(ctx), ctx.opts.concurrency, async (inst): Promise<Action | undefined> => {
+      const planned = await mapLimit(certInstances(ctx), readConcurrency(ctx.opts), async (inst): Promise<Action | undefined> => {
         const exec = await executorFor(ctx, inst);
         const p = tlsPaths(inst);
         const cert = await readRemoteText(exec, p.cert);

@@ -5,7 +5,7 @@ import { noop } from '../engine/step';
 import { failHandshake, probeTls } from '../net/probe';
 import { parseCertificate } from '../pki';
 import type { Instance, Role } from '../topology/types';
-import { mapLimit, sleep } from '../util/concurrency';
+import { mapLimit, sleep, readConcurrency } from '../util/concurrency';
 import { executorFor, TlsContext } from './context';
 import { readRemoteText, systemctl } from './remote';
 import { CERT_ROLES, fileAction } from './stage';
@@ -33,7 +33,7 @@ export function reissueStep(state: RotateState): Step<TlsContext> {
     title: 'Reissue every certificate (same CA) and replace key and certificate in place',
     async decide(ctx) {
       const insts = ctx.topology.instances.filter((i) => CERT_ROLES.has(i.role));
-      const planned = await mapLimit(insts, ctx.opts.concurrency, async (inst): Promise<Action | undefined> => {
+      const planned = await mapLimit(insts, readConcurrency(ctx.opts), async (inst): Promise<Action | undefined> => {
         const exec = await executorFor(ctx, inst);
         const p = tlsPaths(inst);
         const cert = await readRemoteText(exec, p.cert);
@@ -86,7 +86,7 @@ export function verifyServedStep(state: RotateState, opts: { reloadWaitMs?: numb
   };
   const stale = async (ctx: TlsContext, only?: Served[]): Promise<Served[]> => {
     const ports = only ?? ctx.topology.instances.filter((i) => state.pushed.has(key(i))).flatMap((inst) => COMPONENTS[inst.role].tlsPorts(inst).map(({ name, port }) => ({ inst, name, port })));
-    const out = await mapLimit(ports, ctx.opts.concurrency, (p) => probe(ctx, p.inst, p.name, p.port));
+    const out = await mapLimit(ports, readConcurrency(ctx.opts), (p) => probe(ctx, p.inst, p.name, p.port));
     return out.filter((s): s is Served => s !== undefined);
   };
   const needsFailedHandshake = (s: Served) => RELOAD_AFTER_FAILED_HANDSHAKE[s.inst.role]?.includes(s.name) ?? false;

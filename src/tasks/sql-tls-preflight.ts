@@ -3,7 +3,7 @@ import type { Step } from '../engine/step';
 import { noop } from '../engine/step';
 import { openSqlSession, sqlErrorText } from '../sql/session';
 import { probeMysqlTls } from '../sql/starttls';
-import { mapLimit } from '../util/concurrency';
+import { mapLimit, readConcurrency } from '../util/concurrency';
 import { mysqlPort, SqlTlsContext, tidbInstances } from './sql-tls-context';
 
 /**
@@ -17,7 +17,7 @@ export const sqlPreflightStep: Step<SqlTlsContext> = {
   async decide(ctx) {
     const insts = tidbInstances(ctx);
     if (insts.length === 0) throw new PreflightError('the topology has no tidb_servers', { suggestion: 'SQL TLS is TiDB’s MySQL port; nothing was changed' });
-    const problems = await mapLimit(insts, ctx.opts.concurrency, async (inst) => {
+    const problems = await mapLimit(insts, readConcurrency(ctx.opts), async (inst) => {
       const at = `${inst.host}:${mysqlPort(inst)} ${inst.unit}`;
       const probe = await probeMysqlTls(inst.host, mysqlPort(inst), { timeoutMs: 5000 });
       if (probe.kind === 'closed') return `${at}: MySQL port does not answer (${probe.error})`;

@@ -4,7 +4,7 @@ import * as path from 'path';
 import type { Action, Step } from '../engine/step';
 import { applySqlTlsKeys, sqlTlsPaths } from '../sql/tidb-keys';
 import type { Instance } from '../topology/types';
-import { mapLimit } from '../util/concurrency';
+import { mapLimit, readConcurrency } from '../util/concurrency';
 import { executorFor } from './context';
 import { readRemoteText } from './remote';
 import { fileAction } from './stage';
@@ -52,7 +52,7 @@ export const sqlStageStep: Step<SqlTlsContext> = {
   title: 'Stage SQL certificates and tidb.toml [security] ssl-* on every TiDB (before any restart)',
   async decide(ctx) {
     const insts = tidbInstances(ctx);
-    const per = await mapLimit(insts, ctx.opts.concurrency, (inst) => planSqlTlsFiles(ctx, inst));
+    const per = await mapLimit(insts, readConcurrency(ctx.opts), (inst) => planSqlTlsFiles(ctx, inst));
     const actions: Action[] = insts
       .map((inst, i) => ({ inst, files: per[i] }))
       .filter(({ files }) => files.length > 0)

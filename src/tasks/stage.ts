@@ -5,7 +5,7 @@ import type { Action, Step } from '../engine/step';
 import { certMatchesKey, parseBundle } from '../pki';
 import { renderRunScript } from '../render';
 import type { Instance, Role } from '../topology/types';
-import { mapLimit } from '../util/concurrency';
+import { mapLimit, readConcurrency } from '../util/concurrency';
 import { unifiedDiff } from '../util/diff';
 import { executorFor, pdEndpoint, TlsContext } from './context';
 import { readRemoteText, writeWithBackup } from './remote';
@@ -109,7 +109,7 @@ export const stageStep: Step<TlsContext> = {
   id: 'stage',
   title: 'Stage certificates, configs and run scripts on every host (before any restart)',
   async decide(ctx) {
-    const perInstance = await mapLimit(ctx.topology.instances, ctx.opts.concurrency, (inst) => planInstance(ctx, inst));
+    const perInstance = await mapLimit(ctx.topology.instances, readConcurrency(ctx.opts), (inst) => planInstance(ctx, inst));
     // One action per instance, its files written in order (key, certificate, configs, script), so a
     // crash never leaves a config pointing at a file that is not there yet. Instances run in parallel.
     const actions: Action[] = ctx.topology.instances

@@ -1,7 +1,8 @@
 /**
- * Hosts worked on at once when `-c` is not given. A changing verb stays narrow, so a bad change
- * reaches few hosts before it is noticed; a read-only verb (tls status, audit, sql-tls status)
- * changes nothing and goes wider: each host costs the control machine one SSH handshake of CPU and
+ * Hosts worked on at once when `-c` is not given. A change stays narrow, so a bad change reaches
+ * few hosts before it is noticed; reading changes nothing and goes wider: read-only verbs (tls
+ * status, audit, sql-tls status) and, in changing verbs, preflight's facts and every step's decide
+ * (what a dry run shows; the actions it decides run CHANGE_CONCURRENCY wide): each host costs the control machine one SSH handshake of CPU and
  * a socket, and a host's sshd sees one connection from tiseal whatever the width (its
  * MaxStartups 10:30:100 counts connections per sshd). The width was chosen from `npm run bench`'s
  * sweep (bench/README.md).
