@@ -136,8 +136,36 @@ describeLab('tiseal encrypt on the lab', () => {
     expectRunningCluster(info, 'http');
   });
 
-  it('disables encryption for new data (method plaintext, master key kept), stores Up', async () => {
-    await expectRollingRestart(info, ['encrypt', 'disable', info.topologyFile, '--yes']);
+  it('disables encryption for new data (method plaintext, master key kept), stores Up; a run SIGKILLed while a store is evicted leaves no scheduler behind once re-run', async () => {
+    // Killed while PD's evict-leader scheduler for some store exists (PD polled from here, async),
+    // journal and lock deleted: the re-run finds the scheduler by its marker on the store's host.
+    let seen = '';
+    const killed = await runTiseal(info, ['encrypt', 'disable', info.topologyFile, '--yes'], {
+      onSpawn: (c) => {
+        const poll = setInterval(() => {
+          fetch(`http://${PD}:2379/pd/api/v1/schedulers`)
+            .then((res) => res.json() as Promise<string[]>)
+            .then((names) => {
+              const ev = names.find((n) => n.startsWith('evict-leader'));
+              if (ev && !seen) {
+                seen = ev;
+                c.kill('SIGKILL');
+              }
+            })
+            .catch(() => undefined);
+        }, 50);
+        c.once('exit', () => clearInterval(poll));
+      },
+    });
+    if (!seen) throw new Error(`encrypt disable ended (${killed.code}) before any evict-leader scheduler was seen:\n${killed.stdout.slice(-2000)}`);
+    expect(killed.signal).toBe('SIGKILL');
+    expect(pdJson<string[]>(info, PD, '/pd/api/v1/schedulers', 'http')).toContain(seen); // the kill left it
+    for (const f of ['journal.jsonl', 'lock']) fs.rmSync(path.join(clusterDir(info), f), { force: true });
+    const r = await runTiseal(info, ['encrypt', 'disable', info.topologyFile, '--yes']);
+    if (r.code !== 0) throw new Error(`re-run after the kill failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+    expect(pdJson<string[]>(info, PD, '/pd/api/v1/schedulers', 'http').filter((n) => n.startsWith('evict-leader'))).toEqual([]);
+    for (const i of stores(info)) expect(sshOk(info, i.host, `sudo -n sh -c 'test -e ${i.deployDir}/tiseal-evict-leader && echo left || echo gone'`).trim()).toBe('gone');
+    process.stdout.write(`encrypt: disable killed while ${seen} existed; the re-run removed it\n`);
     for (const h of STORE_HOSTS) {
       const enc = readEncryption(TOML.parse(sshOk(info, h, 'cat /tidb-deploy/tikv-20160/conf/tikv.toml')) as TomlTable);
       expect(enc.method).toBe('plaintext');
