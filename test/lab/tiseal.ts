@@ -49,10 +49,10 @@ export async function runAndKill(info: LabInfo, args: string[], when: { type: 's
 }
 
 /** The lab with a fresh cluster that `tiseal tls enable` has just put on TLS (shared setup of the rotation tests). */
-export async function labOnTls(): Promise<LabInfo> {
+export async function labOnTls(extra: string[] = []): Promise<LabInfo> {
   const info = await ensureLab();
   await labReset();
-  const r = await runTiseal(info, ['tls', 'enable', info.topologyFile, '--yes']);
+  const r = await runTiseal(info, ['tls', 'enable', info.topologyFile, '--yes', ...extra]);
   if (r.code !== 0) throw new Error(`enable failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}`);
   return info;
 }

@@ -1,7 +1,9 @@
 /**
  * `tls rotate`: every leaf is reissued and pushed in place, every port serves its new serial
  * (checked with openssl s_client), and no unit restarted (systemd's ActiveEnterTimestamp): TiKV
- * and TiFlash status ports get there through one deliberately failed handshake each.
+ * and TiFlash status ports get there through one deliberately failed handshake each. The cluster
+ * is enabled with `--key-type ecdsa` (P-256 leaves, which every port serves and a plain rotate
+ * keeps), then `tls rotate --key-type rsa` moves every leaf to RSA, still without a restart.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -22,23 +24,31 @@ function servedSerials(info: LabInfo): Record<string, string> {
   for (const { inst, port } of tlsEndpoints(info)) {
     const r = sClient(info, inst.host, port, ['-showcerts']);
     const verified = r.code === 0 && /Verify return code: 0 \(ok\)/.test(r.out);
-    const serial = /serial=([0-9A-F]+)/.exec(spawnSync('openssl', ['x509', '-noout', '-serial'], { input: r.cert, encoding: 'utf8' }).stdout)?.[1];
+    const text = spawnSync('openssl', ['x509', '-noout', '-serial', '-text'], { input: r.cert, encoding: 'utf8' }).stdout;
+    const serial = /serial=([0-9A-F]+)/.exec(text)?.[1];
+    const key = /Public Key Algorithm: (\S+)/.exec(text)?.[1];
     out[`${inst.host}:${port}`] = verified && serial ? serial : `unverified: ${r.out.slice(-200)}`;
+    keyTypes[`${inst.host}:${port}`] = key ?? 'none';
   }
   return out;
 }
+
+/** The public key algorithm of the certificate each port served at the last servedSerials(). */
+const keyTypes: Record<string, string> = {};
+const servedKeyTypes = (): string[] => [...new Set(Object.values(keyTypes))];
 
 describeLab('tiseal tls rotate on the lab', () => {
   let info: LabInfo;
 
   beforeAll(async () => {
-    info = await labOnTls();
+    info = await labOnTls(['--key-type', 'ecdsa']);
   }, 15 * 60_000);
 
   it('changes every served serial without restarting anything', async () => {
     const t = labTopology(info);
     const before = servedSerials(info);
     for (const v of Object.values(before)) expect(v).toMatch(/^[0-9A-F]+$/);
+    expect(servedKeyTypes()).toEqual(['id-ecPublicKey']); // enable --key-type ecdsa: P-256 everywhere
     const started = unitStartTimes(info, t);
 
     const files = remoteChecksums(info);
@@ -60,6 +70,7 @@ describeLab('tiseal tls rotate on the lab', () => {
       expect(serial).toMatch(/^[0-9A-F]+$/);
       expect(`${ep} ${serial}`).not.toBe(`${ep} ${before[ep]}`);
     }
+    expect(servedKeyTypes()).toEqual(['id-ecPublicKey']); // a rotate keeps each leaf's type
     expect(unitStartTimes(info, t)).toEqual(started);
     expectTlsCluster(info);
 
@@ -81,5 +92,23 @@ describeLab('tiseal tls rotate on the lab', () => {
       fs.rmSync(out, { recursive: true, force: true });
     }
     for (const i of report.instances) for (const p of i.ports) expect(`${i.host}:${p.port} ${p.serial?.toUpperCase().replace(/^0+/, '')}`).toBe(`${i.host}:${p.port} ${after[`${i.host}:${p.port}`].replace(/^0+/, '')}`);
+  });
+
+  it('audit passes on the ECDSA cluster; rotate --key-type rsa moves every leaf to RSA without a restart', async () => {
+    const t = labTopology(info);
+    // Every TLS and key check passes with P-256 leaves (encryption at rest is off in this lab: FAIL there is right).
+    const au = await runTiseal(info, ['audit', info.topologyFile, '--json']);
+    const findings = (JSON.parse(au.stdout) as { findings: Array<{ check: string; level: string; target: string; evidence: string }> }).findings;
+    const tlsChecks = ['tls', 'mtls', 'tls-version', 'certificate', 'key-files', 'ca-key'];
+    expect(findings.filter((f) => tlsChecks.includes(f.check) && f.level !== 'PASS').map((f) => `${f.check} ${f.target}: ${f.evidence}`)).toEqual([]);
+    for (const c of ['tls', 'certificate', 'key-files', 'ca-key']) expect(`${c}: ${findings.some((f) => f.check === c && f.level === 'PASS')}`).toBe(`${c}: true`);
+    const started = unitStartTimes(info, t);
+    const r = await runTiseal(info, ['tls', 'rotate', info.topologyFile, '--key-type', 'rsa', '--yes']);
+    if (r.code !== 0) throw new Error(`rotate --key-type rsa failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr}`);
+    expect(r.stdout).toMatch(/nothing restarted/);
+    for (const v of Object.values(servedSerials(info))) expect(v).toMatch(/^[0-9A-F]+$/);
+    expect(servedKeyTypes()).toEqual(['rsaEncryption']);
+    expect(unitStartTimes(info, t)).toEqual(started);
+    expect((await runTiseal(info, ['tls', 'status', info.topologyFile])).code).toBe(0);
   });
 });
