@@ -1,21 +1,23 @@
 /**
- * Outage window of `tls enable` on the lab, for tiseal's schedule (tiers) and TiUP's (stop-all),
- * in the same run: a prober process watches PD and TiDB while tiseal works, and tiseal's own
- * --stats-file gives the restart times the critical path is computed from.
+ * Outage window of `tls enable` on the lab as an application sees it, for each restart schedule in
+ * the same run: tiseal's default (overlap), its tiers, and TiUP's (stop-all), with a SQL tick
+ * prober (sql-tick-prober.ts, its own process) writing and reading through every TiDB every 100 ms.
+ * In the same run, before the first enable: the physical limit (limit.ts); after the rounds:
+ * N enable + disable runs in a row with the default schedule (convergence).
  */
-import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as readline from 'readline';
 import { labReset, labUp, type LabInfo } from '../lab';
-import { repoRoot } from '../lab/options';
-import { runTiseal, tlsFiles } from '../lab/tiseal-run';
+import { runTiseal } from '../lab/tiseal-run';
 import { loadTopology } from '../src/topology';
 import type { RunStatsReport } from '../src/util/run-stats';
-import { criticalPath, outageIntervals, type CriticalPath, type OutageSummary } from './analysis';
-import type { ProberConfig, Tick } from './prober';
+import type { Schedule } from './args';
+import { criticalPath, outageIntervals, ticksWithin, type CriticalPath, type OutageSummary, type PhysicalLimit } from './analysis';
+import { measureLimit } from './limit';
+import type { SqlTick, TickProberConfig } from './sql-tick-prober';
+import { TickProberProcess } from './sql-tick-prober-process';
 
-export type Schedule = 'tiers' | 'stop-all';
+export type { Schedule };
 
 export interface OutageRun {
   schedule: Schedule;
@@ -24,62 +26,40 @@ export interface OutageRun {
   outage: OutageSummary;
   critical: CriticalPath;
   stats: RunStatsReport;
+  /** Every tick of the run, from the prober's first to the streak that closed the run. */
+  ticks: SqlTick[];
+}
+
+export interface ConvergencePhase {
+  wallMs: number;
+  outage: OutageSummary;
+}
+
+export interface ConvergenceRun {
+  run: number;
+  ok: boolean;
+  enable?: ConvergencePhase;
+  disable?: ConvergencePhase;
+  /** What went wrong, when not ok */
+  failure?: string;
+}
+
+export interface Convergence {
+  asked: number;
+  runs: ConvergenceRun[];
 }
 
 export interface OutageBench {
   runs: OutageRun[];
   /** `tls disable` runs between the enables (wall time, SSH cost). */
   disables: RunStatsReport[];
+  limit?: PhysicalLimit;
+  convergence?: Convergence;
 }
 
-class Prober {
-  private readonly child: ChildProcess;
-  readonly ticks: Tick[] = [];
-  private readonly ready: Promise<void>;
-  private readonly exited: Promise<void>;
-
-  constructor(cfg: ProberConfig) {
-    this.child = spawn(process.execPath, [path.join(repoRoot(), 'dist', 'bench', 'prober.js'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const lines = readline.createInterface({ input: this.child.stdout! });
-    let onReady!: () => void;
-    this.ready = new Promise((r) => (onReady = r));
-    lines.on('line', (l) => {
-      const msg = JSON.parse(l) as Tick | { ready: true };
-      if ('ready' in msg) onReady();
-      else this.ticks.push(msg);
-    });
-    this.exited = new Promise((r) => this.child.on('exit', () => r()));
-  }
-
-  /** Ready and answered `n` ticks in a row: the cluster is up before we measure. */
-  async answering(n = 5, timeoutMs = 60_000): Promise<void> {
-    await this.ready;
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const last = this.ticks.slice(-n);
-      if (last.length === n && last.every((t) => t.ok)) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`the prober got no answer from the cluster before the run: ${this.ticks.slice(-1)[0]?.error ?? 'no ticks'}`);
-  }
-
-  async stop(): Promise<Tick[]> {
-    this.child.kill('SIGTERM');
-    await this.exited;
-    return this.ticks;
-  }
-}
-
-function proberConfig(info: LabInfo): ProberConfig {
-  const topo = loadTopology(info.topologyFile);
-  const f = tlsFiles(info);
-  return {
-    pd: topo.instances.filter((i) => i.role === 'pd').map((i) => `${i.host}:${i.ports.client_port}`),
-    tidbStatus: topo.instances.filter((i) => i.role === 'tidb').map((i) => `${i.host}:${i.ports.status_port}`),
-    tls: { ca: f.ca, cert: f.cert, key: f.key },
-    intervalMs: 100,
-    timeoutMs: 800,
-  };
+export function tickProberConfig(info: LabInfo): TickProberConfig {
+  const tidbs = loadTopology(info.topologyFile).instances.filter((i) => i.role === 'tidb');
+  return { backends: tidbs.map((i) => `${i.host}:${i.port}`), intervalMs: 100, timeoutMs: 5000, keyPrefix: `bench-${process.pid}` };
 }
 
 /** Run tiseal on the lab's topology with --stats-file and return what it recorded; other exit codes are a benchmark failure. */
@@ -89,32 +69,93 @@ export async function tisealWithStats(info: LabInfo, args: string[], statsFile: 
   return JSON.parse(fs.readFileSync(statsFile, 'utf8')) as RunStatsReport;
 }
 
-export async function benchOutage(o: { rounds: number; workDir: string; log: (m: string) => void }): Promise<OutageBench & { info: LabInfo }> {
+/** The last line tiseal printed on stderr (its one-line error), for a failed run. */
+const lastLine = (text: string) => text.trim().split('\n').filter(Boolean).pop() ?? '';
+
+/**
+ * The cluster answers again after a run: its end is then inside the ticks. Generous: statements
+ * sent during the outage can stay in TiDB's backoff for minutes and hold the prober's connections.
+ */
+const settled = (p: TickProberProcess) => p.answering(10, 300_000);
+
+export async function benchOutage(o: { rounds: number; schedules: readonly Schedule[]; limit: boolean; converge: number; workDir: string; log: (m: string) => void }): Promise<OutageBench & { info: LabInfo }> {
   o.log('lab: up (reuses running hosts), then a fresh plaintext cluster');
   const up = await labUp({ log: o.log });
   if (!up.deployed) await labReset({ log: o.log });
+  else {
+    // A fresh deploy keeps tiseal's state dir, where an interrupted earlier run may have recorded TLS on.
+    fs.rmSync(up.stateDir, { recursive: true, force: true });
+    fs.mkdirSync(up.stateDir, { recursive: true });
+  }
   const info: LabInfo = up;
-  const runs: OutageRun[] = [];
-  const disables: RunStatsReport[] = [];
+  const bench: OutageBench = { runs: [], disables: [] };
+  if (o.limit) {
+    const prober = new TickProberProcess(tickProberConfig(info)).start();
+    try {
+      o.log('limit: every instance restarted once on the plaintext cluster, then the PD leader');
+      bench.limit = await measureLimit({ info, prober, log: o.log });
+    } finally {
+      await prober.stop();
+    }
+  }
   for (let round = 1; round <= o.rounds; round++) {
-    for (const schedule of ['tiers', 'stop-all'] as Schedule[]) {
-      const prober = new Prober(proberConfig(info));
+    for (const schedule of o.schedules) {
+      const prober = new TickProberProcess(tickProberConfig(info)).start();
       let stats: RunStatsReport;
-      let ticks: Tick[];
+      let ticks: SqlTick[];
       try {
-        await prober.answering();
+        await settled(prober);
         o.log(`round ${round}: tls enable --schedule ${schedule}`);
         stats = await tisealWithStats(info, ['tls', 'enable', '--yes', '--schedule', schedule], path.join(o.workDir, `enable-${schedule}-${round}.json`));
-        await new Promise((r) => setTimeout(r, 2000)); // an outage right at the end must be seen ending
+        await settled(prober);
       } finally {
         ticks = await prober.stop();
       }
-      const from = Date.parse(stats.startedAt);
-      const during = ticks.filter((t) => t.t0 >= from);
-      runs.push({ schedule, round, wallMs: stats.wallMs, outage: outageIntervals(during, stats.steps), critical: criticalPath(stats.restarts), stats });
+      const during = ticksWithin(ticks, Date.parse(stats.startedAt));
+      bench.runs.push({ schedule, round, wallMs: stats.wallMs, outage: outageIntervals(during, stats.steps), critical: criticalPath(stats.restarts), stats, ticks });
       o.log(`round ${round}: tls disable (back to plaintext for the next run)`);
-      disables.push(await tisealWithStats(info, ['tls', 'disable', '--yes'], path.join(o.workDir, `disable-${schedule}-${round}.json`)));
+      bench.disables.push(await tisealWithStats(info, ['tls', 'disable', '--yes'], path.join(o.workDir, `disable-${schedule}-${round}.json`)));
     }
   }
-  return { runs, disables, info };
+  if (o.converge > 0) bench.convergence = await converge(info, o.converge, o.workDir, o.log);
+  return { ...bench, info };
+}
+
+/**
+ * `tls enable` + `tls disable` with tiseal's default schedule, `n` times in a row; each must exit 0
+ * and the cluster answer SQL afterwards. The first failure ends the series (the cluster's state is
+ * then not a plaintext start any more).
+ */
+async function converge(info: LabInfo, n: number, workDir: string, log: (m: string) => void): Promise<Convergence> {
+  const runs: ConvergenceRun[] = [];
+  for (let run = 1; run <= n; run++) {
+    const prober = new TickProberProcess(tickProberConfig(info)).start();
+    const r: ConvergenceRun = { run, ok: false };
+    runs.push(r);
+    try {
+      await settled(prober);
+      for (const verb of ['enable', 'disable'] as const) {
+        log(`convergence ${run}/${n}: tls ${verb}`);
+        const file = path.join(workDir, `converge-${verb}-${run}.json`);
+        const res = await runTiseal(info, ['tls', verb, '--yes', info.topologyFile, '--stats-file', file]);
+        if (res.code !== 0) throw new Error(`tls ${verb} exited ${res.code ?? res.signal}: ${lastLine(res.stderr)}`);
+        const stats = JSON.parse(fs.readFileSync(file, 'utf8')) as RunStatsReport;
+        await settled(prober).catch((e: Error) => {
+          throw new Error(`no SQL answer after tls ${verb}: ${e.message}`);
+        });
+        const from = Date.parse(stats.startedAt);
+        r[verb] = { wallMs: stats.wallMs, outage: outageIntervals(ticksWithin(prober.ticks(), from), stats.steps) };
+      }
+      r.ok = true;
+    } catch (e) {
+      r.failure = (e as Error).message;
+    } finally {
+      await prober.stop().catch(() => undefined);
+    }
+    if (!r.ok) {
+      log(`convergence ${run}/${n}: FAILED: ${r.failure}`);
+      break;
+    }
+  }
+  return { asked: n, runs };
 }

@@ -1,10 +1,10 @@
 /** bench/RESULTS.md from the numbers of one `npm run bench`. */
 import type { BenchArgs } from './args';
 import type { CertRun } from './certs';
-import type { OutageBench, OutageRun } from './outage';
+import type { Convergence, ConvergencePhase, OutageBench, OutageRun } from './outage';
 import type { ScaleBench, ScaleRun } from './scale';
 import type { SshCostRow } from './ssh-cost';
-import { distribution, type Distribution } from './analysis';
+import { distribution, verdict, type Distribution, type GoalVerdict, type PhysicalLimit } from './analysis';
 
 export interface BenchResults {
   date: string;
@@ -20,8 +20,10 @@ export interface BenchResults {
 
 const PART_ORDER: Array<BenchArgs['only'][number]> = ['outage', 'ssh', 'certs', 'scale'];
 
-/** Goal of the outage benchmark: outage ≤ GOAL × critical path. */
-export const OUTAGE_GOAL = 1.2;
+/** tiseal's default schedule, judged against the two references of issue #14 §3. */
+export const DEFAULT_SCHEDULE = 'overlap';
+/** Goals: default schedule's outage ≤ 0.5 × TiUP's (stop-all) and ≤ 1.5 × the physical limit, same run. */
+export const GOALS = { vsTiup: 0.5, vsLimit: 1.5 };
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const ms = (x: number) => `${Math.round(x)} ms`;
@@ -31,57 +33,93 @@ function table(head: string[], rows: Array<Array<string | number>>): string {
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
+const cell = (text: string | undefined, max = 90) => (text ?? '').replace(/\|/g, '/').replace(/\s+/g, ' ').slice(0, max);
+
+function goalLine(label: string, v: GoalVerdict, value: number, ref: number): string {
+  const judged = v.met ? '**met**' : `**missed by ${v.missedBy!.toFixed(2)}** (${s(v.missedByMs!)} over)`;
+  return `- ${label}: ${s(value)} ÷ ${s(ref)} = **${v.ratio.toFixed(2)}**; goal ≤ ${v.goal} — ${judged}.`;
+}
+
+function limitSection(l: PhysicalLimit): string[] {
+  const judged = { sql: 'first tick that TiDB answered', 'serving+sql': 'serving again, then the first answered tick', port: 'its port answering' } as const;
+  return [
+    '### Physical limit (same run, plaintext cluster, no TLS change)',
+    '',
+    'Each instance restarted once, one at a time (`sudo systemctl restart <unit>`), timed from the stop being issued (the host\'s clock) to the instance being back as the column says; the PD leader last.',
+    '',
+    table(
+      ['instance', 'host', 'back when', 'stop issued → back'],
+      l.restarts.map((r) => [`${r.unit}${r.pdLeader ? ' (PD leader)' : ''}`, r.host, judged[r.judged], ms(r.ms)]),
+    ),
+    '',
+    `- One PD leader election (${l.election.pd} on ${l.election.host} stopped → first answered tick): ${ms(l.election.ms)}.`,
+    `- **Limit: ${s(l.ms)}** = slowest single restart (${l.slowest.unit} on ${l.slowest.host}, ${ms(l.slowest.ms)}) + one election (${ms(l.election.ms)}).`,
+    '',
+  ];
+}
+
+function convergenceSection(c: Convergence): string[] {
+  const ok = c.runs.filter((r) => r.ok).length;
+  const failed = c.runs.find((r) => !r.ok);
+  const head = failed
+    ? `**${ok} of ${c.asked} converged**: run ${failed.run} failed (${cell(failed.failure, 300)})${c.runs.length < c.asked ? `; the ${c.asked - c.runs.length} after it were not run` : ''}.`
+    : `**${ok} of ${c.asked} converged.**`;
+  const ph = (p?: ConvergencePhase) => (p ? [s(p.wallMs), s(p.outage.totalMs)] : ['-', '-']);
+  return [
+    `## Convergence: ${c.asked} × \`tls enable\` + \`tls disable\` in a row (tiseal's default schedule)`,
+    '',
+    'Each command must exit 0 and the cluster answer 10 SQL ticks in a row afterwards.',
+    '',
+    head,
+    '',
+    table(['run', 'enable wall', 'enable outage', 'disable wall', 'disable outage', 'result'], c.runs.map((r) => [r.run, ...ph(r.enable), ...ph(r.disable), r.ok ? 'ok' : cell(r.failure)])),
+    '',
+  ];
+}
+
 function outageSection(o: OutageBench): string[] {
-  const out: string[] = ['## Outage window during `tls enable`', ''];
+  const out: string[] = ['## Outage window during `tls enable`, as a SQL client sees it', ''];
   out.push(
-    'A prober process writes and reads a key through PD and calls TiDB\'s status port every 100 ms; an',
-    'interval counts as outage from the first unanswered probe to the next answered one. The critical path',
-    'is measured in the same run: for each tier, the slowest single restart (restart issued → instance',
-    'healthy again, plus its stop when stopped separately), summed over tiers.',
+    'A prober process (`bench/sql-tick-prober.ts`) starts a tick every 100 ms; each tick writes a key through every TiDB',
+    '(`REPLACE INTO test.kv`) and reads it back (`SELECT`). A tick is answered when any TiDB did both and read what it wrote;',
+    'outage runs from the first unanswered tick to the next answered one. Schedules and limit are measured in the same run.',
     '',
   );
-  const rows = o.runs.map((r) => [
-    r.schedule,
-    r.round,
-    s(r.wallMs),
-    s(r.outage.totalMs),
-    r.outage.intervals.length,
-    s(r.outage.longestMs),
-    s(r.critical.totalMs),
-    (r.outage.totalMs / Math.max(1, r.critical.totalMs)).toFixed(2),
-  ]);
-  out.push(table(['schedule', 'round', 'tls enable wall', 'outage', 'intervals', 'longest', 'critical path', 'outage ÷ critical path'], rows), '');
+  const rows = o.runs.map((r) => [r.schedule, r.round, s(r.wallMs), s(r.outage.totalMs), r.outage.intervals.length, s(r.outage.longestMs), `${r.outage.failedTicks} of ${r.outage.ticks}`]);
+  out.push(table(['schedule', 'round', 'tls enable wall', 'outage', 'intervals', 'longest', 'unanswered ticks'], rows), '');
   const by = (sch: string) => o.runs.filter((r) => r.schedule === sch);
-  const med = (runs: OutageRun[], f: (r: OutageRun) => number) => distribution(runs.map(f)).median;
-  const tiers = by('tiers');
+  const medianOutage = (runs: OutageRun[]) => distribution(runs.map((r) => r.outage.totalMs)).median;
+  const schedules = [...new Set(o.runs.map((r) => r.schedule as string))];
+  for (const sch of schedules) out.push(`- ${sch}: median outage ${s(medianOutage(by(sch)))} over ${by(sch).length} round(s).`);
+  if (schedules.length) out.push('');
+  if (o.limit) out.push(...limitSection(o.limit));
+  const def = by(DEFAULT_SCHEDULE);
   const tiup = by('stop-all');
-  if (tiers.length) {
-    const ratio = med(tiers, (r) => r.outage.totalMs / Math.max(1, r.critical.totalMs));
-    out.push(`- tiseal (tiers): median outage ${s(med(tiers, (r) => r.outage.totalMs))}, ${ratio.toFixed(2)} × the critical path: goal ≤ ${OUTAGE_GOAL} × — **${ratio <= OUTAGE_GOAL ? 'met' : 'NOT met'}**.`);
+  out.push(`### Goals (${DEFAULT_SCHEDULE}, tiseal's default; medians over rounds)`, '');
+  if (!def.length) out.push(`- ${DEFAULT_SCHEDULE} was not measured in this run: no goal judged.`);
+  else {
+    const d = medianOutage(def);
+    if (tiup.length) out.push(goalLine(`${DEFAULT_SCHEDULE} ÷ stop-all (TiUP's schedule)`, verdict(d, medianOutage(tiup), GOALS.vsTiup), d, medianOutage(tiup)));
+    else out.push('- stop-all was not measured in this run.');
+    if (o.limit) out.push(goalLine(`${DEFAULT_SCHEDULE} ÷ physical limit`, verdict(d, o.limit.ms, GOALS.vsLimit), d, o.limit.ms));
+    else out.push('- the physical limit was not measured in this run.');
   }
-  if (tiers.length && tiup.length) {
-    const a = med(tiers, (r) => r.outage.totalMs);
-    const b = med(tiup, (r) => r.outage.totalMs);
-    out.push(`- TiUP's schedule (stop-all): median outage ${s(b)}, ${med(tiup, (r) => r.outage.totalMs / Math.max(1, r.critical.totalMs)).toFixed(2)} × the critical path.`);
-    out.push(`- tiseal ÷ TiUP schedule (median outage): **${(a / Math.max(1, b)).toFixed(2)}**.`);
-  }
-  const ref = tiers[0] ?? o.runs[0];
+  out.push('');
+  const ref = def[0] ?? o.runs[0];
   if (ref) {
-    out.push('', `Critical path of ${ref.schedule} round ${ref.round}, tier by tier:`, '');
+    out.push(`tiseal's own health gate, ${ref.schedule} round ${ref.round}: the slowest restart of each tier (restart issued → healthy, plus its stop when stopped separately):`, '');
     out.push(table(['tier', 'instances', 'slowest restart', 'on'], ref.critical.tiers.map((t) => [t.tier, t.instances, ms(t.slowest.ms), `${t.slowest.unit} @ ${t.slowest.host}`])), '');
   }
-  out.push('Every unanswered interval (offset from the start of the run; steps running at the time):', '');
+  out.push('Every unanswered interval (offset from the start of the run; steps running at the time; what the first unanswered tick got):', '');
   const ivRows: Array<Array<string | number>> = [];
   for (const r of o.runs) {
     const t0 = Date.parse(r.stats.startedAt);
-    for (const iv of r.outage.intervals) {
-      const down = [iv.pdDown ? 'PD' : '', iv.tidbDown ? 'TiDB' : ''].filter(Boolean).join('+');
-      ivRows.push([`${r.schedule} #${r.round}`, `${s(iv.from - t0)} → ${s(iv.to - t0)}`, ms(iv.ms), down, iv.steps.join(', '), (iv.firstError ?? '').replace(/\|/g, '/').slice(0, 90)]);
-    }
+    for (const iv of r.outage.intervals) ivRows.push([`${r.schedule} #${r.round}`, `${s(iv.from - t0)} → ${s(iv.to - t0)}`, ms(iv.ms), iv.ticks ?? '-', iv.steps.join(', '), cell(iv.firstError)]);
   }
-  out.push(ivRows.length ? table(['run', 'when', 'length', 'down', 'steps', 'first error'], ivRows) : '(none)', '');
+  out.push(ivRows.length ? table(['run', 'when', 'length', 'ticks', 'steps', 'first error'], ivRows) : '(none)', '');
   const res = Math.max(0, ...o.runs.map((r) => r.outage.resolutionMs));
-  out.push(`Prober resolution: the largest gap between two probes was ${ms(res)}.`, '');
+  out.push(`Prober resolution: the largest gap between two scheduled ticks was ${ms(res)}. Every tick is in \`bench/results.json\`.`, '');
+  if (o.convergence) out.push(...convergenceSection(o.convergence));
   return out;
 }
 
@@ -191,6 +229,7 @@ export function mergeResults(prev: BenchResults, fresh: BenchResults): BenchResu
   if (!kept.length) return fresh;
   const args = { ...fresh.args, only: [...kept, ...only].sort((a, b) => PART_ORDER.indexOf(a) - PART_ORDER.indexOf(b)) };
   if (!only.includes('outage') && !only.includes('ssh')) args.rounds = prev.args.rounds;
+  if (!only.includes('outage')) [args.schedules, args.converge] = [prev.args.schedules, prev.args.converge];
   if (!only.includes('certs')) [args.leaves, args.forgeLeaves] = [prev.args.leaves, prev.args.forgeLeaves];
   if (!only.includes('scale')) [args.sizes, args.repeat, args.concurrency, args.sweep] = [prev.args.sizes, prev.args.repeat, prev.args.concurrency, prev.args.sweep];
   const partDates = { ...(prev.partDates ?? Object.fromEntries(prev.args.only.map((p) => [p, prev.date]))), ...Object.fromEntries(only.map((p) => [p, fresh.date])) };
@@ -204,6 +243,17 @@ export function mergeResults(prev: BenchResults, fresh: BenchResults): BenchResu
   return out;
 }
 
+/** results.json: indented, but one line per SQL tick (thousands of them). */
+export function resultsJson(r: BenchResults): string {
+  const lines: string[] = [];
+  const text = JSON.stringify(
+    r,
+    (k, v: unknown) => (k === 'ticks' && Array.isArray(v) ? v.map((t) => `\u0000${lines.push(JSON.stringify(t)) - 1}`) : v),
+    2,
+  );
+  return text.replace(/"\\u0000(\d+)"/g, (_, i: string) => lines[Number(i)]) + '\n';
+}
+
 export function renderResults(r: BenchResults): string {
   const a = r.args;
   const out: string[] = [
@@ -213,7 +263,7 @@ export function renderResults(r: BenchResults): string {
     '',
     `Machine: ${r.machine}`,
     '',
-    `Run: parts ${a.only.join(', ')}; ${a.rounds} round(s) per schedule; ${a.leaves} native / ${a.forgeLeaves} forge${a.ecdsaLeaves ? ` / ${a.ecdsaLeaves} ECDSA` : ''} leaves; sizes ${a.sizes.join(', ')} × ${a.repeat}; concurrency ${a.concurrency ?? "tiseal's default"}${a.sweep?.length ? `; sweep ${a.sweep.join(', ')}` : ''}.`,
+    `Run: parts ${a.only.join(', ')}; ${a.rounds} round(s) per schedule${a.schedules ? ` (${a.schedules.join(', ')})` : ''}${a.converge ? `; ${a.converge} convergence runs` : ''}; ${a.leaves} native / ${a.forgeLeaves} forge${a.ecdsaLeaves ? ` / ${a.ecdsaLeaves} ECDSA` : ''} leaves; sizes ${a.sizes.join(', ')} × ${a.repeat}; concurrency ${a.concurrency ?? "tiseal's default"}${a.sweep?.length ? `; sweep ${a.sweep.join(', ')}` : ''}.`,
     '',
   ];
   if (r.partDates) out.push(`Measured: ${PART_ORDER.filter((p) => r.partDates?.[p]).map((p) => `${p} ${r.partDates![p]!.slice(0, 10)}`).join(', ')} (parts re-run with \`--only\` replace theirs).`, '');

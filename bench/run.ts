@@ -3,7 +3,7 @@
  * bench/RESULTS.md (and the raw numbers to bench/results.json). Needs root and the lab's packages
  * for the outage and scale parts (as `npm test` does); `--only certs` runs anywhere.
  *
- *   npm run bench -- [--only outage,ssh,certs,scale] [--rounds 2] [--leaves 200] [--forge-leaves 200] [--ecdsa-leaves 200]
+ *   npm run bench -- [--only outage,ssh,certs,scale] [--rounds 2] [--schedules overlap,tiers,stop-all] [--converge 20] [--leaves 200] [--forge-leaves 200] [--ecdsa-leaves 200]
  *                    [--sizes 50,100,200] [--sweep 5,10,25,50,100,200] [--repeat 3] [--concurrency N]
  *                    [--out bench/RESULTS.md]
  *
@@ -17,7 +17,7 @@ import { parseArgs } from './args';
 import { benchCerts } from './certs';
 import { netnsAvailable } from './netns-hosts';
 import { benchOutage } from './outage';
-import { mergeResults, renderResults, type BenchResults } from './report';
+import { mergeResults, renderResults, resultsJson, type BenchResults } from './report';
 import { benchScale } from './scale';
 import { benchSshCommands } from './ssh-cost';
 
@@ -43,9 +43,10 @@ async function main(): Promise<void> {
   if (needsLab) {
     const wasUp = (await labStatus()).hosts.some((h) => h.running);
     try {
-      const o = await benchOutage({ rounds: args.only.includes('outage') ? args.rounds : 1, workDir: work, log });
-      if (args.only.includes('outage')) results.outage = o;
-      results.ssh = await benchSshCommands({ info: o.info, enableRuns: o.runs.map((r) => r.stats), disableRuns: o.disables, workDir: work, log });
+      const outage = args.only.includes('outage');
+      const o = await benchOutage({ rounds: outage ? args.rounds : 1, schedules: args.schedules, limit: outage, converge: outage ? args.converge : 0, workDir: work, log });
+      if (outage) results.outage = { runs: o.runs, disables: o.disables, limit: o.limit, convergence: o.convergence };
+      results.ssh = await benchSshCommands({ info: o.info, enableRuns: o.runs, disableRuns: o.disables, workDir: work, log });
     } finally {
       // Down before the other parts, which would otherwise share the CPUs with an idle cluster.
       if (!wasUp && !args.keepLab) {
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
   const json = path.join(path.dirname(args.out), 'results.json');
   const merged = fs.existsSync(json) ? mergeResults(JSON.parse(fs.readFileSync(json, 'utf8')) as BenchResults, results) : results;
-  fs.writeFileSync(json, JSON.stringify(merged, null, 2) + '\n');
+  fs.writeFileSync(json, resultsJson(merged));
   fs.writeFileSync(args.out, renderResults(merged));
   fs.rmSync(work, { recursive: true, force: true });
   log(`wrote ${path.relative(process.cwd(), args.out)}`);

@@ -30,10 +30,9 @@ export const sshRow = (label: string, s: RunStatsReport): SshCostRow => ({
   connectTotalMs: s.ssh.connectTotalMs,
 });
 
-export async function benchSshCommands(o: { info: LabInfo; enableRuns: RunStatsReport[]; disableRuns: RunStatsReport[]; workDir: string; log: (m: string) => void }): Promise<SshCostRow[]> {
+export async function benchSshCommands(o: { info: LabInfo; enableRuns: Array<{ schedule: string; stats: RunStatsReport }>; disableRuns: RunStatsReport[]; workDir: string; log: (m: string) => void }): Promise<SshCostRow[]> {
   const rows: SshCostRow[] = [];
-  const schedules = ['tiers', 'stop-all'];
-  o.enableRuns.forEach((s, i) => rows.push(sshRow(`tls enable --schedule ${schedules[i % 2]}`, s)));
+  o.enableRuns.forEach((r) => rows.push(sshRow(`tls enable --schedule ${r.schedule}`, r.stats)));
   o.disableRuns.forEach((s) => rows.push(sshRow('tls disable', s)));
   for (const [label, args] of [
     ['tls status', ['tls', 'status', '--json']],

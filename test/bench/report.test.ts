@@ -1,9 +1,10 @@
 import { parseArgs } from '../../bench/args';
-import { mergeResults, renderResults, type BenchResults } from '../../bench/report';
+import { mergeResults, renderResults, resultsJson, type BenchResults } from '../../bench/report';
 import type { ScaleRun } from '../../bench/scale';
-import { outageIntervals, criticalPath } from '../../bench/analysis';
+import { outageIntervals, criticalPath, physicalLimit } from '../../bench/analysis';
 import type { RunStatsReport } from '../../src/util/run-stats';
-import type { OutageRun } from '../../bench/outage';
+import type { OutageBench, OutageRun, Schedule } from '../../bench/outage';
+import type { SqlTick } from '../../bench/sql-tick-prober';
 
 const stats = (over: Partial<RunStatsReport> = {}): RunStatsReport => ({
   command: 'tls enable',
@@ -18,37 +19,77 @@ const stats = (over: Partial<RunStatsReport> = {}): RunStatsReport => ({
   ...over,
 });
 
-function run(schedule: 'tiers' | 'stop-all', outageMs: number, restartMs: number): OutageRun {
-  const ticks = [0, 1, 2, 3].map((i) => ({ t0: i * outageMs, t1: i * outageMs + 5, ok: i !== 1, pd: i !== 1, tidb: true }));
-  const restarts = [{ host: 'h', unit: 'pd-2379.service', role: 'pd', tier: 'pd', issuedAt: 0, healthyAt: restartMs }];
-  return { schedule, round: 1, wallMs: 20000, outage: outageIntervals(ticks), critical: criticalPath(restarts), stats: stats({ restarts }) };
+/** A run whose only outage is `outageMs` long: ticks at 0, 100, then unanswered until `outageMs + 100`. */
+function run(schedule: Schedule, outageMs: number, round = 1): OutageRun {
+  const at = [0, 100, 100 + outageMs, 200 + outageMs];
+  const ticks: SqlTick[] = at.map((t, n) => ({ n, at: t, end: t + 5, answered: n !== 1, backends: [{ backend: '10.0.0.1:4000', ok: n !== 1, ms: 5, ...(n === 1 ? { error: 'ERROR 9001 (HY000): PD server timeout' } : {}) }] }));
+  const restarts = [{ host: 'h', unit: 'pd-2379.service', role: 'pd', tier: 'pd', issuedAt: 0, healthyAt: 900 }];
+  return { schedule, round, wallMs: 20000, outage: outageIntervals(ticks), critical: criticalPath(restarts), stats: stats({ restarts }), ticks };
 }
 
-describe('bench report', () => {
-  const base: BenchResults = { date: '2026-11-22T10:00:00.000Z', machine: 'Linux x64, 2 × CPU', args: parseArgs([]) };
+const limit = (restartMs: number, electionMs: number) =>
+  physicalLimit(
+    [
+      { role: 'tikv', host: '10.0.0.3', unit: 'tikv-20160.service', judged: 'serving+sql', stopIssuedAt: 0, restartedAt: 10, servingAt: 500, answeredAt: restartMs, ms: restartMs },
+      { role: 'cdc', host: '10.0.0.4', unit: 'cdc-8300.service', judged: 'port', stopIssuedAt: 0, restartedAt: 10, servingAt: 300, ms: 300 },
+    ],
+    { pd: 'pd-10.0.0.1-2379', host: '10.0.0.1', stopIssuedAt: 0, answeredAt: electionMs, ms: electionMs },
+  );
 
-  it('states the machine, the date and whether each goal was met', () => {
-    const md = renderResults({
-      ...base,
-      outage: { runs: [run('tiers', 1000, 1000), run('stop-all', 4000, 1000)], disables: [] },
-      ssh: [{ command: 'tls enable', wallMs: 1, hosts: 5, handshakes: 5, maxHandshakesPerHost: 1, execs: 3, rttTotalMs: 4, connectTotalMs: 5 }],
-    });
+describe('bench report: outage', () => {
+  const base: BenchResults = { date: '2026-11-22T10:00:00.000Z', machine: 'Linux x64, 2 × CPU', args: parseArgs([]) };
+  const ssh = [{ command: 'tls enable', wallMs: 1, hosts: 5, handshakes: 5, maxHandshakesPerHost: 1, execs: 3, rttTotalMs: 4, connectTotalMs: 5 }];
+
+  it('states the machine and date, the three schedules, the limit and both goals met', () => {
+    const outage: OutageBench = {
+      runs: [run('overlap', 2000), run('tiers', 5000), run('stop-all', 6000), run('overlap', 3000, 2), run('tiers', 5000, 2), run('stop-all', 4000, 2)],
+      disables: [],
+      limit: limit(2000, 1500),
+    };
+    const md = renderResults({ ...base, outage, ssh });
     expect(md).toMatch(/^# tiseal benchmark results/);
     expect(md).toContain('Machine: Linux x64, 2 × CPU');
     expect(md).toContain('2026-11-22');
-    expect(md).toMatch(/1\.00 × the critical path: goal ≤ 1\.2 × — \*\*met\*\*/);
-    expect(md).toMatch(/tiseal ÷ TiUP schedule \(median outage\): \*\*0\.25\*\*/);
+    expect(md).toContain('| overlap | 2 | 20.00 s | 3.00 s | 1 | 3.00 s | 1 of 4 |');
+    expect(md).toContain('- stop-all: median outage 5.00 s over 2 round(s).');
+    expect(md).toContain('| tikv-20160.service | 10.0.0.3 | serving again, then the first answered tick | 2000 ms |');
+    expect(md).toContain('**Limit: 3.50 s** = slowest single restart (tikv-20160.service on 10.0.0.3, 2000 ms) + one election (1500 ms).');
+    expect(md).toContain("- overlap ÷ stop-all (TiUP's schedule): 2.50 s ÷ 5.00 s = **0.50**; goal ≤ 0.5 — **met**.");
+    expect(md).toContain('- overlap ÷ physical limit: 2.50 s ÷ 3.50 s = **0.71**; goal ≤ 1.5 — **met**.');
+    expect(md).toMatch(/\| overlap #1 \| 0\.10 s → 2\.10 s \| 2000 ms \| 1 \|  \| 10\.0\.0\.1:4000: ERROR 9001 \(HY000\): PD server timeout \|/);
     expect(md).toMatch(/one connection per host, as required/);
   });
 
-  it('says so when a goal is missed', () => {
-    const md = renderResults({
-      ...base,
-      outage: { runs: [run('tiers', 2000, 1000)], disables: [] },
-      ssh: [{ command: 'audit', wallMs: 1, hosts: 5, handshakes: 10, maxHandshakesPerHost: 2, execs: 3, rttTotalMs: 4, connectTotalMs: 5 }],
-    });
-    expect(md).toMatch(/2\.00 × the critical path: goal ≤ 1\.2 × — \*\*NOT met\*\*/);
-    expect(md).toMatch(/MORE THAN ONE/);
+  it('says by how much a goal is missed, and when something was not measured', () => {
+    const md = renderResults({ ...base, outage: { runs: [run('overlap', 4000), run('stop-all', 6000)], disables: [], limit: limit(1000, 1000) }, ssh });
+    expect(md).toContain("- overlap ÷ stop-all (TiUP's schedule): 4.00 s ÷ 6.00 s = **0.67**; goal ≤ 0.5 — **missed by 0.17** (1.00 s over).");
+    expect(md).toContain('- overlap ÷ physical limit: 4.00 s ÷ 2.00 s = **2.00**; goal ≤ 1.5 — **missed by 0.50** (1.00 s over).');
+    const partial = renderResults({ ...base, outage: { runs: [run('tiers', 4000), run('stop-all', 6000)], disables: [] }, ssh });
+    expect(partial).toContain('- overlap was not measured in this run: no goal judged.');
+    const noLimit = renderResults({ ...base, outage: { runs: [run('overlap', 4000)], disables: [] }, ssh: [{ ...ssh[0], handshakes: 10, maxHandshakesPerHost: 2 }] });
+    expect(noLimit).toContain('- stop-all was not measured in this run.');
+    expect(noLimit).toContain('- the physical limit was not measured in this run.');
+    expect(noLimit).toMatch(/MORE THAN ONE/);
+  });
+
+  it('reports convergence: all runs, or which failed and why', () => {
+    const phase = (wallMs: number, outageMs: number) => ({ wallMs, outage: run('overlap', outageMs).outage });
+    const ok = (r: number) => ({ run: r, ok: true, enable: phase(30000, 2000), disable: phase(25000, 3000) });
+    const all = renderResults({ ...base, outage: { runs: [], disables: [], convergence: { asked: 2, runs: [ok(1), ok(2)] } } });
+    expect(all).toContain('**2 of 2 converged.**');
+    expect(all).toContain('| 2 | 30.00 s | 2.00 s | 25.00 s | 3.00 s | ok |');
+    const failed = renderResults({ ...base, outage: { runs: [], disables: [], convergence: { asked: 3, runs: [ok(1), { run: 2, ok: false, enable: phase(30000, 2000), failure: 'tls disable exited 1: error: 10.0.0.1: PD | refused' }] } } });
+    expect(failed).toContain('**1 of 3 converged**: run 2 failed (tls disable exited 1: error: 10.0.0.1: PD / refused); the 1 after it were not run.');
+    expect(failed).toContain('| 2 | 30.00 s | 2.00 s | - | - | tls disable exited 1: error: 10.0.0.1: PD / refused |');
+  });
+
+  it('writes results.json with one line per tick, and reads back the same', () => {
+    const r: BenchResults = { ...base, outage: { runs: [run('overlap', 2000)], disables: [] } };
+    const text = resultsJson(r);
+    expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(r)));
+    const tickLines = text.split('\n').filter((l) => /^\s*\{"n":\d+,"at":/.test(l));
+    expect(tickLines).toHaveLength(4);
+    expect(text).toMatch(/"ticks": 4,/); // the summary's count stays a number
   });
 });
 
@@ -86,6 +127,14 @@ describe('bench arguments', () => {
     expect(parseArgs([])).toMatchObject({ only: ['outage', 'ssh', 'certs', 'scale'], leaves: 200, forgeLeaves: 200, sizes: [50, 100, 200], sweep: [5, 10, 25, 50, 100, 200], rounds: 2 });
     expect(parseArgs([]).concurrency).toBeUndefined(); // tiseal's own read-only default
     expect(parseArgs(['--only', 'certs', '--leaves', '20', '--sizes', '2,4'])).toMatchObject({ only: ['certs'], leaves: 20, sizes: [2, 4] });
+  });
+  it('measures the three schedules, and convergence 20 times in a full run only unless asked', () => {
+    expect(parseArgs([])).toMatchObject({ schedules: ['overlap', 'tiers', 'stop-all'], converge: 20 });
+    expect(parseArgs(['--only', 'outage'])).toMatchObject({ converge: 0 });
+    expect(parseArgs(['--only', 'outage', '--converge', '2', '--schedules', 'tiers,stop-all'])).toMatchObject({ converge: 2, schedules: ['tiers', 'stop-all'] });
+    expect(parseArgs(['--converge', '0']).converge).toBe(0);
+    expect(() => parseArgs(['--schedules', 'fast'])).toThrow("--schedules takes overlap,tiers,stop-all; got 'fast'");
+    expect(() => parseArgs(['--converge', '-1'])).toThrow("--converge wants a number of runs (0 for none), got '-1'");
   });
   it('refuses unknown parts, flags and non-numbers', () => {
     expect(() => parseArgs(['--only', 'speed'])).toThrow(/--only takes outage,ssh,certs,scale/);

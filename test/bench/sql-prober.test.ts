@@ -4,78 +4,14 @@
  * both at once it does; SQL errors are failures but take no backend out; a wrong read is a failure.
  */
 import * as fs from 'fs';
-import type { AddressInfo, Server, Socket } from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as ts from 'typescript';
 import { SqlProber, type SqlProberConfig } from '../../bench/sql-prober';
 import { SqlProberProcess } from '../../bench/sql-prober-process';
-import type { Logger } from '../../lab/emulators/common/log';
-import { MysqlError } from '../../lab/emulators/common/mysql-packets';
-import { createMysqlServer } from '../../lab/emulators/common/mysql-server';
-import type { KvRoute } from '../../lab/emulators/common/mysql-sql';
+import { addr, store, Tidb, type Store } from '../support/mysql-tidb';
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {}, fatal() {} } as unknown as Logger;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Store extends KvRoute {
-  data: Map<string, string>;
-  /** next puts fail with TiDB's 9005, as when TiKV is unreachable */
-  failPuts: number;
-  /** reads answer this instead of the stored value */
-  corrupt?: string;
-}
-
-function store(): Store {
-  const s: Store = {
-    data: new Map(),
-    failPuts: 0,
-    async put(k, v) {
-      if (s.failPuts > 0 && s.failPuts--) throw new MysqlError(9005, 'HY000', 'Region is unavailable');
-      const had = s.data.has(k);
-      s.data.set(k, v);
-      return had;
-    },
-    async get(k) {
-      return s.corrupt ?? s.data.get(k);
-    },
-  };
-  return s;
-}
-
-/** One emulated TiDB MySQL port; stop() closes it and drops its connections (a process exiting). */
-class Tidb {
-  private server?: Server;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-  constructor(private readonly kv: Store) {}
-
-  async start(): Promise<this> {
-    const srv = createMysqlServer({
-      serverVersion: '8.0.11-TiDB-v8.5.1',
-      log: quiet,
-      rootPassword: () => '',
-      offerSsl: false,
-      ctx: {
-        serverVersion: '8.0.11-TiDB-v8.5.1', tidbVersionText: 'Release Version: v8.5.1', requireSecureTransport: () => false, setRequireSecureTransport() {},
-        currentTls: () => undefined, reloadTls() {}, kv: this.kv,
-      },
-    });
-    srv.on('connection', (s: Socket) => (this.sockets.add(s), s.on('close', () => this.sockets.delete(s))));
-    await new Promise<void>((r, j) => (srv.once('error', j), srv.listen(this.port, '127.0.0.1', () => r())));
-    this.port = (srv.address() as AddressInfo).port;
-    this.server = srv;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    const srv = this.server;
-    this.server = undefined;
-    if (!srv) return;
-    for (const s of this.sockets) s.destroy();
-    await new Promise((r) => srv.close(r));
-  }
-}
 
 /** Free a port: listen on 0, note it, close. Nothing listens there afterwards (connection refused). */
 async function refusedPort(): Promise<number> {
@@ -85,7 +21,6 @@ async function refusedPort(): Promise<number> {
 }
 
 const fast = (backends: string[]): SqlProberConfig => ({ backends, workers: 2, pauseMs: 5, timeoutMs: 1000, checkMs: 100, rise: 2, keyPrefix: 'unit' });
-const addr = (t: Tidb) => `127.0.0.1:${t.port}`;
 
 /** Wait until the prober has brought `backend` back (its last event says up). */
 async function backUp(p: SqlProber, backend: string, timeoutMs = 5000): Promise<void> {

@@ -68,6 +68,7 @@ class Backoffer {
 export class ClusterKvRoute implements KvRoute {
   private regions: Region[] = [];
   private addresses = new Map<string, string>();
+  private pdLeader?: string;
 
   constructor(private readonly pd: PdClient, private readonly paths: TlsPaths | undefined, private readonly log: Logger) {}
 
@@ -75,15 +76,23 @@ export class ClusterKvRoute implements KvRoute {
     return this.paths ? clientTlsOptions(this.paths) : undefined;
   }
 
-  /** Like the PD client: try the members until one (the leader) answers, back off, give up at the deadline. */
+  /**
+   * Like the PD client: the member that answered last (the leader, for a TSO) first, as the client
+   * keeps its leader's connection (tikv/pd client/pd_service_discovery.go), then the others; back
+   * off; give up at the deadline.
+   */
   private async pdCall(path: string, method: string, mark?: (what: string) => void): Promise<Json> {
     const deadline = Date.now() + PD_DEADLINE_MS;
     let reason = '';
     for (;;) {
-      for (const ep of this.pd.endpoints) {
+      const order = this.pdLeader ? [this.pdLeader, ...this.pd.endpoints.filter((e) => e !== this.pdLeader)] : this.pd.endpoints;
+      for (const ep of order) {
         try {
           const r = await httpRequest(this.pd.urlFor(ep) + path, { method, body: method === 'POST' ? '{}' : undefined, tls: this.tlsOpts(), timeoutMs: 1500 });
-          if (r.status === 200) return parseJsonLossless(r.body);
+          if (r.status === 200) {
+            if (method === 'POST') this.pdLeader = ep; // only the leader hands out timestamps
+            return parseJsonLossless(r.body);
+          }
           reason = `${ep}: ${r.status} ${r.body.trim().replace(/^"|"$/g, '')}`;
         } catch (e) {
           reason = `${ep}: ${(e as Error).message}`;
