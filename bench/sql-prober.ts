@@ -108,6 +108,18 @@ export interface SqlProberHooks {
   onEvent?: (e: BackendEvent) => void;
 }
 
+/** A probe connection to one TiDB: the prober's user, its timeout for the connect, TLS verified against `ssl.ca` when given. */
+export function connectionOptions(b: { host: string; port: number }, cfg: { user?: string; password?: string; timeoutMs?: number; ssl?: { ca: string } }): mysql.ConnectionOptions {
+  return {
+    host: b.host,
+    port: b.port,
+    user: cfg.user ?? 'root',
+    password: cfg.password ?? '',
+    connectTimeout: cfg.timeoutMs,
+    ssl: cfg.ssl ? { ca: cfg.ssl.ca, rejectUnauthorized: true } : undefined,
+  };
+}
+
 /** Resolves once the last `n` of `records` (a growing list) all succeeded; names the last failure on timeout. */
 export async function lastAnswered(records: StatementRecord[], n: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -296,14 +308,7 @@ export class SqlProber {
 
   private connect(b: Backend): Promise<mysql.Connection> {
     return new Promise((resolve, reject) => {
-      const conn = mysql.createConnection({
-        host: b.host,
-        port: b.port,
-        user: this.cfg.user,
-        password: this.cfg.password ?? '',
-        connectTimeout: this.cfg.timeoutMs,
-        ssl: this.cfg.ssl ? { ca: this.cfg.ssl.ca, rejectUnauthorized: true } : undefined,
-      });
+      const conn = mysql.createConnection(connectionOptions(b, this.cfg));
       this.open.add(conn);
       // A connection the server closes while idle reports here; without a listener it would throw.
       conn.on('error', () => this.close(conn));

@@ -15,6 +15,7 @@
  * waits for those in flight and exits. Imports only mysql2 (the unit test transpiles it alone).
  */
 import * as mysql from 'mysql2';
+import { connectionOptions } from './sql-prober';
 
 export interface TickProberConfig {
   /** host:port of every TiDB's MySQL port */
@@ -190,14 +191,7 @@ export class SqlTickProber {
 
   private connect(b: Backend): Promise<mysql.Connection> {
     return new Promise((resolve, reject) => {
-      const conn = mysql.createConnection({
-        host: b.host,
-        port: b.port,
-        user: this.cfg.user,
-        password: this.cfg.password ?? '',
-        connectTimeout: this.cfg.timeoutMs,
-        ssl: this.cfg.ssl ? { ca: this.cfg.ssl.ca, rejectUnauthorized: true } : undefined,
-      });
+      const conn = mysql.createConnection(connectionOptions(b, this.cfg));
       this.open.add(conn);
       // mysql2's connectTimeout covers the TCP connect; a server that accepts and never greets is bounded here.
       const timer = setTimeout(() => {

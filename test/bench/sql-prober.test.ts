@@ -4,12 +4,11 @@
  * both at once it does; SQL errors are failures but take no backend out; a wrong read is a failure.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import * as ts from 'typescript';
 import { SqlProber, type SqlProberConfig } from '../../bench/sql-prober';
 import { SqlProberProcess } from '../../bench/sql-prober-process';
 import { addr, store, Tidb, type Store } from '../support/mysql-tidb';
+import { transpileBenchScripts } from '../support/bench-scripts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -151,16 +150,12 @@ describe('the SQL prober (application behind a load balancer)', () => {
 });
 
 describe('the SQL prober as its own process (what lab tests and the benchmark run)', () => {
-  // sql-prober.ts imports only mysql2: transpiled on its own, it runs with this repo's node_modules.
   let dir: string;
   let script: string;
   const running: Tidb[] = [];
   beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-sqlprobe-'));
+    dir = transpileBenchScripts(['sql-prober']);
     script = path.join(dir, 'sql-prober.js');
-    const src = fs.readFileSync(path.join(__dirname, '../../bench/sql-prober.ts'), 'utf8');
-    const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } }).outputText;
-    fs.writeFileSync(script, js.replace("require(\"mysql2\")", `require(${JSON.stringify(require.resolve('mysql2'))})`));
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   afterEach(async () => {
