@@ -14,6 +14,7 @@ import type { RunStatsReport } from '../src/util/run-stats';
 import type { Schedule } from './args';
 import { criticalPath, outageIntervals, ticksWithin, type CriticalPath, type OutageSummary, type PhysicalLimit } from './analysis';
 import { measureLimit } from './limit';
+import { benchEviction, type EvictionBench } from './eviction';
 import type { SqlTick, TickProberConfig } from './sql-tick-prober';
 import { TickProberProcess } from './sql-tick-prober-process';
 
@@ -55,6 +56,8 @@ export interface OutageBench {
   disables: RunStatsReport[];
   limit?: PhysicalLimit;
   convergence?: Convergence;
+  /** `encrypt enable` (leaders evicted) next to the limit's store restarts (none evicted). */
+  eviction?: EvictionBench;
 }
 
 export function tickProberConfig(info: LabInfo): TickProberConfig {
@@ -78,7 +81,7 @@ const lastLine = (text: string) => text.trim().split('\n').filter(Boolean).pop()
  */
 const settled = (p: TickProberProcess) => p.answering(10, 300_000);
 
-export async function benchOutage(o: { rounds: number; schedules: readonly Schedule[]; limit: boolean; converge: number; workDir: string; log: (m: string) => void }): Promise<OutageBench & { info: LabInfo }> {
+export async function benchOutage(o: { rounds: number; schedules: readonly Schedule[]; limit: boolean; converge: number; eviction?: boolean; workDir: string; log: (m: string) => void }): Promise<OutageBench & { info: LabInfo }> {
   o.log('lab: up (reuses running hosts), then a fresh plaintext cluster');
   const up = await labUp({ log: o.log });
   if (!up.deployed) await labReset({ log: o.log });
@@ -118,6 +121,15 @@ export async function benchOutage(o: { rounds: number; schedules: readonly Sched
     }
   }
   if (o.converge > 0) bench.convergence = await converge(info, o.converge, o.workDir, o.log);
+  if (o.eviction) {
+    // Last: it leaves the stores encrypted (the next benchmark run resets the lab).
+    const prober = new TickProberProcess(tickProberConfig(info)).start();
+    try {
+      bench.eviction = await benchEviction({ info, prober, limit: bench.limit, run: tisealWithStats, workDir: o.workDir, log: o.log });
+    } finally {
+      await prober.stop();
+    }
+  }
   return { ...bench, info };
 }
 

@@ -2,6 +2,7 @@
 import type { BenchArgs } from './args';
 import type { CertRun } from './certs';
 import type { Convergence, ConvergencePhase, OutageBench, OutageRun } from './outage';
+import type { EvictionBench } from './eviction';
 import type { ScaleBench, ScaleRun } from './scale';
 import type { SshCostRow } from './ssh-cost';
 import { distribution, verdict, type Distribution, type GoalVerdict, type PhysicalLimit } from './analysis';
@@ -120,7 +121,24 @@ function outageSection(o: OutageBench): string[] {
   const res = Math.max(0, ...o.runs.map((r) => r.outage.resolutionMs));
   out.push(`Prober resolution: the largest gap between two scheduled ticks was ${ms(res)}. Every tick is in \`bench/results.json\`.`, '');
   if (o.convergence) out.push(...convergenceSection(o.convergence));
+  if (o.eviction) out.push(...evictionSection(o.eviction));
   return out;
+}
+
+function evictionSection(e: EvictionBench): string[] {
+  const w = e.withEviction;
+  const rows = w.evictions.map((x) => [`${x.unit} @ ${x.host}`, x.skipped ? `skipped: ${cell(x.skipped, 80)}` : `${x.leadersBefore ?? 0} → ${x.leadersAtRestart ?? 0}`, x.evictMs !== undefined ? ms(x.evictMs) : '-', x.timedOut ? 'yes' : 'no']);
+  return [
+    '## Rolling store restarts: with and without leader eviction',
+    '',
+    '`tiseal encrypt enable` restarts every TiKV and TiFlash store one at a time, each after PD\'s evict-leader scheduler emptied it (TiUP\'s PreRestart), with the SQL tick prober running. Without eviction: the same stores restarted one at a time by the physical limit above, in the same run.',
+    '',
+    `- With eviction: \`encrypt enable\` ${s(w.wallMs)}, **${s(w.outage.totalMs)} of SQL outage** (${w.outage.failedTicks} of ${w.outage.ticks} ticks unanswered, ${w.outage.intervals.length} interval(s)).`,
+    `- Without eviction: ${e.withoutEviction.map((r) => `${r.unit} @ ${r.host} ${ms(r.ms)}`).join(', ') || '(no limit measured in this run)'} from stop to the SQL client answered again.`,
+    '',
+    rows.length ? table(['store', 'leaders before → at restart', 'eviction took', 'timed out'], rows) : '(no eviction recorded)',
+    '',
+  ];
 }
 
 function sshSection(rows: SshCostRow[]): string[] {

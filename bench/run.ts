@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     const wasUp = (await labStatus()).hosts.some((h) => h.running);
     try {
       const outage = args.only.includes('outage');
-      const o = await benchOutage({ rounds: outage ? args.rounds : 1, schedules: args.schedules, limit: outage, converge: outage ? args.converge : 0, workDir: work, log });
+      const o = await benchOutage({ rounds: outage ? args.rounds : 1, schedules: args.schedules, limit: outage, converge: outage ? args.converge : 0, eviction: outage, workDir: work, log });
       if (outage) results.outage = { runs: o.runs, disables: o.disables, limit: o.limit, convergence: o.convergence };
       results.ssh = await benchSshCommands({ info: o.info, enableRuns: o.runs, disableRuns: o.disables, workDir: work, log });
     } finally {

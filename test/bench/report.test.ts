@@ -83,6 +83,20 @@ describe('bench report: outage', () => {
     expect(failed).toContain('| 2 | 30.00 s | 2.00 s | - | - | tls disable exited 1: error: 10.0.0.1: PD / refused |');
   });
 
+  it('reports the rolling store restarts with eviction next to the same stores restarted without', () => {
+    const evictions = [
+      { host: '10.0.0.3', unit: 'tikv-20160.service', at: 0, storeId: '1', addedByTiseal: true, leadersBefore: 2, leadersAtRestart: 0, evictMs: 1000 },
+      { host: '10.0.0.5', unit: 'tiflash-9000.service', at: 0, skipped: 'store 21 leads no region' },
+    ];
+    const withEv = { wallMs: 30000, outage: run('overlap', 0).outage, evictions };
+    const text = renderResults({ ...base, outage: { runs: [], disables: [], eviction: { withEviction: withEv, withoutEviction: [{ host: '10.0.0.3', unit: 'tikv-20160.service', ms: 11900 }] } } });
+    expect(text).toContain('## Rolling store restarts: with and without leader eviction');
+    expect(text).toContain(`- With eviction: \`encrypt enable\` 30.00 s, **${(withEv.outage.totalMs / 1000).toFixed(2)} s of SQL outage**`);
+    expect(text).toContain('- Without eviction: tikv-20160.service @ 10.0.0.3 11900 ms from stop to the SQL client answered again.');
+    expect(text).toContain('| tikv-20160.service @ 10.0.0.3 | 2 → 0 | 1000 ms | no |');
+    expect(text).toContain('| tiflash-9000.service @ 10.0.0.5 | skipped: store 21 leads no region | - | no |');
+  });
+
   it('writes results.json with one line per tick, and reads back the same', () => {
     const r: BenchResults = { ...base, outage: { runs: [run('overlap', 2000)], disables: [] } };
     const text = resultsJson(r);
