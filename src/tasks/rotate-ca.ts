@@ -142,7 +142,9 @@ export function nextCaStep(r: CaRotation): Step<TlsContext> {
       if (r.next.hasCA()) {
         r.newCa = r.next.loadCA();
       } else {
-        const cn = `tiseal CA ${ctx.cluster.name} ${new Date().toISOString().slice(0, 10)}`;
+        // Named by the second it was made (UTC): every CA of a cluster keeps a name of its own, also
+        // when it is moved more than once a day; "(2)" only if the current one has that very name.
+        const cn = `tiseal CA ${ctx.cluster.name} ${new Date().toISOString().slice(0, 19).replace('T', ' ')}`;
         // Without --key-type the new CA keeps the old one's key type, as the leaves keep theirs.
         const keyType = ctx.flags.keyType ?? keyTypeOf(r.oldCa.cert.x509.publicKey);
         r.newCa = await createCA({ commonName: cn === r.oldCa.info.subjectCN ? `${cn} (2)` : cn, days: ctx.flags.caDays, keyType });
