@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     try {
       const outage = args.only.includes('outage');
       const o = await benchOutage({ rounds: outage ? args.rounds : 1, schedules: args.schedules, limit: outage, converge: outage ? args.converge : 0, eviction: outage, workDir: work, log });
-      if (outage) results.outage = { runs: o.runs, disables: o.disables, limit: o.limit, convergence: o.convergence };
+      if (outage) results.outage = { runs: o.runs, disables: o.disables, limit: o.limit, convergence: o.convergence, eviction: o.eviction };
       results.ssh = await benchSshCommands({ info: o.info, enableRuns: o.runs, disableRuns: o.disables, workDir: work, log });
     } finally {
       // Down before the other parts, which would otherwise share the CPUs with an idle cluster.
