@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { SqlProber, type SqlProberConfig } from '../../bench/sql-prober';
 import { SqlProberProcess } from '../../bench/sql-prober-process';
-import { addr, store, Tidb, type Store } from '../support/mysql-tidb';
+import { addr, store, Tidb, tidbFleet } from '../support/mysql-tidb';
 import { transpileBenchScripts } from '../support/bench-scripts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -33,17 +33,13 @@ async function backUp(p: SqlProber, backend: string, timeoutMs = 5000): Promise<
 }
 
 describe('the SQL prober (application behind a load balancer)', () => {
-  const running: Tidb[] = [];
+  const fleet = tidbFleet();
   let prober: SqlProber | undefined;
-  const tidb = async (kv: Store) => {
-    const t = await new Tidb(kv).start();
-    running.push(t);
-    return t;
-  };
+  const tidb = fleet.start;
   afterEach(async () => {
     await prober?.stop();
     prober = undefined;
-    await Promise.all(running.splice(0).map((t) => t.stop()));
+    await fleet.stopAll();
   });
 
   it('spreads statements over every backend and records each one', async () => {
@@ -152,20 +148,19 @@ describe('the SQL prober (application behind a load balancer)', () => {
 describe('the SQL prober as its own process (what lab tests and the benchmark run)', () => {
   let dir: string;
   let script: string;
-  const running: Tidb[] = [];
+  const fleet = tidbFleet();
   beforeAll(() => {
     dir = transpileBenchScripts(['sql-prober']);
     script = path.join(dir, 'sql-prober.js');
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   afterEach(async () => {
-    await Promise.all(running.splice(0).map((t) => t.stop()));
+    await fleet.stopAll();
   });
 
   it('streams every statement and backend event, and reports on stop', async () => {
     const kv = store();
-    const [a, b] = [await new Tidb(kv).start(), await new Tidb(kv).start()];
-    running.push(a, b);
+    const [a, b] = [await fleet.start(kv), await fleet.start(kv)];
     const p = new SqlProberProcess(fast([addr(a), addr(b)]), script);
     p.start();
     await p.answering(10);

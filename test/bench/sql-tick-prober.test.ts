@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { SqlTickProber, type SqlTick, type TickProberConfig } from '../../bench/sql-tick-prober';
 import { TickProberProcess } from '../../bench/sql-tick-prober-process';
-import { addr, store, Tidb, type Store } from '../support/mysql-tidb';
+import { addr, store, tidbFleet } from '../support/mysql-tidb';
 import { transpileBenchScripts } from '../support/bench-scripts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -33,17 +33,13 @@ async function ticksAfter(p: SqlTickProber, since: number, n: number, timeoutMs 
 }
 
 describe('the SQL tick prober', () => {
-  const running: Tidb[] = [];
+  const fleet = tidbFleet();
   let prober: SqlTickProber | undefined;
-  const tidb = async (kv: Store) => {
-    const t = await new Tidb(kv).start();
-    running.push(t);
-    return t;
-  };
+  const tidb = fleet.start;
   afterEach(async () => {
     await prober?.stop();
     prober = undefined;
-    await Promise.all(running.splice(0).map((t) => t.stop()));
+    await fleet.stopAll();
   });
 
   it('answers every tick on a healthy cluster, with each TiDB writing its own key with the tick number', async () => {
@@ -171,19 +167,18 @@ describe('the SQL tick prober', () => {
 describe('the SQL tick prober as its own process (what the benchmark runs)', () => {
   let dir: string;
   let script: string;
-  const running: Tidb[] = [];
+  const fleet = tidbFleet();
   beforeAll(() => {
     dir = transpileBenchScripts(['sql-prober', 'sql-tick-prober']);
     script = path.join(dir, 'sql-tick-prober.js');
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   afterEach(async () => {
-    await Promise.all(running.splice(0).map((t) => t.stop()));
+    await fleet.stopAll();
   });
 
   it('streams every tick, finds the first answered one after an outage, and returns them all in order on stop', async () => {
-    const a = await new Tidb(store()).start();
-    running.push(a);
+    const a = await fleet.start(store());
     const p = new TickProberProcess(cfg([addr(a)]), script).start();
     await p.answering(5, 10_000);
     await a.stop();

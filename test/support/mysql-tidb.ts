@@ -82,3 +82,18 @@ export class Tidb {
 }
 
 export const addr = (t: Tidb) => `127.0.0.1:${t.port}`;
+
+/** The TiDBs a test file started: `start` one over a store, `stopAll` in afterEach. */
+export function tidbFleet(): { start: (kv: Store) => Promise<Tidb>; stopAll: () => Promise<void> } {
+  const running: Tidb[] = [];
+  return {
+    start: async (kv) => {
+      const t = await new Tidb(kv).start();
+      running.push(t);
+      return t;
+    },
+    stopAll: async () => {
+      await Promise.all(running.splice(0).map((t) => t.stop()));
+    },
+  };
+}
