@@ -220,10 +220,33 @@ function scaleSection(sc: ScaleBench): string[] {
     out.push(`- Memory: peak RSS ${mib(lo.peakRssMb.median)} at ${lo.hosts} hosts, ${mib(hi.peakRssMb.median)} at ${hi.hosts} (${(hi.peakRssMb.median / lo.peakRssMb.median).toFixed(2)} × for ${(hi.hosts / lo.hosts).toFixed(1)} × the hosts; ${(grow * 1024).toFixed(0)} KiB per extra host).`);
   }
   const goal = sc.runs.find((r) => r.hosts === SCALE_GOAL.hosts);
+  const floorAt = (n: number) => sc.floor?.find((f) => f.hosts === n);
   if (goal) {
     const met = goal.wall.median < SCALE_GOAL.ms;
     const why = goal.cpuMs && goal.machineCpuMs && !met ? ` tiseal's own CPU was ${s(goal.cpuMs.median)} of it; the machine was busy ${s(goal.machineCpuMs.median)} of CPU time on ${sc.cores ?? '?'} cores (see bench/README.md).` : '';
     out.push(`- ${SCALE_GOAL.hosts} hosts at ${width(goal)}: ${s(goal.wall.median)}; goal under ${s(SCALE_GOAL.ms)} — **${met ? 'met' : 'NOT met'}**.${why}`);
+    const f = floorAt(goal.hosts);
+    if (f && !met) {
+      out.push(
+        f.wall.median >= SCALE_GOAL.ms
+          ? `- The SSH floor alone (below) took ${s(f.wall.median)} for ${f.hosts} hosts, machine CPU ${opt(f.machineCpuMs, s)}: on this machine no fan-out that opens an SSH session per host gets under ${s(SCALE_GOAL.ms)}. tiseal took ${(goal.wall.median / f.wall.median).toFixed(2)} × the floor.`
+          : `- The SSH floor (below) took ${s(f.wall.median)} for ${f.hosts} hosts, under the goal: the ${s(goal.wall.median - f.wall.median)} above it are tiseal's own work.`,
+      );
+    }
+  }
+  if (sc.floor?.length) {
+    out.push(
+      '',
+      'SSH floor, same hosts and width (`bench/ssh-floor.ts`: a Node process with tiseal\'s SSH client opens one connection per host, runs `true`, closes it; nothing else):',
+      '',
+      table(
+        ['hosts', 'concurrency', 'wall (median)', 'min – max', 'client CPU', 'machine CPU', 'tiseal ÷ floor (wall)', 'tiseal − floor (machine CPU)'],
+        sc.floor.map((f) => {
+          const t = sc.runs.find((r) => r.hosts === f.hosts);
+          return [f.hosts, width(f), ms(f.wall.median), `${ms(f.wall.min)} – ${ms(f.wall.max)}`, opt(f.cpuMs, ms), opt(f.machineCpuMs, ms), t ? `${(t.wall.median / f.wall.median).toFixed(2)} ×` : '-', t?.machineCpuMs && f.machineCpuMs ? ms(t.machineCpuMs.median - f.machineCpuMs.median) : '-'];
+        }),
+      ),
+    );
   }
   if (sc.sweep?.length) {
     out.push(

@@ -14,6 +14,7 @@ import type { RunStatsReport } from '../src/util/run-stats';
 import { distribution, linearFit, type Distribution } from './analysis';
 import { netnsUp } from './netns-hosts';
 import { READ_CONCURRENCY } from '../src/util/concurrency';
+import type { FloorConfig, FloorReport } from './ssh-floor';
 
 /** Busy CPU time of the whole machine so far, ms (/proc/stat: user, nice, system, irq, softirq). */
 function machineBusyMs(): number {
@@ -42,6 +43,8 @@ export interface ScaleBench {
   runs: ScaleRun[];
   /** The largest size at each width. */
   sweep?: ScaleRun[];
+  /** Each size at the same width: connect, `true`, close, nothing else (ssh-floor.ts). */
+  floor?: ScaleRun[];
   /** tiseal's read-only default width when the bench ran (the runs without -c). */
   defaultConcurrency?: number;
   /** CPUs of the machine, shared by tiseal and every host. */
@@ -92,6 +95,23 @@ function runStatus(args: string[], statsFile: string): Promise<{ wallMs: number;
   });
 }
 
+function runFloor(cfg: FloorConfig): Promise<{ wallMs: number; report: FloorReport }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [path.join(repoRoot(), 'dist', 'bench', 'ssh-floor.js'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const wallMs = performance.now() - t0;
+      if (code !== 0) return reject(new Error(`ssh floor exited ${code}: ${err.trim()}`));
+      resolve({ wallMs, report: JSON.parse(out) as FloorReport });
+    });
+  });
+}
+
 export async function benchScale(o: { sizes: number[]; repeat: number; concurrency?: number; sweep?: number[]; workDir: string; log: (m: string) => void }): Promise<ScaleBench> {
   const max = Math.max(...o.sizes);
   o.log(`scale: ${max} sshd hosts in network namespaces`);
@@ -123,12 +143,34 @@ export async function benchScale(o: { sizes: number[]; repeat: number; concurren
       o.log(`scale: ${n} hosts at -c ${concurrency ?? 'default'}: median ${Math.round(run.wall.median)} ms, CPU ${Math.round(run.cpuMs!.median)} ms (machine ${Math.round(run.machineCpuMs!.median)} ms), peak RSS ${run.peakRssMb.median.toFixed(1)} MiB`);
       return run;
     };
+    const floorOf = async (n: number, concurrency: number): Promise<ScaleRun> => {
+      const cfg: FloorConfig = { ips: hosts.ips.slice(0, n), user: 'root', identityFile: hosts.identityFile, knownHostsFile: hosts.knownHostsFile, concurrency };
+      const walls: number[] = [];
+      const rss: number[] = [];
+      const cpu: number[] = [];
+      const machine: number[] = [];
+      for (let r = 0; r < o.repeat; r++) {
+        const busy0 = machineBusyMs();
+        const { wallMs, report } = await runFloor(cfg);
+        machine.push(machineBusyMs() - busy0);
+        walls.push(wallMs);
+        rss.push(report.maxRssKb / 1024);
+        cpu.push(report.cpuMs);
+      }
+      const run: ScaleRun = { hosts: n, concurrency, wall: distribution(walls), peakRssMb: distribution(rss), cpuMs: distribution(cpu), machineCpuMs: distribution(machine), handshakesPerHost: 1, execs: n };
+      o.log(`scale: SSH floor, ${n} hosts at -c ${concurrency}: median ${Math.round(run.wall.median)} ms (machine ${Math.round(run.machineCpuMs!.median)} ms)`);
+      return run;
+    };
     const runs: ScaleRun[] = [];
-    for (const n of o.sizes) runs.push(await measure(n, o.concurrency));
+    const floor: ScaleRun[] = [];
+    for (const n of o.sizes) {
+      runs.push(await measure(n, o.concurrency));
+      floor.push(await floorOf(n, o.concurrency ?? READ_CONCURRENCY));
+    }
     const sweep: ScaleRun[] = [];
     for (const c of o.sweep ?? []) sweep.push(await measure(max, c));
     const fit = linearFit(runs.map((r) => ({ x: r.hosts, y: r.wall.median })));
-    return { runs, ...(sweep.length ? { sweep } : {}), defaultConcurrency: READ_CONCURRENCY, cores: os.cpus().length, fit: { msPerHost: fit.slope, baseMs: fit.intercept, r2: fit.r2 } };
+    return { runs, floor, ...(sweep.length ? { sweep } : {}), defaultConcurrency: READ_CONCURRENCY, cores: os.cpus().length, fit: { msPerHost: fit.slope, baseMs: fit.intercept, r2: fit.r2 } };
   } finally {
     await hosts.down();
   }

@@ -123,6 +123,17 @@ describe('bench report: scale', () => {
     expect(missed).toMatch(/5\.20 s; goal under 3\.00 s — \*\*NOT met\*\*\. tiseal's own CPU was 2\.00 s of it; the machine was busy 8\.00 s of CPU time on 2 cores/);
   });
 
+  it('sets tiseal against the SSH floor measured on the same hosts, and says when the floor alone misses the goal', () => {
+    const floor = (wall200: number) => [row(50, 700, 60, 32), row(200, wall200, 61, 32)];
+    const over = renderResults({ ...base, scale: { ...scale(5200), floor: floor(4000) } });
+    expect(over).toMatch(/The SSH floor alone \(below\) took 4\.00 s for 200 hosts, machine CPU 8\.00 s: on this machine no fan-out .* gets under 3\.00 s\. tiseal took 1\.30 × the floor\./);
+    expect(over).toMatch(/\| 200 \| 32 \| 4000 ms \| 3999 ms – 4001 ms \| 2000 ms \| 8000 ms \| 1\.30 × \| 0 ms \|/);
+    expect(over).toMatch(/\| 50 \| 32 \| 700 ms .* \| 1\.29 × \|/);
+    const under = renderResults({ ...base, scale: { ...scale(5200), floor: floor(1200) } });
+    expect(under).toMatch(/The SSH floor \(below\) took 1\.20 s for 200 hosts, under the goal: the 4\.00 s above it are tiseal's own work\./);
+    expect(renderResults({ ...base, scale: { ...scale(2500), floor: floor(1200) } })).not.toMatch(/The SSH floor/);
+  });
+
   it('a run of some parts keeps the others, with their arguments and dates', () => {
     const prev: BenchResults = { date: '2026-11-01T00:00:00.000Z', machine: 'm', args: parseArgs(['--rounds', '4', '--sizes', '8,16']), certs: [], scale: scale(9000) };
     const fresh: BenchResults = { ...base, scale: scale(2500) };

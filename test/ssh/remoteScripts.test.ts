@@ -117,6 +117,25 @@ describeUnless(isRoot ? undefined : 'not running as root')('root-side scripts (a
     expect(fs.readdirSync(sub)).toEqual(['a b.conf']);
   });
 
+  test('a directory swapped for a symlink between the check and the cd is caught by the ".." check, and nothing is read', () => {
+    const d = deployDir();
+    const elsewhere = fs.mkdtempSync(path.join(dir, 'elsewhere-'));
+    fs.writeFileSync(path.join(elsewhere, 'pd.toml'), 'root only\n', { mode: 0o600 });
+    const target = path.join(d, 'conf', 'pd.toml');
+    // The race, made deterministic: a `cd` function (looked up before the builtin) swaps conf/ for a
+    // symlink right before the walk's `cd -P -- conf`, after tiseal_cd saw a real directory there.
+    const swap = `cd() { if [ "\${3:-}" = conf ] && [ ! -L conf ]; then mv conf conf.orig && ln -s ${shq(elsewhere)} conf; fi; command cd "$@"; }`;
+    const r = sh(`${swap}\n${safeReadScript(target)}`);
+    expect(fs.lstatSync(path.join(d, 'conf')).isSymbolicLink()).toBe(true); // the swap happened
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(40);
+    expect(r.stderr).toContain(`tiseal-unsafe-path: ${path.join(d, 'conf')}: was replaced while tiseal walked the path`);
+    // Without the swap the same walk reads the file (the check does not refuse an honest path).
+    fs.rmSync(path.join(d, 'conf'));
+    fs.renameSync(path.join(d, 'conf.orig'), path.join(d, 'conf'));
+    expect(sh(safeReadScript(target)).stdout).toBe('a = 1\n');
+  });
+
   test('a missing directory: exit 41 naming it, nothing created', () => {
     const d = deployDir();
     const r = sh(installScript({ target: path.join(d, 'nodir', 'f') }), 'x');
