@@ -205,6 +205,7 @@ function scaleSection(sc: ScaleBench): string[] {
     '',
     `The hosts share this machine's ${sc.cores ?? 'few'} cores with tiseal: *machine CPU* is all the machine did during the run (tiseal, every host's sshd and the commands it runs, anything else), *tiseal CPU* the tiseal process alone. Medians of the repeats.`,
     '',
+    ...(sc.labUp ? ['**The lab\'s cluster was up during this part**: its idle load (emulators, Prometheus scraping every 2 s) shared the CPUs, so these times are not comparable with a run without it.', ''] : []),
     table(
       ['hosts', 'concurrency', 'wall (median)', 'min – max', 'per host', 'tiseal CPU', 'machine CPU', 'peak RSS (median)', 'handshakes per host', 'commands run'],
       sc.runs.map((r) => [r.hosts, width(r), ms(r.wall.median), `${ms(r.wall.min)} – ${ms(r.wall.max)}`, ms(r.wall.median / r.hosts), opt(r.cpuMs, ms), opt(r.machineCpuMs, ms), mib(r.peakRssMb.median), r.handshakesPerHost, r.execs]),

@@ -56,7 +56,11 @@ async function main(): Promise<void> {
     }
   }
   if (args.only.includes('certs')) results.certs = await benchCerts({ leaves: args.leaves, forgeLeaves: args.forgeLeaves, ecdsaLeaves: args.ecdsaLeaves, concurrency: 8, log });
-  if (args.only.includes('scale')) results.scale = await benchScale({ sizes: args.sizes, repeat: args.repeat, concurrency: args.concurrency, sweep: args.sweep, workDir: work, log });
+  if (args.only.includes('scale')) {
+    // A lab left up (--keep-lab, or up before the bench) shares the CPUs with every host's sshd: say so in the report.
+    const labUp = labAvailable().ok && (await labStatus()).hosts.some((h) => h.running);
+    results.scale = { ...(await benchScale({ sizes: args.sizes, repeat: args.repeat, concurrency: args.concurrency, sweep: args.sweep, workDir: work, log })), labUp };
+  }
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
   const json = path.join(path.dirname(args.out), 'results.json');
   const merged = fs.existsSync(json) ? mergeResults(JSON.parse(fs.readFileSync(json, 'utf8')) as BenchResults, results) : results;

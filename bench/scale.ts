@@ -49,6 +49,8 @@ export interface ScaleBench {
   defaultConcurrency?: number;
   /** CPUs of the machine, shared by tiseal and every host. */
   cores?: number;
+  /** The lab's cluster was running during this part (its idle load shared the CPUs). */
+  labUp?: boolean;
   fit: { msPerHost: number; baseMs: number; r2: number };
 }
 

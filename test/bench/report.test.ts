@@ -132,6 +132,8 @@ describe('bench report: scale', () => {
     const under = renderResults({ ...base, scale: { ...scale(5200), floor: floor(1200) } });
     expect(under).toMatch(/The SSH floor \(below\) took 1\.20 s for 200 hosts, under the goal: the 4\.00 s above it are tiseal's own work\./);
     expect(renderResults({ ...base, scale: { ...scale(2500), floor: floor(1200) } })).not.toMatch(/The SSH floor/);
+    expect(over).not.toMatch(/cluster was up/);
+    expect(renderResults({ ...base, scale: { ...scale(5200), labUp: true } })).toMatch(/\*\*The lab's cluster was up during this part\*\*/);
   });
 
   it('a run of some parts keeps the others, with their arguments and dates', () => {
