@@ -19,11 +19,11 @@ import { loadTopology } from '../src/topology';
 import type { Instance } from '../src/topology/types';
 import { physicalLimit, type InstanceRestart, type LeaderElection, type PhysicalLimit } from './analysis';
 import type { TickProberProcess } from './sql-tick-prober-process';
+import { sleep } from '../src/util/concurrency';
 
 export type { InstanceRestart, LeaderElection, PhysicalLimit };
 
 const WAIT_MS = 120_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** ssh as the lab user under the lab's known_hosts only; resolves with stdout, rejects naming the host. */
 function ssh(info: LabInfo, inst: Instance, command: string): Promise<string> {

@@ -82,36 +82,52 @@ function seedHost(hostDir: string, withPd: boolean): void {
   }
 }
 
-function runStatus(args: string[], statsFile: string): Promise<{ wallMs: number; stats: RunStatsReport }> {
+/**
+ * `node <args>`, timed from spawn to exit (Node's start-up included, as an operator sees it);
+ * resolves once its output has been read to the end.
+ */
+function timedNode(args: string[], o: { env?: NodeJS.ProcessEnv; stdout: 'pipe' | 'ignore' }): Promise<{ wallMs: number; code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [path.join(repoRoot(), 'bin', 'tiseal.js'), 'tls', 'status', ...args, '--json', '--stats-file', statsFile], { env: envWithoutTiseal(), stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const child = spawn(process.execPath, args, { env: o.env, stdio: ['ignore', o.stdout, 'pipe'] });
+    let wallMs = 0;
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => {
-      const wallMs = performance.now() - t0;
-      if (code !== 0 && code !== 1 && code !== 3) return reject(new Error(`tiseal tls status exited ${code}: ${err.trim()}`));
-      resolve({ wallMs, stats: JSON.parse(fs.readFileSync(statsFile, 'utf8')) as RunStatsReport });
-    });
+    child.on('exit', () => (wallMs = performance.now() - t0));
+    child.on('close', (code) => resolve({ wallMs, code, stdout, stderr }));
   });
 }
 
-function runFloor(cfg: FloorConfig): Promise<{ wallMs: number; report: FloorReport }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, [path.join(repoRoot(), 'dist', 'bench', 'ssh-floor.js'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      const wallMs = performance.now() - t0;
-      if (code !== 0) return reject(new Error(`ssh floor exited ${code}: ${err.trim()}`));
-      resolve({ wallMs, report: JSON.parse(out) as FloorReport });
-    });
-  });
+async function runStatus(args: string[], statsFile: string): Promise<{ wallMs: number; stats: RunStatsReport }> {
+  const r = await timedNode([path.join(repoRoot(), 'bin', 'tiseal.js'), 'tls', 'status', ...args, '--json', '--stats-file', statsFile], { env: envWithoutTiseal(), stdout: 'ignore' });
+  if (r.code !== 0 && r.code !== 1 && r.code !== 3) throw new Error(`tiseal tls status exited ${r.code}: ${r.stderr.trim()}`);
+  return { wallMs: r.wallMs, stats: JSON.parse(fs.readFileSync(statsFile, 'utf8')) as RunStatsReport };
+}
+
+async function runFloor(cfg: FloorConfig): Promise<{ wallMs: number; report: FloorReport }> {
+  const r = await timedNode([path.join(repoRoot(), 'dist', 'bench', 'ssh-floor.js'), JSON.stringify(cfg)], { stdout: 'pipe' });
+  if (r.code !== 0) throw new Error(`ssh floor exited ${r.code}: ${r.stderr.trim()}`);
+  return { wallMs: r.wallMs, report: JSON.parse(r.stdout) as FloorReport };
+}
+
+/** `repeat` samples of one measured run: wall, peak RSS and CPU of the process, and the machine's busy CPU around it. */
+async function sampled(repeat: number, run: (r: number) => Promise<{ wallMs: number; rssMb: number; cpuMs: number }>): Promise<Pick<ScaleRun, 'wall' | 'peakRssMb' | 'cpuMs' | 'machineCpuMs'>> {
+  const walls: number[] = [];
+  const rss: number[] = [];
+  const cpu: number[] = [];
+  const machine: number[] = [];
+  for (let r = 0; r < repeat; r++) {
+    const busy0 = machineBusyMs();
+    const s = await run(r);
+    machine.push(machineBusyMs() - busy0);
+    walls.push(s.wallMs);
+    rss.push(s.rssMb);
+    cpu.push(s.cpuMs);
+  }
+  return { wall: distribution(walls), peakRssMb: distribution(rss), cpuMs: distribution(cpu), machineCpuMs: distribution(machine) };
 }
 
 export async function benchScale(o: { sizes: number[]; repeat: number; concurrency?: number; sweep?: number[]; workDir: string; log: (m: string) => void }): Promise<ScaleBench> {
@@ -124,42 +140,26 @@ export async function benchScale(o: { sizes: number[]; repeat: number; concurren
       const topo = path.join(o.workDir, `scale-${n}.yaml`);
       writeTopology(topo, hosts.ips.slice(0, n), hosts.deployDir);
       const args = [topo, '-i', hosts.identityFile, '--known-hosts', hosts.knownHostsFile, '--state-dir', path.join(o.workDir, 'state'), ...(concurrency ? ['-c', String(concurrency)] : [])];
-      const walls: number[] = [];
-      const rss: number[] = [];
-      const cpu: number[] = [];
-      const machine: number[] = [];
       let last: RunStatsReport | undefined;
       await runStatus(args, path.join(o.workDir, `warmup.json`)); // page cache, JIT of the first run
-      for (let r = 0; r < o.repeat; r++) {
-        const busy0 = machineBusyMs();
+      const samples = await sampled(o.repeat, async (r) => {
         const { wallMs, stats } = await runStatus(args, path.join(o.workDir, `scale-${n}-${r}.json`));
-        machine.push(machineBusyMs() - busy0);
-        walls.push(wallMs);
-        rss.push(stats.maxRssKb / 1024);
-        cpu.push(stats.cpuUserMs + stats.cpuSystemMs);
         last = stats;
-      }
+        return { wallMs, rssMb: stats.maxRssKb / 1024, cpuMs: stats.cpuUserMs + stats.cpuSystemMs };
+      });
       const hostsSeen = last!.ssh.perHost.filter((h) => !h.jump);
       if (hostsSeen.length !== n) throw new Error(`tls status reached ${hostsSeen.length} of ${n} hosts`);
-      const run: ScaleRun = { hosts: n, concurrency, wall: distribution(walls), peakRssMb: distribution(rss), cpuMs: distribution(cpu), machineCpuMs: distribution(machine), handshakesPerHost: last!.ssh.maxHandshakesPerHost, execs: last!.ssh.execs };
+      const run: ScaleRun = { hosts: n, concurrency, ...samples, handshakesPerHost: last!.ssh.maxHandshakesPerHost, execs: last!.ssh.execs };
       o.log(`scale: ${n} hosts at -c ${concurrency ?? 'default'}: median ${Math.round(run.wall.median)} ms, CPU ${Math.round(run.cpuMs!.median)} ms (machine ${Math.round(run.machineCpuMs!.median)} ms), peak RSS ${run.peakRssMb.median.toFixed(1)} MiB`);
       return run;
     };
     const floorOf = async (n: number, concurrency: number): Promise<ScaleRun> => {
       const cfg: FloorConfig = { ips: hosts.ips.slice(0, n), user: 'root', identityFile: hosts.identityFile, knownHostsFile: hosts.knownHostsFile, concurrency };
-      const walls: number[] = [];
-      const rss: number[] = [];
-      const cpu: number[] = [];
-      const machine: number[] = [];
-      for (let r = 0; r < o.repeat; r++) {
-        const busy0 = machineBusyMs();
+      const samples = await sampled(o.repeat, async () => {
         const { wallMs, report } = await runFloor(cfg);
-        machine.push(machineBusyMs() - busy0);
-        walls.push(wallMs);
-        rss.push(report.maxRssKb / 1024);
-        cpu.push(report.cpuMs);
-      }
-      const run: ScaleRun = { hosts: n, concurrency, wall: distribution(walls), peakRssMb: distribution(rss), cpuMs: distribution(cpu), machineCpuMs: distribution(machine), handshakesPerHost: 1, execs: n };
+        return { wallMs, rssMb: report.maxRssKb / 1024, cpuMs: report.cpuMs };
+      });
+      const run: ScaleRun = { hosts: n, concurrency, ...samples, handshakesPerHost: 1, execs: n };
       o.log(`scale: SSH floor, ${n} hosts at -c ${concurrency}: median ${Math.round(run.wall.median)} ms (machine ${Math.round(run.machineCpuMs!.median)} ms)`);
       return run;
     };

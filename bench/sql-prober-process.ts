@@ -4,54 +4,39 @@
  * event loop (execSync ssh checks) without the prober's timers firing late and a stall of the
  * caller being counted as failed statements.
  */
-import { ChildProcess, spawn } from 'child_process';
 import * as path from 'path';
-import * as readline from 'readline';
 import { repoRoot } from '../lab/options';
+import { sleep } from '../src/util/concurrency';
+import { spawnProber, type ProberChild } from './prober-child';
 import { lastAnswered, type BackendEvent, type SqlProbeReport, type SqlProberConfig, type StatementRecord } from './sql-prober';
 
-type Line = { ready: true; pid: number } | { record: StatementRecord } | { event: BackendEvent } | { report: SqlProbeReport };
+type Line = { record: StatementRecord } | { event: BackendEvent } | { report: SqlProbeReport };
 
 export class SqlProberProcess {
-  private child?: ChildProcess;
+  private proc?: ProberChild;
   private readonly records: StatementRecord[] = [];
   private readonly down = new Set<string>();
-  private ready?: Promise<void>;
   private report?: Promise<SqlProbeReport>;
-  private stderr = '';
 
   /** `script`: the compiled sql-prober.js (default: the build's, dist/bench, wherever this runs from). */
   constructor(private readonly cfg: SqlProberConfig, private readonly script = path.join(repoRoot(), 'dist', 'bench', 'sql-prober.js')) {}
 
   start(): void {
-    const child = spawn(process.execPath, [this.script, JSON.stringify(this.cfg)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    child.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString('utf8')).slice(-4000)));
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    let onReady!: () => void;
     let onReport!: (r: SqlProbeReport) => void;
-    this.ready = Promise.race([
-      new Promise<void>((r) => (onReady = r)),
-      exited.then((code) => Promise.reject(new Error(`sql-prober exited (${code}) before it was ready: ${this.stderr.trim()}`))),
-    ]);
-    this.report = Promise.race([
-      new Promise<SqlProbeReport>((r) => (onReport = r)),
-      exited.then(async (code) => {
-        await new Promise((r) => setImmediate(r)); // a report line read just before exit wins the race
-        throw new Error(`sql-prober exited (${code}) without a report: ${this.stderr.trim()}`);
-      }),
-    ]);
-    this.ready.catch(() => undefined);
-    this.report.catch(() => undefined);
-    readline.createInterface({ input: child.stdout! }).on('line', (l) => {
-      const msg = JSON.parse(l) as Line;
-      if ('ready' in msg) onReady();
-      else if ('record' in msg) this.records.push(msg.record);
+    const proc = spawnProber<Line>('sql-prober', this.script, this.cfg, (msg) => {
+      if ('record' in msg) this.records.push(msg.record);
       else if ('event' in msg) {
         if (msg.event.state === 'down') this.down.add(msg.event.backend);
         else this.down.delete(msg.event.backend);
       } else if ('report' in msg) onReport(msg.report);
     });
+    this.proc = proc;
+    // `exited` comes after stdout was read to its end, so a report line printed before exit has won.
+    this.report = Promise.race([
+      new Promise<SqlProbeReport>((r) => (onReport = r)),
+      proc.exited.then((code) => Promise.reject(new Error(`sql-prober exited (${code}) without a report: ${proc.stderr().trim()}`))),
+    ]);
+    this.report.catch(() => undefined);
   }
 
   /** The last `n` statements all succeeded (the backends are answering before a run is measured). */
@@ -72,15 +57,13 @@ export class SqlProberProcess {
 
   /** SIGTERM; the prober finishes the statements in flight and prints its report. */
   async stop(): Promise<SqlProbeReport> {
-    if (!this.child || !this.report) throw new Error('sql-prober: not started');
-    this.child.kill('SIGTERM');
+    if (!this.proc || !this.report) throw new Error('sql-prober: not started');
+    this.proc.child.kill('SIGTERM');
     return this.report;
   }
 
   private started(): Promise<void> {
-    if (!this.ready) throw new Error('sql-prober: not started');
-    return this.ready;
+    if (!this.proc) throw new Error('sql-prober: not started');
+    return this.proc.ready;
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

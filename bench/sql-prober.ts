@@ -16,6 +16,7 @@
  * ssh check) can stall its timers and pass for an outage.
  */
 import * as mysql from 'mysql2';
+import { emitLine, runProberMain, stopSignal } from './prober-main';
 
 export interface SqlProberConfig {
   /** host:port of every TiDB behind the balancer */
@@ -322,31 +323,26 @@ export class SqlProber {
   }
 
   private close(conn: mysql.Connection): void {
-    this.open.delete(conn);
-    for (const b of this.backends) {
-      const i = b.idle.indexOf(conn);
-      if (i >= 0) b.idle.splice(i, 1);
-    }
-    conn.destroy();
+    dropConnection(this.open, this.backends, conn);
   }
 }
 
-async function main(): Promise<void> {
-  const line = (o: unknown): boolean => process.stdout.write(JSON.stringify(o) + '\n');
-  const prober = new SqlProber(JSON.parse(process.argv[2]) as SqlProberConfig, { onRecord: (record) => line({ record }), onEvent: (event) => line({ event }) });
-  prober.start();
-  line({ ready: true, pid: process.pid });
-  await new Promise<void>((r) => {
-    process.once('SIGTERM', () => r());
-    process.once('SIGINT', () => r());
-  });
-  line({ report: await prober.stop() });
+/** Forgets a connection (the open set, every backend's idle list) and destroys it. */
+export function dropConnection(open: Set<mysql.Connection>, backends: ReadonlyArray<{ idle: mysql.Connection[] }>, conn: mysql.Connection): void {
+  open.delete(conn);
+  for (const b of backends) {
+    const i = b.idle.indexOf(conn);
+    if (i >= 0) b.idle.splice(i, 1);
+  }
+  conn.destroy();
 }
 
-if (require.main === module) {
-  main().catch((e) => {
-    const msg = (e as Error).message;
-    process.stderr.write(`${msg.startsWith('sql-prober:') ? msg : `sql-prober: ${msg}`}\n`);
-    process.exit(1);
-  });
+async function main(): Promise<void> {
+  const prober = new SqlProber(JSON.parse(process.argv[2]) as SqlProberConfig, { onRecord: (record) => emitLine({ record }), onEvent: (event) => emitLine({ event }) });
+  prober.start();
+  emitLine({ ready: true, pid: process.pid });
+  await stopSignal();
+  emitLine({ report: await prober.stop() });
 }
+
+if (require.main === module) runProberMain('sql-prober', main);

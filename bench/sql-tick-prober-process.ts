@@ -3,43 +3,21 @@
  * (ssh, polling PD) never delays a tick and passes for an outage. The parent sees the ticks as they
  * end and can wait for one that matches.
  */
-import { ChildProcess, spawn } from 'child_process';
 import * as path from 'path';
-import * as readline from 'readline';
 import { repoRoot } from '../lab/options';
+import { sleep } from '../src/util/concurrency';
+import { spawnProber, type ProberChild } from './prober-child';
 import type { SqlTick, TickProberConfig } from './sql-tick-prober';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 export class TickProberProcess {
-  private child?: ChildProcess;
+  private proc?: ProberChild;
   private readonly received: SqlTick[] = [];
-  private ready?: Promise<void>;
-  private exited?: Promise<number | null>;
-  private stderr = '';
 
   /** `script`: the compiled sql-tick-prober.js (default: the build's, dist/bench). */
   constructor(private readonly cfg: TickProberConfig, private readonly script = path.join(repoRoot(), 'dist', 'bench', 'sql-tick-prober.js')) {}
 
   start(): this {
-    const child = spawn(process.execPath, [this.script, JSON.stringify(this.cfg)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    child.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString('utf8')).slice(-4000)));
-    const lines = readline.createInterface({ input: child.stdout! });
-    const closed = new Promise<void>((r) => lines.once('close', () => r()));
-    // Exit counts once stdout is read to its end: the last ticks are in `received` by then.
-    this.exited = Promise.all([new Promise<number | null>((r) => child.on('exit', (code) => r(code))), closed]).then(([code]) => code);
-    let onReady!: () => void;
-    this.ready = Promise.race([
-      new Promise<void>((r) => (onReady = r)),
-      this.exited.then((code) => Promise.reject(new Error(`sql-tick-prober exited (${code}) before it was ready: ${this.stderr.trim()}`))),
-    ]);
-    this.ready.catch(() => undefined);
-    lines.on('line', (l) => {
-      const msg = JSON.parse(l) as SqlTick | { ready: true };
-      if ('ready' in msg) onReady();
-      else this.received.push(msg);
-    });
+    this.proc = spawnProber<SqlTick>('sql-tick-prober', this.script, this.cfg, (t) => this.received.push(t));
     return this;
   }
 
@@ -78,16 +56,16 @@ export class TickProberProcess {
 
   /** SIGTERM; resolves with every tick, in order, once the ticks in flight have ended. */
   async stop(): Promise<SqlTick[]> {
-    if (!this.child || !this.exited) throw new Error('sql-tick-prober: not started');
-    this.child.kill('SIGTERM');
-    const code = await this.exited;
-    if (code !== 0) throw new Error(`sql-tick-prober exited (${code}): ${this.stderr.trim()}`);
+    if (!this.proc) throw new Error('sql-tick-prober: not started');
+    this.proc.child.kill('SIGTERM');
+    const code = await this.proc.exited;
+    if (code !== 0) throw new Error(`sql-tick-prober exited (${code}): ${this.proc.stderr().trim()}`);
     return [...this.received].sort((a, b) => a.n - b.n);
   }
 
   private started(): Promise<void> {
-    if (!this.ready) throw new Error('sql-tick-prober: not started');
-    return this.ready;
+    if (!this.proc) throw new Error('sql-tick-prober: not started');
+    return this.proc.ready;
   }
 }
 

@@ -15,7 +15,8 @@
  * waits for those in flight and exits. Imports only mysql2 (the unit test transpiles it alone).
  */
 import * as mysql from 'mysql2';
-import { connectionOptions } from './sql-prober';
+import { emitLine, runProberMain, stopSignal } from './prober-main';
+import { connectionOptions, dropConnection } from './sql-prober';
 
 export interface TickProberConfig {
   /** host:port of every TiDB's MySQL port */
@@ -219,33 +220,18 @@ export class SqlTickProber {
   }
 
   private close(conn: mysql.Connection): void {
-    this.open.delete(conn);
     for (const reject of this.pending.get(conn) ?? []) reject(Object.assign(new Error('connection closed by the prober'), { fatal: true }));
     this.pending.delete(conn);
-    for (const b of this.backends) {
-      const i = b.idle.indexOf(conn);
-      if (i >= 0) b.idle.splice(i, 1);
-    }
-    conn.destroy();
+    dropConnection(this.open, this.backends, conn);
   }
 }
 
 async function main(): Promise<void> {
-  const line = (o: unknown): boolean => process.stdout.write(JSON.stringify(o) + '\n');
-  const prober = new SqlTickProber(JSON.parse(process.argv[2]) as TickProberConfig, (t) => line(t));
-  line({ ready: true, pid: process.pid });
+  const prober = new SqlTickProber(JSON.parse(process.argv[2]) as TickProberConfig, (t) => emitLine(t));
+  emitLine({ ready: true, pid: process.pid });
   prober.start();
-  await new Promise<void>((r) => {
-    process.once('SIGTERM', () => r());
-    process.once('SIGINT', () => r());
-  });
+  await stopSignal();
   await prober.stop();
 }
 
-if (require.main === module) {
-  main().catch((e) => {
-    const msg = (e as Error).message;
-    process.stderr.write(`${msg.startsWith('sql-tick-prober:') ? msg : `sql-tick-prober: ${msg}`}\n`);
-    process.exit(1);
-  });
-}
+if (require.main === module) runProberMain('sql-tick-prober', main);

@@ -150,7 +150,7 @@ describe('the SQL prober as its own process (what lab tests and the benchmark ru
   let script: string;
   const fleet = tidbFleet();
   beforeAll(() => {
-    dir = transpileBenchScripts(['sql-prober']);
+    dir = transpileBenchScripts(['prober-main', 'sql-prober']);
     script = path.join(dir, 'sql-prober.js');
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

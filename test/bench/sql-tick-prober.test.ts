@@ -169,7 +169,7 @@ describe('the SQL tick prober as its own process (what the benchmark runs)', () 
   let script: string;
   const fleet = tidbFleet();
   beforeAll(() => {
-    dir = transpileBenchScripts(['sql-prober', 'sql-tick-prober']);
+    dir = transpileBenchScripts(['prober-main', 'sql-prober', 'sql-tick-prober']);
     script = path.join(dir, 'sql-tick-prober.js');
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

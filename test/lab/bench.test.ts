@@ -58,6 +58,12 @@ describeLab('the benchmark harness on the lab', () => {
       [4, 1],
     ]);
     for (const r of s.runs) expect(r.peakRssMb.median).toBeGreaterThan(10);
+    // The SSH floor ran on the same hosts at the same width: one `true` per host, its own CPU measured.
+    expect(s.floor!.map((f) => [f.hosts, f.concurrency, f.execs])).toEqual([
+      [2, 5, 2],
+      [4, 5, 4],
+    ]);
+    for (const f of s.floor!) expect(f.cpuMs!.median).toBeGreaterThan(0);
     expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).not.toMatch(/^tsb-/m);
     expect(spawnSync('ip', ['link', 'show', 'tsbr0']).status).not.toBe(0);
     expect(spawnSync('pgrep', ['-f', path.join(work, 'netns')]).status).toBe(1); // no sshd of ours left

@@ -7,9 +7,9 @@ import type { Logger } from '../../lab/emulators/common/log';
 import { MysqlError } from '../../lab/emulators/common/mysql-packets';
 import { createMysqlServer } from '../../lab/emulators/common/mysql-server';
 import type { KvRoute } from '../../lab/emulators/common/mysql-sql';
+import { sleep } from '../../src/util/concurrency';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, fatal() {} } as unknown as Logger;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface Store extends KvRoute {
   data: Map<string, string>;
