@@ -14,6 +14,8 @@ import type { DataKey } from './encryption';
 export interface KvEntry {
   value: string;
   commit_ts: string;
+  /** Older versions, newest first (a few: MVCC reads at an older start ts, see raft.ts readAt). */
+  older?: { value: string; commit_ts: string }[];
 }
 
 export interface RegionMeta {

@@ -23,8 +23,10 @@ import { KvEntry, PeerState, RaftStorage, RegionMeta } from './raft-storage';
  *   proposal the leader could not commit stays in its log (never a second entry at that index in
  *   the term) and goes out again, before the next one; its client got an error, like an
  *   undetermined write in TiKV;
- *   a read (kv_get) needs the leader and its lease (a majority heard within the lease) or a fresh
- *   heartbeat round (ReadIndex);
+ *   a follower never goes back within the leader's term: an older snapshot or entries it already
+ *   holds (messages overtake each other: each has its own connection) leave it as it is;
+ *   a read (kv_get) needs the leader and its lease (a majority answered messages sent within the
+ *   lease, and the leader has committed in its term) or a fresh heartbeat round (ReadIndex);
  * - transfer-leader (an operator from PD): the target is brought up to date, then sent TimeoutNow
  *   and campaigns at once (no election timeout, no outage); while transferring the old leader
  *   answers NotLeader;
@@ -66,6 +68,32 @@ interface Reply {
   snapshot?: boolean;
 }
 
+/**
+ * How long older versions stay readable, in TSO physical time (ts >> 18 is milliseconds). TiKV keeps
+ * them until GC (tikv_gc_life_time, 10 min); a minute covers any read TiDB still retries (its
+ * backoff budget is 20 s) and keeps the region files small.
+ */
+const VERSION_LIFE_MS = 60_000n;
+
+/** The data after a write: the previous versions stay readable at older timestamps (TiKV is MVCC). */
+function written(data: Record<string, KvEntry>, k: string, value: string, ts: string): Record<string, KvEntry> {
+  const prev = Object.prototype.hasOwnProperty.call(data, k) ? data[k] : undefined;
+  const horizon = (BigInt(ts) >> 18n) - VERSION_LIFE_MS;
+  const older = prev ? [{ value: prev.value, commit_ts: prev.commit_ts }, ...(prev.older ?? [])].filter((v) => BigInt(v.commit_ts) >> 18n >= horizon) : [];
+  return { ...data, [k]: { value, commit_ts: ts, older } };
+}
+
+/**
+ * MVCC read at a start ts (tikv src/storage/mvcc/reader/point_getter.rs): the newest version
+ * committed at or before it; none when every kept version is newer.
+ */
+function readAt(e: KvEntry | undefined, ts: bigint): string | undefined {
+  if (!e) return undefined;
+  const versions = [{ value: e.value, commit_ts: e.commit_ts }, ...(e.older ?? [])].filter((v) => BigInt(v.commit_ts) <= ts);
+  versions.sort((a, b) => (BigInt(b.commit_ts) > BigInt(a.commit_ts) ? 1 : BigInt(b.commit_ts) < BigInt(a.commit_ts) ? -1 : 0));
+  return versions[0]?.value;
+}
+
 /** Term of the last entry of a state (files written before terms were kept: 0). */
 const lastTermOf = (st: PeerState): number => st.lastTerm ?? 0;
 
@@ -78,6 +106,8 @@ class Peer {
   lastHeartbeat = 0;
   acks = new Map<number, number>();
   transferring = 0;
+  /** Leader: reads may be served on the lease (see get). */
+  leaseReady = false;
   /** Leader: proposals of this term not yet committed, sent again before the next one. */
   pending: Entry[] = [];
   chain: Promise<unknown> = Promise.resolve();
@@ -103,6 +133,8 @@ export interface RaftStoreOptions {
 export class RaftStore {
   private readonly peers = new Map<number, Peer>();
   private timer?: NodeJS.Timeout;
+  /** Stopped (the process is exiting): nothing more is written or sent. */
+  private stopped = false;
 
   constructor(private readonly o: RaftStoreOptions) {
     for (const st of o.storage.loadAll()) this.addPeer(st);
@@ -138,6 +170,7 @@ export class RaftStore {
   }
 
   private save(p: Peer): void {
+    if (this.stopped) throw new Error('store stopped');
     this.o.storage.save(p.st);
   }
 
@@ -162,6 +195,7 @@ export class RaftStore {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
   }
 
@@ -177,13 +211,13 @@ export class RaftStore {
     const now = Date.now();
     for (const p of this.peers.values()) {
       if (p.role === 'leader') {
-        if (now - p.lastHeartbeat >= this.o.timing.heartbeatTicks * this.o.timing.tickMs) void this.heartbeatRound(p);
+        if (now - p.lastHeartbeat >= this.o.timing.heartbeatTicks * this.o.timing.tickMs) this.background(this.heartbeatRound(p));
         if (now - this.quorumContact(p) > this.electionMs()) {
           this.o.log.warn('leader lost quorum, stepping down (check_quorum)', { region: p.st.meta.id, term: p.st.term });
           this.becomeFollower(p, p.st.term, 0);
         }
       } else if (now >= p.deadline && p.st.meta.peers.includes(this.self)) {
-        void this.campaign(p, false);
+        this.background(this.campaign(p, false));
       }
     }
   }
@@ -215,12 +249,13 @@ export class RaftStore {
     p.role = 'leader';
     p.leader = this.self;
     p.pending = [];
+    p.leaseReady = false;
     p.acks.clear();
-    for (const s of this.others(p)) p.acks.set(s, Date.now());
+    for (const s of this.others(p)) p.acks.set(s, Date.now()); // check_quorum counts from here
     p.transferring = 0;
     this.o.log.info('became leader', { region: p.st.meta.id, term: p.st.term });
     this.o.onLeaderChange();
-    void this.heartbeatRound(p);
+    this.background(this.heartbeatRound(p));
   }
 
   private async campaign(p: Peer, transfer: boolean): Promise<void> {
@@ -252,15 +287,18 @@ export class RaftStore {
     await Promise.all(this.others(p).map(async (s) => {
       if (await this.syncFollower(p, s, term)) acks++;
     }));
+    if (acks >= this.majority(p) && p.role === 'leader' && p.st.term === term) p.leaseReady = true;
     return acks;
   }
 
+  /** Acks count from when the message was SENT: the follower heard the leader no earlier (TiKV's lease is send_to_quorum_ts + max_lease). */
   private async syncFollower(p: Peer, s: number, term: number): Promise<boolean> {
+    const sent = Date.now();
     const r = await this.send(p, s, { t: 'hb', region: p.st.meta.id, term, from: this.self, index: p.st.index, lastTerm: lastTermOf(p.st), meta: p.st.meta });
     if (!r || !this.stillLeader(p, term, r)) return false;
     if (!r.ok) return false;
     if ((r.index !== p.st.index || (r.lastTerm ?? 0) !== lastTermOf(p.st)) && !(await this.snapshotTo(p, s, term))) return false;
-    p.acks.set(s, Date.now());
+    p.acks.set(s, sent);
     return true;
   }
 
@@ -295,6 +333,16 @@ export class RaftStore {
       setTimeout(() => {
         if (p.role === 'leader' && p.transferring === to) p.transferring = 0;
       }, this.electionMs());
+    }).catch((e: Error) => {
+      // PD sends the operator again with the next heartbeat; a stopping store drops it.
+      if (!this.stopped) this.o.log.warn('transfer leader failed', { region: regionId, to, error: e.message });
+    });
+  }
+
+  /** Work nobody waits for (a campaign, a heartbeat round): a stopped store's failures end there. */
+  private background(work: Promise<unknown>): void {
+    work.catch((e: Error) => {
+      if (!this.stopped) this.o.log.warn('raft background work failed', { error: e.message });
     });
   }
 
@@ -324,12 +372,13 @@ export class RaftStore {
         throw new Error(`proposal not committed: ${acked} of ${p.st.meta.peers.length} peers (majority ${this.majority(p)})`);
       }
       let data = p.st.data;
-      for (const e of entries.slice(0, -1)) data = { ...data, [e.k]: { value: e.v, commit_ts: e.ts } };
+      for (const e of entries.slice(0, -1)) data = written(data, e.k, e.v, e.ts);
       const existed = Object.prototype.hasOwnProperty.call(data, key);
-      p.st.data = { ...data, [key]: { value, commit_ts: ts.toString() } };
+      p.st.data = written(data, key, value, ts.toString());
       p.st.index = entries[entries.length - 1].index;
       p.st.lastTerm = term;
       p.pending = [];
+      p.leaseReady = true;
       this.save(p);
       return existed;
     });
@@ -343,7 +392,7 @@ export class RaftStore {
       let answered = 0;
       if (acks >= this.majority(p) || others.length === 0) return resolve(acks);
       for (const s of others) {
-        void call(s).then((ok) => {
+        void call(s).catch(() => false).then((ok) => {
           answered++;
           if (ok) acks++;
           if (acks >= this.majority(p) || answered === others.length) resolve(acks);
@@ -353,26 +402,29 @@ export class RaftStore {
   }
 
   private async appendTo(p: Peer, s: number, term: number, entries: Entry[], resynced = false): Promise<boolean> {
+    const sent = Date.now();
     const r = await this.send(p, s, { t: 'append', region: p.st.meta.id, term, from: this.self, index: p.st.index, lastTerm: lastTermOf(p.st), entries, meta: p.st.meta });
     if (!r || !this.stillLeader(p, term, r)) return false;
     if (r.snapshot) {
       if (resynced || !(await this.snapshotTo(p, s, term))) return false;
       return this.appendTo(p, s, term, entries, true);
     }
-    if (r.ok) p.acks.set(s, Date.now());
+    if (r.ok) p.acks.set(s, sent);
     return r.ok === true;
   }
 
   async get(regionId: number, key: string, ts: bigint): Promise<string | undefined> {
     const p = this.leaderOrThrow(regionId);
-    if (Date.now() - this.quorumContact(p) >= this.o.timing.leaseMs) {
-      // Lease expired: ReadIndex, a heartbeat round that must reach a majority.
+    // TiKV serves a local (lease) read only once a new leader committed an entry of its term
+    // (raftstore peer.rs on_role_changed: "The local read can only be performed after a new leader
+    // has applied the first empty entry on its term"); here, once a write or a heartbeat round of
+    // its term reached a majority.
+    if (!p.leaseReady || Date.now() - this.quorumContact(p) >= this.o.timing.leaseMs) {
+      // No lease: ReadIndex, a heartbeat round that must reach a majority.
       const term = p.st.term;
       if ((await this.heartbeatRound(p)) < this.majority(p) || p.st.term !== term) throw new NotLeader(0);
     }
-    const e = Object.prototype.hasOwnProperty.call(p.st.data, key) ? p.st.data[key] : undefined;
-    if (!e || BigInt(e.commit_ts) > ts) return undefined;
-    return e.value;
+    return readAt(Object.prototype.hasOwnProperty.call(p.st.data, key) ? p.st.data[key] : undefined, ts);
   }
 
   /** A raft message from another store (its TLS and CN already checked by the server port). */
@@ -406,7 +458,7 @@ export class RaftStore {
     }
     if (m.term < p.st.term) return { term: p.st.term, ok: false };
     if (m.t === 'timeout_now') {
-      if (m.term === p.st.term && p.role === 'follower') void this.campaign(p, true);
+      if (m.term === p.st.term && p.role === 'follower') this.background(this.campaign(p, true));
       return { term: p.st.term, ok: true };
     }
     // hb / append / snap come from the leader of m.term.
@@ -416,6 +468,11 @@ export class RaftStore {
     const state = (): Reply => ({ term: p!.st.term, ok: true, index: p!.st.index, lastTerm: lastTermOf(p!.st) });
     if (m.t === 'hb') return state();
     if (m.t === 'snap') {
+      // raft-rs Raft::restore ignores a snapshot older than what the follower committed. Here: a
+      // follower already holding entries of this leader's term past the snapshot keeps them (every
+      // message goes over its own connection, so an older snapshot can arrive after a newer append
+      // this follower acknowledged; taking it would un-commit a write the client was told is done).
+      if (lastTermOf(p.st) === m.term && p.st.index > (m.index ?? 0)) return state();
       this.o.log.info('restored snapshot', { region: p.st.meta.id, term: p.st.term, from: m.from, index: m.index ?? 0, last_term: m.lastTerm ?? 0, was: p.st.index });
       p.st.data = m.data ?? {};
       p.st.index = m.index ?? 0;
@@ -423,13 +480,18 @@ export class RaftStore {
       this.save(p);
       return state();
     }
-    // Entries apply only onto the exact state they follow (index and its term), else a snapshot.
+    // Entries apply only onto the exact state they follow (index and its term), else a snapshot. A
+    // follower that already holds some of them (this leader's term, an index inside the batch: sent
+    // before, answer lost) skips those, as raft-rs RaftLog::maybe_append does with find_conflict;
+    // within a term an index names one entry, so they are the same entries.
     const es = m.entries ?? [];
-    if ((m.index ?? 0) !== p.st.index || (m.lastTerm ?? 0) !== lastTermOf(p.st) || es.length === 0 || es[0].index !== p.st.index + 1) {
+    const follows = (m.index ?? 0) === p.st.index && (m.lastTerm ?? 0) === lastTermOf(p.st);
+    const holds = lastTermOf(p.st) === m.term && es.length > 0 && p.st.index >= es[0].index && p.st.index <= es[es.length - 1].index;
+    if (es.length === 0 || es[0].index !== (m.index ?? 0) + 1 || (!follows && !holds)) {
       return { term: p.st.term, snapshot: true };
     }
     let data = p.st.data;
-    for (const e of es) data = { ...data, [e.k]: { value: e.v, commit_ts: e.ts } };
+    for (const e of es) if (e.index > p.st.index) data = written(data, e.k, e.v, e.ts);
     p.st.data = data;
     p.st.index = es[es.length - 1].index;
     p.st.lastTerm = es[es.length - 1].term;
@@ -440,7 +502,7 @@ export class RaftStore {
   /** One message over a fresh connection to the peer's server port (TLS with this store's identity when on). */
   private send(p: Peer, store: number, m: Msg): Promise<Reply | undefined> {
     const addr = p.st.meta.peer_addresses[String(store)];
-    if (!addr) return Promise.resolve(undefined);
+    if (!addr || this.stopped) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       let sock: net.Socket;
       try {
