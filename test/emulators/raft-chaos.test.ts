@@ -17,6 +17,7 @@ import * as path from 'path';
 import type { Logger } from '../../lab/emulators/common/log';
 import { NotLeader, RaftStore } from '../../lab/emulators/tikv/raft';
 import { RaftStorage, type PeerState, type RegionMeta } from '../../lab/emulators/tikv/raft-storage';
+import { raftServer, regionOver } from './raft-net';
 
 const RUN_MS = Number(process.env.TISEAL_RAFT_CHAOS_MS ?? 12_000);
 jest.setTimeout(RUN_MS + 60_000);
@@ -47,6 +48,7 @@ interface Node {
   server: net.Server;
   port: number;
   up: boolean;
+  storage: KillableStorage;
   killed: Promise<void>;
   kill: () => void;
 }
@@ -91,9 +93,8 @@ describe('the TiKV emulator raft under chaos', () => {
     const isolated = new Set<number>();
 
     const startStore = (n: Node, meta: RegionMeta): void => {
-      const storage = new KillableStorage(n.dir);
-      n.store = new RaftStore({ storeId: () => n.id, storage, timing: TIMING, log: quiet, onLeaderChange: () => undefined });
-      (n as Node & { storage?: KillableStorage }).storage = storage;
+      n.storage = new KillableStorage(n.dir);
+      n.store = new RaftStore({ storeId: () => n.id, storage: n.storage, timing: TIMING, log: quiet, onLeaderChange: () => undefined });
       n.store.start();
       n.store.applyRegions([meta]);
       n.up = true;
@@ -101,42 +102,28 @@ describe('the TiKV emulator raft under chaos', () => {
     };
     for (const id of [1, 2, 3]) {
       const node = { id, dir: path.join(dir, `s${id}`), up: false } as Node;
-      node.server = net.createServer((sock) => {
-        if (!node.up) return sock.destroy();
-        let buf = '';
-        sock.setEncoding('utf8');
-        sock.on('data', (d: string) => {
-          buf += d;
-          const nl = buf.indexOf('\n');
-          if (nl < 0) return;
-          const line = buf.slice(0, nl);
-          // Delayed on the way in and on the way out: messages overtake each other.
-          void (async () => {
-            // Now and then a slow one (a TLS handshake on a busy host): it arrives after newer messages.
-            await sleep(rand() < 0.05 ? 100 + rand() * 300 : rand() * 40);
-            if (!node.up || isolated.has(node.id) || isolated.has(JSON.parse(line.replace(/^raft /, '')).from)) return sock.destroy();
-            let reply: unknown;
-            try {
-              reply = node.store.handle(JSON.parse(line.replace(/^raft /, '')));
-            } catch {
-              return sock.destroy(); // killed mid-message
-            }
-            const lost = rand() < lossRate;
-            await sleep(rand() * 40);
-            if (lost || !node.up) return sock.destroy();
-            sock.end(JSON.stringify(reply) + '\n');
-          })();
-        });
-        sock.on('error', () => undefined);
-      });
-      await new Promise<void>((r) => node.server.listen(0, '127.0.0.1', () => r()));
-      node.port = (node.server.address() as net.AddressInfo).port;
+      const { server, port } = await raftServer((line, sock) => {
+        // Delayed on the way in and on the way out: messages overtake each other.
+        void (async () => {
+          // Now and then a slow one (a TLS handshake on a busy host): it arrives after newer messages.
+          await sleep(rand() < 0.05 ? 100 + rand() * 300 : rand() * 40);
+          if (!node.up || isolated.has(node.id) || isolated.has(JSON.parse(line).from)) return sock.destroy();
+          let reply: unknown;
+          try {
+            reply = node.store.handle(JSON.parse(line));
+          } catch {
+            return sock.destroy(); // killed mid-message
+          }
+          const lost = rand() < lossRate;
+          await sleep(rand() * 40);
+          if (lost || !node.up) return sock.destroy();
+          sock.end(JSON.stringify(reply) + '\n');
+        })();
+      }, () => node.up);
+      Object.assign(node, { server, port });
       nodes.push(node);
     }
-    const meta: RegionMeta = {
-      id: 1, start_key: '', end_key: '', conf_ver: 1, peers: [1, 2, 3], bootstrap_leader: 1,
-      peer_addresses: Object.fromEntries(nodes.map((n) => [String(n.id), `127.0.0.1:${n.port}`])),
-    };
+    const meta = regionOver(nodes.map((n) => n.port));
     for (const n of nodes) startStore(n, meta);
 
     // Timestamps shaped like PD's TSO (physical ms << 18 | logical), as TiDB sends them.
@@ -218,7 +205,7 @@ describe('the TiKV emulator raft under chaos', () => {
           if (nodes.some((o) => !o.up)) continue;
           events.push(`kill ${n.id}`);
           n.up = false;
-          (n as Node & { storage?: KillableStorage }).storage!.dead = true;
+          n.storage.dead = true;
           n.store.stop();
           n.kill();
           await sleep(rand() * 600);

@@ -14,7 +14,8 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Logger } from '../../lab/emulators/common/log';
 import { RaftStore } from '../../lab/emulators/tikv/raft';
-import { RaftStorage, type RegionMeta } from '../../lab/emulators/tikv/raft-storage';
+import { RaftStorage } from '../../lab/emulators/tikv/raft-storage';
+import { raftServer, regionOver } from './raft-net';
 
 jest.setTimeout(60_000);
 
@@ -35,27 +36,14 @@ async function cluster(dir: string): Promise<Node[]> {
   const nodes: Node[] = [];
   for (const id of [1, 2, 3]) {
     const node = { id, mode: 'ok' } as Node;
-    node.server = net.createServer((sock) => {
-      if (node.mode === 'refuse') return sock.destroy();
-      let buf = '';
-      sock.setEncoding('utf8');
-      sock.on('data', (d: string) => {
-        buf += d;
-        const nl = buf.indexOf('\n');
-        if (nl < 0) return;
-        const reply = node.store.handle(JSON.parse(buf.slice(0, nl).replace(/^raft /, '')));
-        if (node.mode === 'ok') sock.end(JSON.stringify(reply) + '\n');
-      });
-      sock.on('error', () => undefined);
-    });
-    await new Promise<void>((r) => node.server.listen(0, '127.0.0.1', () => r()));
-    node.port = (node.server.address() as net.AddressInfo).port;
+    const { server, port } = await raftServer((msg, sock) => {
+      const reply = node.store.handle(JSON.parse(msg));
+      if (node.mode === 'ok') sock.end(JSON.stringify(reply) + '\n');
+    }, () => node.mode !== 'refuse');
+    Object.assign(node, { server, port });
     nodes.push(node);
   }
-  const meta: RegionMeta = {
-    id: 1, start_key: '', end_key: '', conf_ver: 1, peers: [1, 2, 3], bootstrap_leader: 1,
-    peer_addresses: Object.fromEntries(nodes.map((n) => [String(n.id), `127.0.0.1:${n.port}`])),
-  };
+  const meta = regionOver(nodes.map((n) => n.port));
   for (const n of nodes) {
     n.store = new RaftStore({ storeId: () => n.id, storage: new RaftStorage(path.join(dir, `s${n.id}`)), timing: TIMING, log: quiet, onLeaderChange: () => undefined });
     n.store.start();
