@@ -15,12 +15,12 @@ import * as path from 'path';
 import type { Logger } from '../../lab/emulators/common/log';
 import { RaftStore } from '../../lab/emulators/tikv/raft';
 import { RaftStorage } from '../../lab/emulators/tikv/raft-storage';
+import { sleep } from '../../src/util/concurrency';
 import { raftServer, regionOver } from './raft-net';
 
 jest.setTimeout(60_000);
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, fatal() {} } as unknown as Logger;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // Ticks long enough that no election starts by itself during a test step (they are driven by transfers).
 const TIMING = { tickMs: 1000, heartbeatTicks: 2, electionTicks: 10, minElectionTicks: 10, maxElectionTicks: 20, leaseMs: 9000 };
 

@@ -14,7 +14,7 @@ import type { DataKey } from './encryption';
 export interface KvEntry {
   value: string;
   commit_ts: string;
-  /** Older versions, newest first (a few: MVCC reads at an older start ts, see raft.ts readAt). */
+  /** Older versions, most recently applied first, kept a minute of TSO time (MVCC reads at an older start ts: raft.ts readAt). */
   older?: { value: string; commit_ts: string }[];
 }
 

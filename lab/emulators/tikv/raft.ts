@@ -75,9 +75,12 @@ interface Reply {
  */
 const VERSION_LIFE_MS = 60_000n;
 
+/** The key's entry (own properties only: keys are user data, "__proto__" included). */
+const entryOf = (data: Record<string, KvEntry>, k: string): KvEntry | undefined => (Object.prototype.hasOwnProperty.call(data, k) ? data[k] : undefined);
+
 /** The data after a write: the previous versions stay readable at older timestamps (TiKV is MVCC). */
 function written(data: Record<string, KvEntry>, k: string, value: string, ts: string): Record<string, KvEntry> {
-  const prev = Object.prototype.hasOwnProperty.call(data, k) ? data[k] : undefined;
+  const prev = entryOf(data, k);
   const horizon = (BigInt(ts) >> 18n) - VERSION_LIFE_MS;
   const older = prev ? [{ value: prev.value, commit_ts: prev.commit_ts }, ...(prev.older ?? [])].filter((v) => BigInt(v.commit_ts) >> 18n >= horizon) : [];
   return { ...data, [k]: { value, commit_ts: ts, older } };
@@ -89,9 +92,13 @@ function written(data: Record<string, KvEntry>, k: string, value: string, ts: st
  */
 function readAt(e: KvEntry | undefined, ts: bigint): string | undefined {
   if (!e) return undefined;
-  const versions = [{ value: e.value, commit_ts: e.commit_ts }, ...(e.older ?? [])].filter((v) => BigInt(v.commit_ts) <= ts);
-  versions.sort((a, b) => (BigInt(b.commit_ts) > BigInt(a.commit_ts) ? 1 : BigInt(b.commit_ts) < BigInt(a.commit_ts) ? -1 : 0));
-  return versions[0]?.value;
+  // Versions are kept in apply order, which need not be commit_ts order: pick the newest by ts.
+  let best: { ts: bigint; value: string } | undefined;
+  for (const v of [e, ...(e.older ?? [])]) {
+    const c = BigInt(v.commit_ts);
+    if (c <= ts && (!best || c > best.ts)) best = { ts: c, value: v.value };
+  }
+  return best?.value;
 }
 
 /** Term of the last entry of a state (files written before terms were kept: 0). */
@@ -373,7 +380,7 @@ export class RaftStore {
       }
       let data = p.st.data;
       for (const e of entries.slice(0, -1)) data = written(data, e.k, e.v, e.ts);
-      const existed = Object.prototype.hasOwnProperty.call(data, key);
+      const existed = entryOf(data, key) !== undefined;
       p.st.data = written(data, key, value, ts.toString());
       p.st.index = entries[entries.length - 1].index;
       p.st.lastTerm = term;
@@ -424,7 +431,7 @@ export class RaftStore {
       const term = p.st.term;
       if ((await this.heartbeatRound(p)) < this.majority(p) || p.st.term !== term) throw new NotLeader(0);
     }
-    return readAt(Object.prototype.hasOwnProperty.call(p.st.data, key) ? p.st.data[key] : undefined, ts);
+    return readAt(entryOf(p.st.data, key), ts);
   }
 
   /** A raft message from another store (its TLS and CN already checked by the server port). */
