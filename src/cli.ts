@@ -98,22 +98,22 @@ export function buildProgram(): Command {
     .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256); without it new keys are rsa and a re-run keeps each certificate\'s type')
     .option('--schedule <schedule>', SCHEDULE_HELP, 'overlap')
     .option('--restart-run', 'ignore the journal of an interrupted run and start over')
-    .action(action(async () => (await import('./commands/tls-enable')).run));
+    .action(action(async () => (await import('./commands/tls/enable')).run));
   addSharedOptions(tls.command('disable').description('turn TLS off again (also the rollback of a failed enable)').argument('<topology.yaml>'))
     .option('--keep-pd <name>', 'PD member to keep while PD is scaled in (default: the leader)')
     .option('--clean-certificate', 'also delete certificates on hosts and locally (asks again)')
     .option('--schedule <schedule>', SCHEDULE_HELP, 'overlap')
     .option('--restart-run', 'ignore the journal of an interrupted run and start over')
-    .action(action(async () => (await import('./commands/tls-disable')).run));
+    .action(action(async () => (await import('./commands/tls/disable')).run));
   addSharedOptions(tls.command('status').description('per instance: TLS configured, live, certificate and expiry').argument('<topology.yaml>'), { json: true })
-    .action(action(async () => (await import('./commands/tls-status')).run));
+    .action(action(async () => (await import('./commands/tls/status')).run));
   addSharedOptions(tls.command('rotate').description('reissue certificates without restarting components').argument('<topology.yaml>'))
     .option('--ca', 'move to a new CA: trust both, reissue, trust only the new one (two rolling restarts)')
     .option('--cert-days <days>', 'leaf certificate validity in days', '365')
     .option('--ca-days <days>', 'validity of the new CA in days (with --ca)', '3650')
     .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256); without it new keys are rsa and a re-run keeps each certificate\'s type')
     .addOption(transferTimeout())
-    .action(action(async () => (await import('./commands/tls-rotate')).run));
+    .action(action(async () => (await import('./commands/tls/rotate')).run));
 
   const sqlTls = program.command('sql-tls').description('TLS between MySQL clients and TiDB (its own SQL CA)');
   const sqlCreds = (cmd: Command) =>
@@ -147,7 +147,7 @@ export function buildProgram(): Command {
   sqlCreds(addSharedOptions(sqlTls.command('disable').description('stop offering TLS on the MySQL ports (rolling); certificates stay').argument('<topology.yaml>')))
     .action(action(async () => (await import('./commands/sql-tls')).disable));
   addSharedOptions(sqlTls.command('status').description('per TiDB: TLS offered, served certificate, versions, require-secure-transport').argument('<topology.yaml>'), { json: true })
-    .action(action(async () => (await import('./commands/sql-tls-status')).run));
+    .action(action(async () => (await import('./commands/sql-tls/status')).run));
 
   const cert = program.command('cert').description('certificates for people and tools');
   addSharedOptions(cert.command('client').description('issue a client certificate signed by the cluster CA').argument('<topology.yaml>'), { json: true })

@@ -1,5 +1,5 @@
-import type { SqlTlsInstanceStatus, SqlTlsStatusReport } from '../commands/sql-tls-status';
-import { WARN_DAYS } from '../commands/sql-tls-status';
+import type { SqlTlsInstanceStatus, SqlTlsStatusReport } from '../commands/sql-tls/status';
+import { WARN_DAYS } from '../commands/sql-tls/status';
 
 /** Same shape as `Finding` in src/commands/audit.ts (kept local: audit imports this module). */
 export interface SqlTlsFinding {

@@ -12,16 +12,16 @@ import { CertStore } from '../pki';
 import { PdClient } from '../pd/client';
 import { executorFor } from '../tasks/context';
 import { readRemoteText } from '../tasks/remote';
-import { CERT_ROLES } from '../tasks/stage';
+import { CERT_ROLES } from '../tasks/certs/stage';
 import { pdInstances } from '../topology';
 import { mapLimit, readConcurrency } from '../util/concurrency';
 import { backupScanScript, judgeBackups } from '../audit/backupScan';
 import { caKeyDigests, caKeyScanScript, DEFAULT_SCAN_LIMITS, parseScan } from '../audit/caKeyScan';
 import { ClusterMeta, readMeta } from '../state/meta';
 import { openCluster, recordedTls } from './cluster';
-import { clusterPdVersion, collectStatus, InstanceStatus, WARN_DAYS } from './tls-status';
+import { clusterPdVersion, collectStatus, InstanceStatus, WARN_DAYS } from './tls/status';
 import { sqlTlsFindings } from '../audit/sql-tls';
-import { collectSqlTlsStatus } from './sql-tls-status';
+import { collectSqlTlsStatus } from './sql-tls/status';
 
 /** One finding of `tiseal audit` (schema: docs/audit.schema.json). */
 export interface Finding {

@@ -220,7 +220,7 @@ async function writeAll(files: ClientFiles, issued: IssuedCert, p12: Buffer | un
 }
 
 export async function run(topologyFile: string, rawFlags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
-  if (rawFlags.sql) return (await import('./sql-tls-client')).run(topologyFile, rawFlags, opts); // from the SQL CA, for TiDB's MySQL port
+  if (rawFlags.sql) return (await import('./sql-tls/client')).run(topologyFile, rawFlags, opts); // from the SQL CA, for TiDB's MySQL port
   const flags = parseCertClientFlags(rawFlags);
   let password: string | undefined;
   if (flags.p12) {

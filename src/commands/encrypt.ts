@@ -11,7 +11,7 @@ import type { TlsContext } from '../tasks/context';
 import { checkMasterKeyText, localKeys, readStoresEncryption, recoverLocalKeys, storeInstances, storesMidChange } from '../tasks/encrypt';
 import { newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from './cluster';
 import { confirm } from './prompt';
-import { tlsFlags } from './tls-switch';
+import { tlsFlags } from './tls/switch';
 import { parseVersion, versionAtLeast } from '../util/version';
 
 type Verb = 'enable' | 'disable' | 'rotate-key';

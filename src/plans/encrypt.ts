@@ -3,8 +3,8 @@ import type { Step } from '../engine/step';
 import type { TlsContext } from '../tasks/context';
 import { dropPreviousKeyStep, encryptionConfigStep, localKeys, localKeyStep, promoteKeyStep, pushKeysStep, recordEncryptionStep, rollingStoreRestartStep } from '../tasks/encrypt';
 import * as fs from 'fs';
-import { purgeKeyBackupsStep } from '../tasks/key-backups';
-import { clearEvictionsStep } from '../tasks/evict-leaders';
+import { purgeKeyBackupsStep } from '../tasks/certs/key-backups';
+import { clearEvictionsStep } from '../tasks/restart/evict-leaders';
 
 const keyText = (f: string) => fs.readFileSync(f, 'utf8');
 

@@ -1,12 +1,12 @@
 import type { Step } from '../engine/step';
 import { CertStore } from '../pki';
-import { certificatesStep } from '../tasks/certificates';
-import { purgeKeyBackupsStep } from '../tasks/key-backups';
-import { clearEvictionsStep } from '../tasks/evict-leaders';
+import { certificatesStep } from '../tasks/certs/issue';
+import { purgeKeyBackupsStep } from '../tasks/certs/key-backups';
+import { clearEvictionsStep } from '../tasks/restart/evict-leaders';
 import type { TlsContext } from '../tasks/context';
-import { reissueStep, RotateState, verifyServedStep } from '../tasks/rotate';
+import { reissueStep, RotateState, verifyServedStep } from '../tasks/certs/rotate';
 import { tiupMetaStep } from '../tiup/step';
-import { CaRotation, nextCaStep, promoteStep, reissueFromNewCaStep, trustBothSteps, trustNewOnlySteps } from '../tasks/rotate-ca';
+import { CaRotation, nextCaStep, promoteStep, reissueFromNewCaStep, trustBothSteps, trustNewOnlySteps } from '../tasks/certs/rotate-ca';
 
 /** `tls rotate`: new leaves from the same CA, pushed in place, picked up without restarts. */
 export function rotateSteps(): { steps: Step<TlsContext>[]; state: RotateState } {

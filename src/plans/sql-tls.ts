@@ -1,8 +1,8 @@
 import type { Step } from '../engine/step';
-import { sqlCertificatesStep } from '../tasks/sql-tls-certs';
-import type { SqlTlsContext } from '../tasks/sql-tls-context';
-import { sqlRestartSteps } from '../tasks/sql-tls-restart';
-import { sqlStageStep } from '../tasks/sql-tls-stage';
+import { sqlCertificatesStep } from '../tasks/sql-tls/certs';
+import type { SqlTlsContext } from '../tasks/sql-tls/context';
+import { sqlRestartSteps } from '../tasks/sql-tls/restart';
+import { sqlStageStep } from '../tasks/sql-tls/stage';
 
 /**
  * `sql-tls enable|disable` after preflight and confirmation. TiDB's MySQL port serves plaintext and

@@ -1,19 +1,19 @@
 import type { Step } from '../engine/step';
 import type { TlsContext } from '../tasks/context';
-import { certificatesStep } from '../tasks/certificates';
-import { peerUrlsStep } from '../tasks/peer-urls';
+import { certificatesStep } from '../tasks/certs/issue';
+import { peerUrlsStep } from '../tasks/pd/peer-urls';
 import { recordStep } from '../tasks/record';
-import { restartTierSteps, stopAllStep } from '../tasks/restart';
-import { overlapRestartStep } from '../tasks/overlap-restart';
-import { savePdStep, scaleInStep } from '../tasks/scale-in';
-import { scaleOutStep } from '../tasks/scale-out';
-import { HostResumeContext, startPdStep } from '../tasks/start-pd';
-import { stageStep } from '../tasks/stage';
-import { cleanCertificatesStep } from '../tasks/clean-certificates';
-import { purgeKeyBackupsStep } from '../tasks/key-backups';
+import { restartTierSteps, stopAllStep } from '../tasks/restart/schedules';
+import { overlapRestartStep } from '../tasks/restart/overlap';
+import { savePdStep, scaleInStep } from '../tasks/pd/scale-in';
+import { scaleOutStep } from '../tasks/pd/scale-out';
+import { HostResumeContext, startPdStep } from '../tasks/pd/start';
+import { stageStep } from '../tasks/certs/stage';
+import { cleanCertificatesStep } from '../tasks/certs/clean';
+import { purgeKeyBackupsStep } from '../tasks/certs/key-backups';
 import { tiupMetaStep } from '../tiup/step';
-import { closePdMarksStep } from '../tasks/pd-traces';
-import { clearEvictionsStep } from '../tasks/evict-leaders';
+import { closePdMarksStep } from '../tasks/pd/traces';
+import { clearEvictionsStep } from '../tasks/restart/evict-leaders';
 
 /**
  * The TLS switch, either way, after preflight and confirmation. Enable and disable walk the same

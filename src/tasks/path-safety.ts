@@ -2,8 +2,8 @@ import { tlsPaths } from '../components';
 import type { Instance } from '../topology/types';
 import { mapLimit, readConcurrency } from '../util/concurrency';
 import { executorFor, TlsContext } from './context';
-import { keyFilesOf } from './key-backups';
-import { CERT_ROLES } from './stage';
+import { keyFilesOf } from './certs/key-backups';
+import { CERT_ROLES } from './certs/stage';
 
 /** Every path tiseal reads or writes as root for an instance (files, and the dirs it creates). */
 export function rootPathsOf(inst: Instance): string[] {

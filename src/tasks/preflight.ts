@@ -7,12 +7,12 @@ import type { ClusterFacts, Problem } from './cluster-facts';
 import { factKey, gatherFacts } from './facts';
 import type { TlsContext } from './context';
 import { checkRootPaths } from './path-safety';
-import { judgeRemovedPd, newestMark, MARKS, readPdTrace, RemovedPdVerdict, PdTrace } from './pd-traces';
-import type { HostResumeContext } from './start-pd';
+import { judgeRemovedPd, newestMark, MARKS, readPdTrace, RemovedPdVerdict, PdTrace } from './pd/traces';
+import type { HostResumeContext } from './pd/start';
 import type { Instance } from '../topology/types';
 import { executorFor } from './context';
 import { CertStore } from '../pki';
-import { caKeyProblem, hostsOnTls, readHostCa } from './host-ca';
+import { caKeyProblem, hostsOnTls, readHostCa } from './certs/host-ca';
 import { readMeta } from '../state/meta';
 
 export type { Problem } from './cluster-facts';

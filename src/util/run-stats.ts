@@ -22,7 +22,7 @@ export interface RestartTiming {
   healthyAt?: number;
 }
 
-/** A store restarted under PD's evict-leader scheduler (src/tasks/evict-leaders.ts), or why not. */
+/** A store restarted under PD's evict-leader scheduler (src/tasks/restart/evict-leaders.ts), or why not. */
 export interface EvictionTiming {
   host: string;
   unit: string;

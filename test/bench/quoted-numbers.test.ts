@@ -8,10 +8,10 @@ const read = (f: string) => fs.readFileSync(path.join(root, f), 'utf8');
 
 /** Settings the READMEs may name (they are code and etcd defaults, not measurements). */
 const SETTINGS = new Set([
-  '100 ms', // prober interval, first health-gate poll (src/tasks/health.ts)
+  '100 ms', // prober interval, first health-gate poll (src/tasks/restart/health.ts)
   '1.5×', // health-gate backoff factor
   '0.5 s', // health-gate poll cap
-  '250 ms', // scale-in retry (src/tasks/scale-in.ts)
+  '250 ms', // scale-in retry (src/tasks/pd/scale-in.ts)
   '1 s', // etcd's default election timeout (the lab's)
   '3 s', // PD's election timeout
   '5 s', // etcd strict reconfiguration: newest member connected this long

@@ -1,5 +1,5 @@
 import { callerIdentityFinding } from '../../src/commands/audit';
-import { clusterPdVersion, InstanceStatus, notePdAllowList, renderStatus, statusExitCode, StatusReport } from '../../src/commands/tls-status';
+import { clusterPdVersion, InstanceStatus, notePdAllowList, renderStatus, statusExitCode, StatusReport } from '../../src/commands/tls/status';
 import type { PdClient } from '../../src/pd/client';
 import { validate } from '../support/json-schema';
 import * as schema from '../../docs/tls-status.schema.json';

@@ -1,5 +1,5 @@
 import { sqlTlsFindings } from '../../src/audit/sql-tls';
-import { judgeSqlTls, SqlTlsInstanceStatus } from '../../src/commands/sql-tls-status';
+import { judgeSqlTls, SqlTlsInstanceStatus } from '../../src/commands/sql-tls/status';
 
 const row = (o: Partial<SqlTlsInstanceStatus>): SqlTlsInstanceStatus => {
   const s: SqlTlsInstanceStatus = {

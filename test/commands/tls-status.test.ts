@@ -1,4 +1,4 @@
-import { InstanceStatus, judge, renderStatus, statusExitCode, StatusReport } from '../../src/commands/tls-status';
+import { InstanceStatus, judge, renderStatus, statusExitCode, StatusReport } from '../../src/commands/tls/status';
 
 const day = 86_400_000;
 function inst(over: Partial<InstanceStatus>, daysLeft: number): InstanceStatus {

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { collectStatus } from '../../src/commands/tls-status';
+import { collectStatus } from '../../src/commands/tls/status';
 import { toGlobalOptions } from '../../src/options';
 import { FakePool } from '../../src/ssh/fake';
 import { ClusterDir } from '../../src/state/cluster-dir';

@@ -6,7 +6,7 @@ import * as ts from 'typescript';
 import { LocalStateError, LockError } from '../../src/errors';
 import { Journal } from '../../src/state/journal';
 import { ClusterLock } from '../../src/state/lock';
-import { flagsNotRepeated } from '../../src/commands/tls-switch';
+import { flagsNotRepeated } from '../../src/commands/tls/switch';
 
 let dir: string;
 beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-state-'))));

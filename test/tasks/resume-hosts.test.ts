@@ -14,8 +14,8 @@ import type { PdClient, PdMember } from '../../src/pd/client';
 import type { ClusterFacts, InstanceFacts } from '../../src/tasks/cluster-facts';
 import { factKey } from '../../src/tasks/facts';
 import { hostsShowInterruptedRun, judgeFacts, readHostEvidence } from '../../src/tasks/preflight';
-import { choosePds, scaleInStep } from '../../src/tasks/scale-in';
-import { HostResumeContext, startPdStep } from '../../src/tasks/start-pd';
+import { choosePds, scaleInStep } from '../../src/tasks/pd/scale-in';
+import { HostResumeContext, startPdStep } from '../../src/tasks/pd/start';
 import { parseTopology, pdInstances } from '../../src/topology';
 import type { Topology } from '../../src/topology/types';
 

@@ -3,7 +3,7 @@ import { PreflightError } from '../../src/errors';
 import { FakePool } from '../../src/ssh';
 import type { TlsContext } from '../../src/tasks/context';
 import { preflightStep } from '../../src/tasks/preflight';
-import { CERT_ROLES } from '../../src/tasks/stage';
+import { CERT_ROLES } from '../../src/tasks/certs/stage';
 import { ALL_ROLE_SPECS, parseTopology, refusedInstances, TLS_HANDLING, tlsCoverageError } from '../../src/topology';
 import type { Topology } from '../../src/topology/types';
 

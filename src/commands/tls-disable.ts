@@ -1,4 +1,0 @@
-import type { GlobalOptions } from '../options';
-import { runTlsSwitch } from './tls-switch';
-
-export const run = (file: string, flags: Record<string, unknown>, opts: GlobalOptions) => runTlsSwitch('off', file, flags, opts);
