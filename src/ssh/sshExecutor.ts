@@ -21,6 +21,8 @@ export interface RawExecResult {
 }
 
 /** Grace after `timeoutMs` for the remote `timeout` to report before the channel is dropped. */
+/** Retries of an exec channel refused by sshd while it frees finished sessions (5 ms doubling: 1.3 s in all). */
+const OPEN_RETRIES = 8;
 const TIMEOUT_GRACE_MS = 5_000;
 /** Seconds between the remote TERM and KILL on timeout. */
 const KILL_AFTER_S = 2;
@@ -148,11 +150,9 @@ export class SshExecutor implements Executor {
     const started = process.hrtime.bigint(); // after the wait for a free channel: a true round trip
     try {
       return await new Promise((resolve, reject) => {
-        this.client.exec(wire, (err, stream: ClientChannel) => {
-          if (err) {
-            reject(this.closed ? this.lost(`before running \`${shown}\``) : new SshError(this.label, `cannot open a channel for \`${shown}\`: ${err.message}`, 'sshd may limit sessions (MaxSessions); lower the concurrency', err));
-            return;
-          }
+        // Listeners go on in the channel's callback itself: a fast command's exit and close can
+        // come in the same read as the exec reply, before any later tick.
+        const attach = (stream: ClientChannel): void => {
           const out: Buffer[] = [];
           const errOut: Buffer[] = [];
           let code: number | null | undefined;
@@ -183,10 +183,39 @@ export class SshExecutor implements Executor {
           stream.on('error', () => undefined); // surfaced through 'close' without exit status
           if (opts.stdin !== undefined) stream.end(opts.stdin);
           else stream.end(); // EOF at once, like `ssh host cmd </dev/null`
-        });
+        };
+        this.openExec(wire, shown, attach).catch(reject);
       });
     } finally {
       release();
+    }
+  }
+
+  /**
+   * Open an exec channel. sshd frees a finished session only in its channel garbage collection,
+   * after it has read our close (OpenSSH channels.c channel_garbage_collect, session.c
+   * session_close_by_channel), so an open sent right after a close can meet a full MaxSessions
+   * and be refused ("open failed") although our count is below it: such a refusal is retried
+   * briefly (about 1.3 s in all). A lost connection is not.
+   */
+  private async openExec(wire: string, shown: string, attach: (stream: ClientChannel) => void): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await new Promise<void>((resolve, reject) =>
+          this.client.exec(wire, (err, stream) => {
+            if (err) return reject(err);
+            attach(stream);
+            resolve();
+          }),
+        );
+      } catch (err) {
+        if (this.closed) throw this.lost(`before running \`${shown}\``);
+        const refused = typeof (err as { reason?: unknown }).reason === 'number';
+        if (!refused || attempt >= OPEN_RETRIES) {
+          throw new SshError(this.label, `cannot open a channel for \`${shown}\`: ${(err as Error).message}`, 'sshd may limit sessions (MaxSessions); lower the concurrency', err as Error);
+        }
+        await new Promise((r) => setTimeout(r, 5 * 2 ** attempt));
+      }
     }
   }
 

@@ -48,6 +48,8 @@ describeLab('tiseal tls rotate --ca on the lab', () => {
   let tiupDir = '';
 
   beforeAll(async () => {
+    // Made here, not in the first test: the second, run alone, keeps its client files here too (never in the working directory).
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-oldca-'));
     // A TiUP that manages the cluster here (meta.yaml as TiUP writes it): its tls/ must follow the move.
     tiupRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-rotca-tiup-'));
     process.env.TIUP_HOME = tiupRoot; // runTiseal passes this process's environment on
@@ -66,7 +68,6 @@ describeLab('tiseal tls rotate --ca on the lab', () => {
   it('moves every component to the new CA; no host trusts the old one and its client is refused', async () => {
     const oldCa = fs.readFileSync(tlsFiles(info).ca, 'utf8');
     // tiseal's client certificate from the old CA, kept aside as a client of the old cluster would hold it
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-oldca-'));
     const old = keepClient('old');
     // An application on the lab's one TiDB throughout: the stores' rolling restarts evict their leaders
     // first, so no statement may fail with a TiDB error (PD/TiKV/region unavailable). TiDB's own two
