@@ -1,9 +1,9 @@
 import { TisealError } from '../errors';
 import { ClientTls, HttpResponse, request } from '../util/http';
 import { parseLosslessJson } from '../util/lossless-json';
-import { EtcdMember, EtcdRpcError, isTransportFailure, memberList, memberUpdate, Scheme } from './etcd-grpc';
+import { EtcdKv, EtcdMember, EtcdRpcError, getKey, isTransportFailure, memberList, memberUpdate, putIfCreated, Scheme } from './etcd-grpc';
 
-export type { EtcdMember, Scheme } from './etcd-grpc';
+export type { EtcdKv, EtcdMember, Scheme } from './etcd-grpc';
 
 export interface PdMember {
   name: string;
@@ -187,6 +187,16 @@ export class PdClient {
     throw new TisealError(`PD's etcd gRPC service is not reachable${tlsOnly} for ${what} (${errors.join('; ')})`, {
       suggestion: `check that at least one PD is running (systemctl status pd-<port>) and that this machine can reach its client port${this.tlsOnly ? '; if TLS was turned off outside tiseal, run tiseal tls disable' : ''}`,
     });
+  }
+
+  /** One key through etcd's KV service; linearizable unless `serializable` (see getKey). */
+  async etcdGet(key: string, o: { only?: string[]; serializable?: boolean; timeoutMs?: number } = {}): Promise<EtcdKv | undefined> {
+    return this.etcd(`get ${key}`, (ep, scheme) => getKey(ep, scheme, this.tls, o.timeoutMs ?? this.timeoutMs, key, o.serializable), o.only);
+  }
+
+  /** etcd Txn: put `key` when `guard` exists (or not) and, given `valueWas`, the key still holds it. */
+  async etcdPutIf(key: string, value: Buffer, guard: { key: string; exists: boolean }, valueWas: Buffer | undefined, only?: string[]): Promise<boolean> {
+    return this.etcd(`txn put ${key}`, (ep, scheme) => putIfCreated(ep, scheme, this.tls, this.timeoutMs, key, value, guard, valueWas), only);
   }
 
   async etcdMembers(only?: string[]): Promise<EtcdMember[]> {

@@ -35,16 +35,25 @@ function protoFile(): string {
   }
 }
 
-let clusterCtor: grpc.ServiceClientConstructor | undefined;
+type Services = { Cluster: grpc.ServiceClientConstructor; KV: grpc.ServiceClientConstructor };
+let services: Services | undefined;
+function etcdServices(): Services {
+  if (!services) {
+    // longs as strings: member IDs are uint64 and must survive the round trip exactly.
+    const def = protoLoader.loadSync(protoFile(), { keepCase: true, longs: String, defaults: true, arrays: true, oneofs: true });
+    services = (grpc.loadPackageDefinition(def) as unknown as { etcdserverpb: Services }).etcdserverpb;
+  }
+  return services;
+}
+
 /** The Cluster service definition (also used by tests to serve it). */
 export function etcdClusterService(): grpc.ServiceClientConstructor {
-  if (!clusterCtor) {
-    // longs as strings: member IDs are uint64 and must survive the round trip exactly.
-    const def = protoLoader.loadSync(protoFile(), { keepCase: true, longs: String, defaults: true, arrays: true });
-    const pkg = grpc.loadPackageDefinition(def) as unknown as { etcdserverpb: { Cluster: grpc.ServiceClientConstructor } };
-    clusterCtor = pkg.etcdserverpb.Cluster;
-  }
-  return clusterCtor;
+  return etcdServices().Cluster;
+}
+
+/** The KV service definition (also used by tests to serve it). */
+export function etcdKvService(): grpc.ServiceClientConstructor {
+  return etcdServices().KV;
 }
 
 /** A gRPC status from a server that answered (as opposed to no connection). */
@@ -68,8 +77,8 @@ const member = (m: RawMember): EtcdMember => ({ id: String(m.ID ?? '0'), name: m
  * https: TLS with the cluster CA and tiseal's client certificate; http: HTTP/2 without TLS (h2c),
  * what PD serves before the switch.
  */
-async function unary<Req, Res>(endpoint: string, scheme: Scheme, tls: ClientTls | undefined, timeoutMs: number, method: string, req: Req): Promise<Res> {
-  const Ctor = etcdClusterService();
+async function unary<Req, Res>(endpoint: string, scheme: Scheme, tls: ClientTls | undefined, timeoutMs: number, method: string, req: Req, service: keyof Services = 'Cluster'): Promise<Res> {
+  const Ctor = etcdServices()[service];
   const buf = (v: string | Buffer | undefined) => (v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(v));
   let creds: grpc.ChannelCredentials;
   const options: grpc.ChannelOptions = { 'grpc.enable_retries': 0 };
@@ -89,7 +98,7 @@ async function unary<Req, Res>(endpoint: string, scheme: Scheme, tls: ClientTls 
     return await new Promise<Res>((resolve, reject) => {
       const fn = (client as unknown as Record<string, (r: Req, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Res) => void) => void>)[method];
       fn.call(client, req, { deadline: Date.now() + timeoutMs }, (e, r) => {
-        if (e) reject(new EtcdRpcError(`${scheme}://${endpoint} etcdserverpb.Cluster/${method}: ${e.details || e.message}`, e.code));
+        if (e) reject(new EtcdRpcError(`${scheme}://${endpoint} etcdserverpb.${service}/${method}: ${e.details || e.message}`, e.code));
         else resolve(r);
       });
     });
@@ -106,4 +115,32 @@ export async function memberList(endpoint: string, scheme: Scheme, tls: ClientTl
 export async function memberUpdate(endpoint: string, scheme: Scheme, tls: ClientTls | undefined, timeoutMs: number, id: string, peerUrls: string[]): Promise<EtcdMember[]> {
   const r = await unary<{ ID: string; peerURLs: string[] }, { members?: RawMember[] }>(endpoint, scheme, tls, timeoutMs, 'MemberUpdate', { ID: id, peerURLs: peerUrls });
   return (r.members ?? []).map(member);
+}
+
+export interface EtcdKv {
+  key: string;
+  value: Buffer;
+  createRevision: string;
+  modRevision: string;
+}
+
+type RawKv = { key?: Buffer; value?: Buffer; create_revision?: string; mod_revision?: string };
+const kv = (k: RawKv): EtcdKv => ({ key: (k.key ?? Buffer.alloc(0)).toString('utf8'), value: k.value ?? Buffer.alloc(0), createRevision: String(k.create_revision ?? '0'), modRevision: String(k.mod_revision ?? '0') });
+
+/**
+ * One key. Linearizable by default: etcd answers only after a ReadIndex confirmed by a quorum, so
+ * an answer proves the member is in a cluster with a quorum. `serializable`: the member's local
+ * store, answered without one (what a member that lost its quorum still knows).
+ */
+export async function getKey(endpoint: string, scheme: Scheme, tls: ClientTls | undefined, timeoutMs: number, key: string, serializable = false): Promise<EtcdKv | undefined> {
+  const r = await unary<Record<string, unknown>, { kvs?: RawKv[] }>(endpoint, scheme, tls, timeoutMs, 'Range', { key: Buffer.from(key), serializable }, 'KV');
+  return r.kvs?.length ? kv(r.kvs[0]) : undefined;
+}
+
+/** Put `key` = `value` if `guard` holds: `guard.key`'s create revision compared with 0 (etcd's Txn). */
+export async function putIfCreated(endpoint: string, scheme: Scheme, tls: ClientTls | undefined, timeoutMs: number, key: string, value: Buffer, guard: { key: string; exists: boolean }, valueWas?: Buffer): Promise<boolean> {
+  const compare: Record<string, unknown>[] = [{ result: guard.exists ? 'NOT_EQUAL' : 'EQUAL', target: 'CREATE', key: Buffer.from(guard.key), create_revision: '0' }];
+  if (valueWas) compare.push({ result: 'EQUAL', target: 'VALUE', key: Buffer.from(key), value: valueWas });
+  const r = await unary<Record<string, unknown>, { succeeded?: boolean }>(endpoint, scheme, tls, timeoutMs, 'Txn', { compare, success: [{ request_put: { key: Buffer.from(key), value } }], failure: [] }, 'KV');
+  return Boolean(r.succeeded);
 }

@@ -2,6 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseJsonLossless } from '../../lab/emulators/common/json';
+import { PdClient } from '../../src/pd/client';
 import { buildEmulators, curl, loopbackNet, Proc, startEmulator, stopAll, tmpDir, waitFor } from './helpers';
 
 jest.setTimeout(120000);
@@ -165,4 +166,40 @@ test('join: a new PD joins through --join, writes the join file; join errors as 
     return hh.every((x) => x.health === true) ? true : undefined;
   });
   expect(h.length).toBe(3);
+});
+
+test("what tiseal's quorum recovery asks of etcd through PD's client port: linearizable and serializable reads, Txn, /health, and the API failpoint", async () => {
+  const live = (members(4).members as Record<string, unknown>[]).map((x) => Number(String(x.name).slice(3)));
+  expect(live).toHaveLength(3);
+  const pd = new PdClient([`${IP(4)}:2379`], undefined, { timeoutMs: 3000 });
+  const cid = (await pd.etcdGet('/pd/cluster_id'))!.value;
+  expect(cid).toHaveLength(8); // typeutil.Uint64ToBytes, as PD writes it
+  // Txn with etcd's compare encodings (vendored rpc.proto against the real etcd).
+  const key = '/tiseal-test/k';
+  expect(await pd.etcdPutIf(key, Buffer.from('1'), { key, exists: false }, undefined)).toBe(true);
+  expect(await pd.etcdPutIf(key, Buffer.from('2'), { key, exists: false }, undefined)).toBe(false);
+  expect(await pd.etcdPutIf(key, Buffer.from('2'), { key, exists: true }, Buffer.from('9'))).toBe(false);
+  expect(await pd.etcdPutIf(key, Buffer.from('2'), { key, exists: true }, Buffer.from('1'))).toBe(true);
+  expect((await pd.etcdGet(key))!.value.toString()).toBe('2');
+  // Never bootstrapped by a TiKV: no /pd/<cid>/raft, as pd-recover --from-old-member checks.
+  expect(await pd.etcdGet(`/pd/${cid.readBigUInt64BE(0)}/raft`)).toBeUndefined();
+  // etcd's own /health on PD's client port.
+  const health = curl(`http://${IP(4)}:2379/health`);
+  expect(health.http).toBe(200);
+  expect(health.body).toMatch(/"health":\s*"true"/);
+  // The failpoint: PD's API answers 500 as on an etcd timeout; etcd and /health carry on.
+  const fp = path.join(base, 'pd-4', 'failpoint');
+  fs.mkdirSync(fp, { recursive: true });
+  fs.writeFileSync(path.join(fp, 'pd-api-unavailable-until'), String(Date.now() + 60_000));
+  const failing = curl(`http://${IP(4)}:2379/pd/api/v1/members`);
+  expect(failing.http).toBe(500);
+  expect(failing.body).toContain('[PD:etcd:ErrEtcdKVGet]');
+  expect((await pd.etcdGet('/pd/cluster_id'))!.value).toEqual(cid);
+  expect(curl(`http://${IP(4)}:2379/health`).http).toBe(200);
+  fs.writeFileSync(path.join(fp, 'pd-api-unavailable-until'), String(Date.now() - 1));
+  expect(curl(`http://${IP(4)}:2379/pd/api/v1/members`).http).toBe(200);
+  // Quorum lost: a linearizable read gets no answer, the member's local store still does.
+  await Promise.all(live.filter((n) => n !== 4).map((n) => procs[`pd-${n}`].stop()));
+  await expect(pd.etcdGet('/pd/cluster_id', { timeoutMs: 2000 })).rejects.toThrow();
+  expect((await pd.etcdGet('/pd/cluster_id', { serializable: true }))!.value).toEqual(cid);
 });

@@ -1,4 +1,6 @@
 import * as http from 'http';
+import * as fs from 'fs';
+import * as path from 'path';
 import type * as tls from 'tls';
 import { httpRequest } from '../common/http';
 import { metricsText } from '../common/status-http';
@@ -189,6 +191,24 @@ function replicateJson(ctx: PdContext): Record<string, unknown> {
 }
 
 /** `/v3/*` → etcd's JSON gateway on the private client port. */
+/**
+ * Test failpoint (PD itself is built with pingcap/failpoint for its own tests): while
+ * `failpoint/pd-api-unavailable-until` in the deploy dir (the process's cwd, as TiUP's run script
+ * does `cd` there) holds a future epoch-ms, every `/pd/api/*` call gets what PD answers when its
+ * etcd calls time out: HTTP 500 with the error text (server/api/member.go: `h.rd.JSON(w,
+ * http.StatusInternalServerError, err.Error())`; pkg/errs/errno.go ErrEtcdKVGet). The PD itself,
+ * its etcd and its peers carry on: only its answers fail, as under an etcd hiccup.
+ */
+function apiFailpoint(): string | undefined {
+  let until = 0;
+  try {
+    until = Number(fs.readFileSync(path.join('failpoint', 'pd-api-unavailable-until'), 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+  return Date.now() < until ? '[PD:etcd:ErrEtcdKVGet]etcd KV get failed: context deadline exceeded' : undefined;
+}
+
 function forwardToEtcd(ctx: PdContext, req: http.IncomingMessage, res: http.ServerResponse): void {
   if (ctx.gatewayDialFails) {
     const f = gatewayFailure();
@@ -405,6 +425,15 @@ export function createApiHandler(ctx: PdContext): http.RequestListener {
   return (req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (url.startsWith('/v3/')) return forwardToEtcd(ctx, req, res);
+    // etcd's own /health on the client URL (embed serveClients: etcdhttp.HandleHealth; PD's client
+    // port is its embedded etcd's): 200 {"health":"true"} with a leader, 503 without one.
+    if (url === '/health') return forwardToEtcd(ctx, req, res);
+    const failing = apiFailpoint();
+    if (failing && url.startsWith('/pd/api/')) {
+      ctx.log.warn('failpoint pd-api-unavailable: answering 500', { path: url, error: failing });
+      req.resume();
+      return send(res, 500, failing);
+    }
     for (const [method, re, fn] of routes) {
       const m = re.exec(url);
       if (!m) continue;

@@ -6,7 +6,10 @@ import type { Gateway } from './etcd';
 /**
  * Cluster data kept in etcd, so every PD member answers for the cluster and it survives restarts:
  * - `/pd/cluster_id`: 8-byte big-endian uint64, created once like PD (unix seconds << 32 | random);
- * - `/pd/<cid>/alloc_id`: ID allocator for stores;
+ * - `/pd/<cid>/alloc_id`: ID allocator, an 8-byte big-endian uint64 as PD writes it (pkg/id/id.go
+ *   rebaseLocked: typeutil.Uint64ToBytes), so pd-recover --from-old-member can raise it;
+ * - `/pd/<cid>/raft`: the cluster's metapb.Cluster, written when the first store bootstraps it
+ *   (server/server.go bootstrapCluster); pd-recover checks it exists;
  * - `/pd/<cid>/raft/s/<20-digit id>`: store records (JSON here; protobuf in PD);
  * - `/pd/<cid>/member/<member id>/{deploy_path,binary_version,git_hash}`: member build info.
  */
@@ -88,14 +91,35 @@ export async function putStore(g: Gateway, cid: bigint, s: StoreRecord): Promise
   await g.put(storeKey(cid, s.id), toJson(s));
 }
 
+export function uint64Bytes(n: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(n);
+  return b;
+}
+
+/** metapb.Cluster {id, max_peer_count} in protobuf (two varint fields), the value of `/pd/<cid>/raft`. */
+export function clusterMeta(cid: bigint, maxPeerCount: number): Buffer {
+  const varint = (v: bigint): number[] => {
+    const out: number[] = [];
+    do {
+      let byte = Number(v & 0x7fn);
+      v >>= 7n;
+      if (v > 0n) byte |= 0x80;
+      out.push(byte);
+    } while (v > 0n);
+    return out;
+  };
+  return Buffer.from([0x08, ...varint(cid), 0x10, ...varint(BigInt(maxPeerCount))]);
+}
+
 /** Allocates the next ID (compare-and-swap on alloc_id); `atLeast` keeps the allocator above IDs stores bring along. */
 export async function allocId(g: Gateway, cid: bigint, atLeast = 0): Promise<number> {
   const key = `/pd/${cid}/alloc_id`;
   for (;;) {
     const cur = await g.getWithRevision(key);
-    const n = cur.value ? Number(cur.value.toString('utf8')) : 0;
+    const n = cur.value && cur.value.length === 8 ? Number(cur.value.readBigUInt64BE(0)) : 0;
     const next = Math.max(n + 1, atLeast);
-    if (await g.putIf(key, cur.modRevision, String(next))) return next;
+    if (await g.putIf(key, cur.modRevision, uint64Bytes(BigInt(next)))) return next;
     await sleep(5);
   }
 }

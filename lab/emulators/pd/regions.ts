@@ -1,6 +1,6 @@
 import type { Json } from '../common/json';
 import { parseJsonLossless, toJson } from '../common/json';
-import { allocId, listStores, stateName, StoreRecord } from './cluster';
+import { allocId, clusterMeta, listStores, stateName, StoreRecord } from './cluster';
 import type { Gateway } from './etcd';
 
 /**
@@ -75,6 +75,7 @@ export async function checkRegions(g: Gateway, cid: bigint, maxReplicas: number,
   if (regions.length === 0 && up.length > 0) {
     const flag = `/pd/${cid}/emulator/regions-bootstrapped`;
     if (await g.putIf(flag, '0', '1')) {
+      await g.putIf(`/pd/${cid}/raft`, '0', clusterMeta(cid, maxReplicas));
       const peers = up.slice(0, maxReplicas).map((s) => s.id);
       for (let i = 0; i < REGION_COUNT; i++) {
         const id = await allocId(g, cid);

@@ -38,6 +38,12 @@ export interface PdDataFacts {
   join?: string;
   /** `<data-dir>/member` holds something (etcd's data). */
   memberData: boolean;
+  /**
+   * `<data-dir>/member/wal/` holds a WAL segment: etcd persisted raft state there, so this member
+   * may have acknowledged entries (etcd writes the WAL before it answers; wal.Create renames
+   * `wal.tmp` to `wal` only once the first segment is in place).
+   */
+  wal: boolean;
   /** Ports something listens on (any address, IPv4 or IPv6). */
   listening: Set<number>;
 }
@@ -54,6 +60,7 @@ export function pdDataFactsInner(pd: Pick<Instance, 'dataDir'>): string {
     `  ls -A ${d} | sed 's/^/entry /';`,
     `  if [ -f ${d}/join ] && [ ! -L ${d}/join ]; then printf 'join '; head -c 65536 ${d}/join | base64 | tr -d '\\n'; echo; fi;`,
     `  if [ -d ${d}/member ] && [ ! -L ${d}/member ] && [ -n "$(ls -A ${d}/member)" ]; then echo member; fi;`,
+    `  if [ -d ${d}/member/wal ] && [ ! -L ${d}/member ] && [ ! -L ${d}/member/wal ] && ls ${d}/member/wal | grep -q '[.]wal$'; then echo wal; fi;`,
     'fi;',
     'cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | sed "s/^/net /"',
   ].join(' ');
@@ -84,12 +91,13 @@ export function parsePdDataFacts(stdout: string): PdDataFacts {
     entries: lines.filter((l) => l.startsWith('entry ')).map((l) => l.slice(6)),
     join: joinLine === undefined ? undefined : Buffer.from(joinLine.slice(5), 'base64').toString('utf8'),
     memberData: lines.includes('member'),
+    wal: lines.includes('wal'),
     listening: listeningPorts(lines.filter((l) => l.startsWith('net ')).map((l) => l.slice(4))),
   };
 }
 
 export type JoinPlan =
-  /** The kept PD lost its quorum to a member that never started: recover first (pd-quorum.ts). */
+  /** The kept PD has no quorum, two voters, the other one this member or another PD's: recover first if it never started (quorum.ts). */
   | { kind: 'recover-quorum'; blocker: EtcdMember; owner?: Instance }
   | { kind: 'refuse'; message: string; suggestion: string }
   | {
@@ -106,9 +114,11 @@ const describe = (m: EtcdMember): string => `${m.name || '(no name)'} id ${m.id}
 
 /**
  * Decide, from the members the kept PD lists (etcd's local list: it answers without a quorum),
- * whether it has a leader, and what the joining PD's host holds.
+ * whether its etcd has a quorum (quorum.ts keptHasQuorum), and what the joining PD's host holds.
+ * A 'recover-quorum' plan is a candidate only: the caller forces nothing unless the blocker never
+ * started (quorum.ts mayHaveRun).
  */
-export function planJoin(pd: Instance, keep: Instance, pds: Instance[], members: EtcdMember[], keptHasLeader: boolean, data: PdDataFacts): JoinPlan {
+export function planJoin(pd: Instance, keep: Instance, pds: Instance[], members: EtcdMember[], quorum: boolean, data: PdDataFacts): JoinPlan {
   if (data.symlink) {
     return { kind: 'refuse', message: `${pd.host}: data dir ${pd.dataDir} of PD ${pd.name} is a symlink`, suggestion: `make ${pd.dataDir} a plain directory (tiseal never follows a link the deploy user controls), then re-run` };
   }
@@ -117,7 +127,7 @@ export function planJoin(pd: Instance, keep: Instance, pds: Instance[], members:
   // Two voters, this PD one of them and stopped (the caller stops it first): no quorum, whatever a
   // leader that has not stepped down yet still says.
   const pairWithMe = members.length === 2 && mine !== undefined && members.some((m) => m.name === keep.name);
-  if (!keptHasLeader || pairWithMe) {
+  if (!quorum || pairWithMe) {
     const owner = others.length === 1 ? pds.find((p) => p !== keep && memberOf(p, others) === others[0]) : undefined;
     if (members.length === 2 && members.some((m) => m.name === keep.name) && (mine || owner)) {
       return { kind: 'recover-quorum', blocker: mine ?? others[0], owner: mine ? pd : owner };

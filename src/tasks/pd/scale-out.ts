@@ -12,7 +12,7 @@ import { deployOwner } from '../certs/stage';
 import type { EtcdMember } from '../../pd/client';
 import { MARKS } from './traces';
 import { busyPorts, configCheckCommand, configCheckProblem, deleteMemberById, memberOf, parsePdDataFacts, PdDataFacts, pdDataFactsScript, planJoin } from './join';
-import { keptHasLeader, recoverQuorum } from './quorum';
+import { answersHealth, blockerEvidence, keptHasQuorum, mayHaveRun, PD_ETCD_START_MS, recoverQuorum } from './quorum';
 
 /** etcd refuses a member add until the newest member has been connected ~5 s (strict reconfig). */
 const STRICT_RECONFIG_MS = 5_500;
@@ -34,9 +34,30 @@ async function removeById(ctx: TlsContext, m: EtcdMember): Promise<void> {
   await waitFor(`member ${m.id} to leave the member list`, async () => !(await ctx.pd.etcdMembers([pdEndpoint(ctx.keepPd!)])).some((x) => x.id === m.id), { timeoutMs: 30_000 });
 }
 
-/** Asking a PD without quorum for its leader costs seconds: two voters with this one stopped have none. */
-async function leaderUnlessPair(ctx: TlsContext, pd: Instance, members: EtcdMember[]): Promise<boolean> {
-  return members.length === 2 && memberOf(pd, members) !== undefined ? false : keptHasLeader(ctx, ctx.keepPd!, 2);
+/** Two voters, this PD one of them and stopped: no quorum, and no need to wait three election timeouts to see it. */
+async function quorumUnlessPair(ctx: TlsContext, pd: Instance, members: EtcdMember[]): Promise<boolean> {
+  return members.length === 2 && memberOf(pd, members) !== undefined ? false : keptHasQuorum(ctx, ctx.keepPd!);
+}
+
+/**
+ * A recovery is allowed only when the member in the way never started (quorum.ts): otherwise
+ * refuse, naming what shows it ran. `data` is the owner's when the owner is the joining PD.
+ */
+async function checkNeverStarted(ctx: TlsContext, blocker: EtcdMember, owner: Instance | undefined, data: PdDataFacts | undefined): Promise<void> {
+  const keep = ctx.keepPd!;
+  if (!owner) {
+    throw new StepError(`PD ${keep.name} on ${keep.host} has no quorum and member ${blocker.id} (peer ${blocker.peerUrls.join(',')}) is no PD of the topology`, {
+      suggestion: 'start the PD members that are down (systemctl start pd-<port>) so PD regains its quorum, then re-run',
+    });
+  }
+  const why = mayHaveRun(await blockerEvidence(ctx, blocker, owner, data ?? (await readDataFacts(ctx, owner))));
+  if (why) {
+    throw new StepError(
+      `PD ${keep.name} on ${keep.host} has no quorum (no linearizable read through its etcd for three election timeouts) and PD ${owner.name} on ${owner.host} may have run: ${why}. ` +
+        'tiseal restarts a PD with --force-new-cluster only when the other voter never started (anything else can drop committed writes); nothing was stopped',
+      { suggestion: `start PD ${owner.name} (systemctl start ${owner.unit} on ${owner.host}) or fix what stops it (journalctl -u ${owner.unit}); once PD has a leader, re-run` },
+    );
+  }
 }
 
 /**
@@ -53,10 +74,11 @@ async function prepareJoin(ctx: TlsContext, pd: Instance): Promise<string[]> {
   for (let round = 0; ; round++) {
     const members = await ctx.pd.etcdMembers([pdEndpoint(keep)]);
     const data = await readDataFacts(ctx, pd);
-    const plan = planJoin(pd, keep, pdInstances(ctx.topology), members, await leaderUnlessPair(ctx, pd, members), data);
+    const plan = planJoin(pd, keep, pdInstances(ctx.topology), members, await quorumUnlessPair(ctx, pd, members), data);
     if (plan.kind === 'refuse') throw new StepError(plan.message, { suggestion: plan.suggestion });
     if (plan.kind === 'recover-quorum') {
       if (round > 0) throw new StepError(`PD ${keep.name} on ${keep.host} still has no quorum after --force-new-cluster`, { suggestion: `look at journalctl -u ${keep.unit} on ${keep.host}` });
+      await checkNeverStarted(ctx, plan.blocker, plan.owner, plan.owner === pd ? data : undefined);
       const said = await recoverQuorum(ctx, keep, plan.blocker, plan.owner);
       ctx.notes.push(said);
       done.push('PD quorum restored first (--force-new-cluster on the kept PD)');
@@ -90,7 +112,10 @@ async function prepareJoin(ctx: TlsContext, pd: Instance): Promise<string[]> {
   }
 }
 
-/** Healthy, or false as soon as its process has exited (a crash loop is not worth 30 s of waiting). */
+/**
+ * Healthy, or false as soon as its process has exited (a crash loop is not worth waiting for).
+ * While it runs, as long as PD itself waits for its embedded etcd to start and join.
+ */
 async function waitJoined(ctx: TlsContext, pd: Instance): Promise<void> {
   const exec = await executorFor(ctx, pd);
   const before = (await unitStates(exec, [pd.unit])).get(pd.unit)?.nRestarts ?? 0;
@@ -101,7 +126,13 @@ async function waitJoined(ctx: TlsContext, pd: Instance): Promise<void> {
       throw Object.assign(new Error(`${pd.unit} exited (${u.activeState}/${u.subState})`), { fatal: true });
     }
     return false;
-  }, { timeoutMs: 30_000, intervalMs: 500, fatal: (e) => Boolean((e as { fatal?: boolean }).fatal) });
+  }, { timeoutMs: PD_ETCD_START_MS, intervalMs: 500, fatal: (e) => Boolean((e as { fatal?: boolean }).fatal) });
+}
+
+/** A member by name that answers on its client port is running: it is waited for, never stopped. */
+async function alreadyRunning(ctx: TlsContext, pd: Instance): Promise<boolean> {
+  const members = await ctx.pd.etcdMembers([pdEndpoint(ctx.keepPd!)]);
+  return members.some((m) => m.name === pd.name) && (await answersHealth(ctx, pd));
 }
 
 async function addPd(ctx: TlsContext, pd: Instance): Promise<string> {
@@ -109,6 +140,10 @@ async function addPd(ctx: TlsContext, pd: Instance): Promise<string> {
   const exec = await executorFor(ctx, pd);
   let lastErr = '';
   const notes: string[] = [];
+  if (await alreadyRunning(ctx, pd)) {
+    await waitJoined(ctx, pd);
+    return 'already a running member: waited until healthy, not restarted';
+  }
   for (let attempt = 1, backoff = 2000; attempt <= 3; attempt++, backoff *= 2) {
     notes.push(...(await prepareJoin(ctx, pd)));
     await systemctl(exec, 'start', pd.unit);
@@ -122,10 +157,12 @@ async function addPd(ctx: TlsContext, pd: Instance): Promise<string> {
       // Stopped, its data kept: a half-join (its `join` file) is resumed by the next attempt.
       await exec.exec(`systemctl stop ${shq(pd.unit)}`, { sudo: true, allowFailure: true, timeoutMs: 120_000 });
       const members = await ctx.pd.etcdMembers([pdEndpoint(keep)]);
-      const plan = planJoin(pd, keep, pdInstances(ctx.topology), members, await leaderUnlessPair(ctx, pd, members), await readDataFacts(ctx, pd));
+      const data = await readDataFacts(ctx, pd);
+      const plan = planJoin(pd, keep, pdInstances(ctx.topology), members, await quorumUnlessPair(ctx, pd, members), data);
       if (plan.kind === 'refuse') break;
       if (plan.kind === 'recover-quorum') {
-        const said = await recoverQuorum(ctx, keep, plan.blocker, pd);
+        await checkNeverStarted(ctx, plan.blocker, plan.owner ?? pd, plan.owner === undefined || plan.owner === pd ? data : undefined);
+        const said = await recoverQuorum(ctx, keep, plan.blocker, plan.owner ?? pd);
         throw new StepError(`${pd.host} ${pd.unit}: PD ${pd.name} failed to start after it was added as a member: ${lastErr}\n${said}`, {
           suggestion: `fix what stops PD on ${pd.host} (journalctl -u ${pd.unit}, ${pd.logDir}/${logName(pd)}), then re-run the same command to add it again; \`tiseal tls disable\` rolls back`,
         });

@@ -16,7 +16,7 @@ import type { TlsContext } from '../../../src/tasks/context';
 import {
   configCheckProblem, listeningPorts, parsePdDataFacts, pdDataFactsInner, planJoin, type PdDataFacts,
 } from '../../../src/tasks/pd/join';
-import { withForceNewCluster } from '../../../src/tasks/pd/quorum';
+import { quorumTimings, withForceNewCluster } from '../../../src/tasks/pd/quorum';
 import { scaleOutStep } from '../../../src/tasks/pd/scale-out';
 import { parseTopology, pdInstances } from '../../../src/topology';
 
@@ -29,7 +29,12 @@ const TOPO = parseTopology(
 const [P1, P2, P3] = pdInstances(TOPO);
 const member = (id: string, name: string, host: string): EtcdMember => ({ id, name, peerUrls: [`https://${host}:2380`], clientUrls: name ? [`https://${host}:2379`] : [] });
 const KEEP = member('11', P1.name!, P1.host);
-const facts = (o: Partial<PdDataFacts> = {}): PdDataFacts => ({ symlink: false, entries: [], memberData: false, listening: new Set(), ...o });
+const u64 = (n: bigint): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(n);
+  return b;
+};
+const facts = (o: Partial<PdDataFacts> = {}): PdDataFacts => ({ symlink: false, entries: [], memberData: false, wal: false, listening: new Set(), ...o });
 
 describe('planJoin: what must happen before a PD joins', () => {
   const pds = pdInstances(TOPO);
@@ -133,16 +138,48 @@ class FakePd {
   running = new Set<string>([KEEP.id]);
   nextId = 100;
   removedById: string[] = [];
+  /** PD's own API fails (as when its etcd calls time out) while etcd itself is fine. */
+  apiDown = false;
+  /** Members whose process answers on its client port although etcd does not count them running (a slow join). */
+  answering = new Set<string>();
+  /** etcd's keys as PD writes them (8-byte big-endian uint64s). */
+  kv = new Map<string, Buffer>([
+    ['/pd/cluster_id', u64(7n)],
+    ['/pd/7/alloc_id', u64(5000n)],
+    ['/pd/7/raft', Buffer.from([0x08, 0x07])],
+    ['/pd/7/timestamp', u64(1_700_000_000_000_000_000n)],
+  ]);
   get leader(): boolean {
     return this.running.size > this.members.length / 2;
   }
   client(): PdClient {
     const refuse = () => Promise.reject(new Error('PD 10.0.0.1:2379 GET /pd/api/v1/members: HTTP 503: [PD:apiutil:ErrRedirectNoLeader]redirect finds no leader'));
+    const apiFails = () => Promise.reject(new Error('PD 10.0.0.1:2379 GET /pd/api/v1/health: HTTP 500: [PD:etcd:ErrEtcdKVGet]etcd KV get failed: context deadline exceeded'));
+    const noQuorum = () => Promise.reject(new Error("PD 10.0.0.1:2379 refused etcd get: etcdserver: request timed out"));
     return {
-      members: async () => (this.leader ? { clusterId: '1', members: this.members.map((m) => ({ name: m.name, memberId: m.id, peerUrls: m.peerUrls, clientUrls: m.clientUrls })), leader: { name: KEEP.name, memberId: KEEP.id, peerUrls: [], clientUrls: [] } } : refuse()),
-      health: async () => this.members.map((m) => ({ name: m.name, memberId: m.id, clientUrls: m.clientUrls, health: this.running.has(m.id) && m.name !== '' })),
+      members: async () => (this.apiDown ? apiFails() : this.leader ? { clusterId: '1', members: this.members.map((m) => ({ name: m.name, memberId: m.id, peerUrls: m.peerUrls, clientUrls: m.clientUrls })), leader: { name: KEEP.name, memberId: KEEP.id, peerUrls: [], clientUrls: [] } } : refuse()),
+      health: async () => (this.apiDown ? apiFails() : this.members.map((m) => ({ name: m.name, memberId: m.id, clientUrls: m.clientUrls, health: this.running.has(m.id) && m.name !== '' }))),
       etcdMembers: async () => this.members.map((m) => ({ ...m })),
-      call: async (method: string, p: string) => {
+      // etcd's KV on the kept PD: a linearizable read needs the quorum, a serializable one does not.
+      etcdGet: async (key: string, o: { serializable?: boolean } = {}) => {
+        if (!o.serializable && !this.leader) return noQuorum();
+        const v = this.kv.get(key);
+        return v && { key, value: v, createRevision: '1', modRevision: '1' };
+      },
+      etcdPutIf: async (key: string, value: Buffer, guard: { key: string; exists: boolean }, was?: Buffer) => {
+        if (!this.leader) return noQuorum();
+        if (this.kv.has(guard.key) !== guard.exists || (was && !this.kv.get(key)?.equals(was))) return false;
+        this.kv.set(key, value);
+        return true;
+      },
+      call: async (method: string, p: string, _b: unknown, only?: string[]) => {
+        if (method === 'GET' && p === '/health') {
+          // etcd's /health on the client port: answers while the process runs, whatever PD's API does.
+          const host = only?.[0]?.replace(/:\d+$/, '');
+          const m = this.members.find((x) => x.peerUrls.some((u) => u.includes(`//${host}:`)));
+          if (host === '10.0.0.1' || (m && (this.running.has(m.id) || this.answering.has(m.id)))) return { status: 200, body: '{"health":"true"}', headers: {}, endpoint: only![0] };
+          throw new Error(`connect ECONNREFUSED ${only?.[0]}`);
+        }
         const id = /^\/pd\/api\/v1\/members\/id\/(\d+)$/.exec(p)?.[1];
         if (method !== 'DELETE' || !id) throw new Error(`unexpected ${method} ${p}`);
         if (!this.leader) return { status: 500, body: 'context deadline exceeded', headers: {}, endpoint: '10.0.0.1:2379' };
@@ -155,7 +192,7 @@ class FakePd {
   }
 }
 
-type Behaviour = 'fail-after-add' | 'ok' | 'fail-once-after-add';
+type Behaviour = 'fail-after-add' | 'ok' | 'fail-once-after-add' | 'fail-after-start';
 
 function joiningHost(ex: FakeExecutor, pd: FakePd, inst: typeof P2, behaviour: () => Behaviour): { state: string; crashes: number; log: string[]; listening: number[]; configCheck: string } {
   const h = { state: 'inactive', crashes: 0, log: [] as string[], listening: [] as number[], configCheck: 'config check successful\n' };
@@ -173,8 +210,7 @@ function joiningHost(ex: FakeExecutor, pd: FakePd, inst: typeof P2, behaviour: (
       const m = mine();
       if (!m) return crash('the member has been permanently removed from the cluster');
       if (behaviour() === 'fail-after-add') return crash('etcd failed');
-      m.name = inst.name!;
-      pd.running.add(m.id);
+      started(m);
       return;
     }
     // join.go: a nameless member or our own name → refused, nothing removed.
@@ -185,7 +221,13 @@ function joiningHost(ex: FakeExecutor, pd: FakePd, inst: typeof P2, behaviour: (
     ex.addFile(joinFile, [...pd.members.map((x) => `${x.name || inst.name}=${x.peerUrls[0]}`)].join(','), { owner: 'tidb', mode: 0o600 });
     const b = behaviour();
     if (b === 'fail-after-add' || b === 'fail-once-after-add') return crash('etcd failed after the member add');
+    started(m);
+  };
+  // etcd wrote its WAL, published the name, ran; 'fail-after-start' then crashes (a member that did run).
+  const started = (m: EtcdMember) => {
+    ex.addFile(`${data}/member/wal/0000000000000000-0000000000000000.wal`, 'wal', { owner: 'tidb', mode: 0o600 });
     m.name = inst.name!;
+    if (behaviour() === 'fail-after-start') return crash('panic after start');
     pd.running.add(m.id);
   };
   ex.onExec(/systemctl (start|restart) '?pd-2379\.service'?$/, () => void start());
@@ -197,10 +239,12 @@ function joiningHost(ex: FakeExecutor, pd: FakePd, inst: typeof P2, behaviour: (
   ex.onExec(/^systemctl show -p Id/, () => `Id=pd-2379.service\nLoadState=loaded\nActiveState=${h.state === 'running' ? 'active' : h.state === 'auto-restart' ? 'activating' : 'inactive'}\nSubState=${h.state === 'inactive' ? 'dead' : h.state}\nNRestarts=0\nActiveEnterTimestamp=\nMainPID=0\n`);
   ex.onExec(/^sudo -n -u '?tidb'? -- sh -c/, () => {
     const prefix = `${data}/`;
-    const entries = [...ex.files.keys()].filter((k) => k.startsWith(prefix) && !k.slice(prefix.length).includes('/')).map((k) => k.slice(prefix.length));
+    const under = [...ex.files.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+    const entries = [...new Set(under.map((k) => k.split('/')[0]))];
     const j = ex.readText(joinFile);
     const net = h.listening.map((port) => `net    0: 00000000:${port.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A 00000000:00000000 00:00000000 00000000  0 0 1`);
-    return [...entries.map((e) => `entry ${e}`), ...(j === undefined ? [] : [`join ${Buffer.from(j).toString('base64')}`]), ...net].join('\n') + '\n';
+    const etcd = [...(under.some((k) => k.startsWith('member/')) ? ['member'] : []), ...(under.some((k) => /^member\/wal\/[^/]+\.wal$/.test(k)) ? ['wal'] : [])];
+    return [...entries.map((e) => `entry ${e}`), ...(j === undefined ? [] : [`join ${Buffer.from(j).toString('base64')}`]), ...etcd, ...net].join('\n') + '\n';
   });
   ex.onExec(/--config-check/, () => h.configCheck);
   ex.onExec(/tiseal_cd/, () => h.log.join('\n'));
@@ -249,6 +293,11 @@ function context(pd: FakePd, pool: FakePool): TlsContext {
 }
 
 describe('scale-out when a join fails (fake hosts, a PD as strict as v6.5–v8.5)', () => {
+  // The decision is under test, not PD's 3 s election: a no-quorum verdict takes 3 × 100 ms here.
+  const saved = quorumTimings.electionMs;
+  beforeAll(() => (quorumTimings.electionMs = 100));
+  afterAll(() => (quorumTimings.electionMs = saved));
+
   it('fails after the member add (1 → 2 voters, no quorum): the kept PD is forced back to one member, the host is named; a re-run joins', async () => {
     const pd = new FakePd();
     const pool = new FakePool();
@@ -264,6 +313,9 @@ describe('scale-out when a join fails (fake hosts, a PD as strict as v6.5–v8.5
     expect(err?.message).toMatch(/^10\.0\.0\.2 pd-2379\.service: PD pd-10\.0\.0\.2-2379 failed to start after it was added as a member/);
     expect(err?.message).toMatch(/restarted the kept PD pd-10\.0\.0\.1-2379 on 10\.0\.0\.1 once with --force-new-cluster/);
     expect(err?.message).toMatch(/PD pd-10\.0\.0\.2-2379 on 10\.0\.0\.2 is no longer a member/);
+    // pd-recover --from-old-member: alloc_id raised by its safe guard; the TSO window did not go back.
+    expect(err?.message).toMatch(/raised alloc_id from 5000 to 100005000 as `pd-recover --from-old-member` does/);
+    expect(pd.kv.get('/pd/7/alloc_id')).toEqual(u64(100_005_000n));
     expect((err as { suggestion?: string }).suggestion).toMatch(/10\.0\.0\.2/);
     // Quorum back: one member with a leader; forced once, then a normal restart on the restored script.
     expect(pd.members.map((m) => m.id)).toEqual([KEEP.id]);
@@ -298,6 +350,65 @@ describe('scale-out when a join fails (fake hosts, a PD as strict as v6.5–v8.5
     expect(await d.actions[0].run()).toMatch(/^joined after 2 attempts; .*join records this member/);
     expect(pd.removedById).toEqual([]);
     expect(pd.members.map((m) => m.name)).toEqual([P1.name, P2.name, P3.name]);
+  });
+
+  it("PD's API fails while the third PD joins a healthy pair: quorum is asked of etcd, nothing is stopped or forced, the join completes", async () => {
+    const pd = new FakePd();
+    const p2 = member('22', P2.name!, P2.host);
+    pd.members.push(p2);
+    pd.running.add(p2.id);
+    const pool = new FakePool();
+    const h2 = joiningHost(pool.host(P2.host), pd, P2, () => 'ok');
+    h2.state = 'running';
+    joiningHost(pool.host(P3.host), pd, P3, () => 'ok');
+    const kept = keptHost(pool.host(P1.host), pd);
+    const ctx = { ...context(pd, pool), removedPds: [P3] } as TlsContext;
+    const d = await scaleOutStep.decide(ctx);
+    pd.apiDown = true; // PD answers 500 for a while, as on an etcd hiccup; etcd keeps its quorum
+    const back = setTimeout(() => (pd.apiDown = false), 2000);
+    try {
+      expect(await d.actions[0].run()).toMatch(/^joined/);
+    } finally {
+      clearTimeout(back);
+    }
+    expect(kept.restarts).toEqual([]);
+    expect(pool.host(P2.host).commands().filter((c) => /systemctl (stop|restart)/.test(c))).toEqual([]);
+    expect(pd.members.map((m) => m.name)).toEqual([P1.name, P2.name, P3.name]);
+  });
+
+  it('no quorum after a join, but the new member did run (its name in etcd, a WAL on disk): refused, nothing forced', async () => {
+    const pd = new FakePd();
+    const pool = new FakePool();
+    joiningHost(pool.host(P2.host), pd, P2, () => 'fail-after-start');
+    joiningHost(pool.host(P3.host), pd, P3, () => 'ok');
+    const kept = keptHost(pool.host(P1.host), pd);
+    const original = pool.host(P1.host).readText(P1.runScript);
+    const d = await scaleOutStep.decide(context(pd, pool));
+    const err = await d.actions[0].run().then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/has no quorum .* PD pd-10\.0\.0\.2-2379 on 10\.0\.0\.2 may have run: etcd lists it with its name \(it started\); its data dir holds an etcd WAL/);
+    expect(err?.message).toMatch(/only when the other voter never started/);
+    expect(kept.restarts).toEqual([]);
+    expect(pool.host(P1.host).readText(P1.runScript)).toBe(original);
+    expect(pd.kv.get('/pd/7/alloc_id')).toEqual(u64(5000n));
+  });
+
+  it('no quorum, the other voter nameless but answering on its client port (still joining): not stopped, nothing forced', async () => {
+    const pd = new FakePd();
+    const pool = new FakePool();
+    const h2 = joiningHost(pool.host(P2.host), pd, P2, () => 'ok');
+    joiningHost(pool.host(P3.host), pd, P3, () => 'ok');
+    const kept = keptHost(pool.host(P1.host), pd);
+    const ctx = { ...context(pd, pool), removedPds: [P3] } as TlsContext;
+    const d = await scaleOutStep.decide(ctx);
+    // Then PD 2 was added and its process runs, but its etcd has not caught up: 2 voters, 1 counted.
+    const stuck = member('22', '', P2.host);
+    pd.members.push(stuck);
+    pd.answering.add(stuck.id);
+    h2.state = 'running';
+    const err = await d.actions[0].run().then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/may have run: it answers on its client port; its unit is active/);
+    expect(kept.restarts).toEqual([]);
+    expect(pool.host(P2.host).commands().filter((c) => /systemctl (stop|restart)/.test(c))).toEqual([]);
   });
 
   it('checked before the start: a busy port or a config pd-server --config-check refuses stops the join, naming the host; PD never started', async () => {
