@@ -94,6 +94,11 @@ export async function runAudit(topologyFile: string, opts: GlobalOptions): Promi
         else if ((p.daysLeft ?? 0) < WARN_DAYS) add({ check: 'certificate', level: 'WARN', target: where, evidence: `expires in ${p.daysLeft} days`, fix: 'tiseal tls rotate' });
         else add({ check: 'certificate', level: 'PASS', target: where, evidence: `issued by the cluster CA, SANs cover ${inst.host}, ${p.daysLeft} days left` });
       }
+      // PD started with --force-new-cluster by its next restart (status read it from the host)
+      if (inst.role === 'pd') {
+        const forced = st?.problems.find((x) => x.includes('--force-new-cluster'));
+        add(forced ? { check: 'pd-force-new-cluster', level: 'FAIL', target, evidence: forced, fix: 'run any changing tiseal verb (e.g. tls enable again): its first step repairs it' } : { check: 'pd-force-new-cluster', level: 'PASS', target, evidence: 'run_pd.sh has no --force-new-cluster, no forced PD runs' });
+      }
       // 3: caller identity (files with a CN setting only: ngmonitoring.toml has none)
       const cfg = tlsConfigFiles(inst)[0];
       if (cfg && securityKeyNames(inst.role, path.posix.basename(cfg))?.allowedCn && st?.configured === 'on') {

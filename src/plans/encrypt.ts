@@ -5,12 +5,14 @@ import { dropPreviousKeyStep, encryptionConfigStep, localKeys, localKeyStep, pro
 import * as fs from 'fs';
 import { purgeKeyBackupsStep } from '../tasks/certs/key-backups';
 import { clearEvictionsStep } from '../tasks/restart/evict-leaders';
+import { forceLeftoversStep } from '../tasks/pd/force-once';
 
 const keyText = (f: string) => fs.readFileSync(f, 'utf8');
 
 /** enable (or change the method): key on hosts, config, rolling restart. */
 export function encryptEnableSteps(method: Method, givenKey?: string): Step<TlsContext>[] {
   return [
+    forceLeftoversStep,
     clearEvictionsStep,
     localKeyStep('current', givenKey),
     pushKeysStep('push-key', (ctx, inst) => [{ path: masterKeyPath(inst), content: keyText(localKeys(ctx).current) }]),
@@ -24,6 +26,7 @@ export function encryptEnableSteps(method: Method, givenKey?: string): Step<TlsC
 /** disable: method plaintext; the master key stays configured so existing encrypted files stay readable. */
 export function encryptDisableSteps(): Step<TlsContext>[] {
   return [
+    forceLeftoversStep,
     clearEvictionsStep,
     pushKeysStep('push-key', (ctx, inst) => [{ path: masterKeyPath(inst), content: keyText(localKeys(ctx).current) }]),
     encryptionConfigStep('config', (inst) => ({ method: 'plaintext', masterKey: masterKeyPath(inst) })),
@@ -39,6 +42,7 @@ export function encryptDisableSteps(): Step<TlsContext>[] {
  */
 export function encryptRotateSteps(method: Method, givenKey?: string): Step<TlsContext>[] {
   return [
+    forceLeftoversStep,
     clearEvictionsStep,
     localKeyStep('next', givenKey),
     pushKeysStep('push-keys', (ctx, inst) => [

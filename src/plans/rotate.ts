@@ -3,6 +3,7 @@ import { CertStore } from '../pki';
 import { certificatesStep } from '../tasks/certs/issue';
 import { purgeKeyBackupsStep } from '../tasks/certs/key-backups';
 import { clearEvictionsStep } from '../tasks/restart/evict-leaders';
+import { forceLeftoversStep } from '../tasks/pd/force-once';
 import type { TlsContext } from '../tasks/context';
 import { reissueStep, RotateState, verifyServedStep } from '../tasks/certs/rotate';
 import { tiupMetaStep } from '../tiup/step';
@@ -11,7 +12,7 @@ import { CaRotation, nextCaStep, promoteStep, reissueFromNewCaStep, trustBothSte
 /** `tls rotate`: new leaves from the same CA, pushed in place, picked up without restarts. */
 export function rotateSteps(): { steps: Step<TlsContext>[]; state: RotateState } {
   const state: RotateState = { pushed: new Map() };
-  return { state, steps: [clearEvictionsStep, certificatesStep, reissueStep(state), verifyServedStep(state), purgeKeyBackupsStep] };
+  return { state, steps: [forceLeftoversStep, clearEvictionsStep, certificatesStep, reissueStep(state), verifyServedStep(state), purgeKeyBackupsStep] };
 }
 
 /** `tls rotate --ca`: trust both, reissue from the new CA, trust only the new one, promote it, then TiUP's tls/ follows (its scale-out issues from that CA). */
@@ -21,6 +22,6 @@ export function rotateCaSteps(stateDir: string, cluster: string): { steps: Step<
   return {
     state,
     rotation,
-    steps: [clearEvictionsStep, nextCaStep(rotation), ...trustBothSteps(rotation), reissueFromNewCaStep(rotation, state), verifyServedStep(state), ...trustNewOnlySteps(rotation), promoteStep(rotation), tiupMetaStep, purgeKeyBackupsStep],
+    steps: [forceLeftoversStep, clearEvictionsStep, nextCaStep(rotation), ...trustBothSteps(rotation), reissueFromNewCaStep(rotation, state), verifyServedStep(state), ...trustNewOnlySteps(rotation), promoteStep(rotation), tiupMetaStep, purgeKeyBackupsStep],
   };
 }

@@ -14,6 +14,7 @@ import { purgeKeyBackupsStep } from '../tasks/certs/key-backups';
 import { tiupMetaStep } from '../tiup/step';
 import { closePdMarksStep } from '../tasks/pd/traces';
 import { clearEvictionsStep } from '../tasks/restart/evict-leaders';
+import { forceLeftoversStep } from '../tasks/pd/force-once';
 
 /**
  * The TLS switch, either way, after preflight and confirmation. Enable and disable walk the same
@@ -22,6 +23,8 @@ import { clearEvictionsStep } from '../tasks/restart/evict-leaders';
  */
 export function tlsSteps(ctx: TlsContext): Step<TlsContext>[] {
   const steps: Step<TlsContext>[] = [
+    // First: a forced PD left running by a killed recovery is the kept PD's stand-in.
+    forceLeftoversStep,
     // Only when preflight found every PD stopped by a killed run (read from the hosts).
     ...((ctx as HostResumeContext).pdsToStart?.length ? [startPdStep as Step<TlsContext>] : []),
     savePdStep,

@@ -122,6 +122,11 @@ export async function enableThroughFailedPdJoin(info: LabInfo, args: string[]): 
     expect(members[0]).toMatch(new RegExp(`, started, pd-${KEPT.replace(/\./g, '\\.')}-2379, https://`));
     expect(pdJson<{ name: string }>(info, KEPT, '/pd/api/v1/leader', 'https').name).toBe(`pd-${KEPT}-2379`);
     expect(sshOk(info, KEPT, 'cat /tidb-deploy/pd-2379/scripts/run_pd.sh')).not.toContain('force-new-cluster');
+    // The forced start ran as a transient unit from root's copy in /run; both are gone, the normal unit runs.
+    expect(sshOk(info, KEPT, 'systemctl is-active tiseal-force-pd-2379.service || true').trim()).not.toBe('active');
+    expect(sshOk(info, KEPT, 'ls /run/tiseal 2>/dev/null || true').trim()).toBe('');
+    expect(sshOk(info, KEPT, 'systemctl is-active pd-2379.service').trim()).toBe('active');
+    expect(sshOk(info, KEPT, 'sudo -n journalctl -u tiseal-force-pd-2379.service --no-pager | grep -c pd-2379-force-new-cluster.sh || true').trim()).not.toBe('0');
     // pd-recover --from-old-member: the ID allocator moved up by its safe guard, never back.
     expect(allocId(info, 'https')).toBeGreaterThanOrEqual(allocBefore + 100_000_000n);
     expect(said).toMatch(/raised alloc_id from \d+ to \d+ as `pd-recover --from-old-member` does/);

@@ -6,6 +6,8 @@ import { PdClient } from '../../pd/client';
 import { CertStore, parseCertificate } from '../../pki';
 import { readMeta } from '../../state/meta';
 import { readInstanceTls } from '../../tasks/facts';
+import { executorFor } from '../../tasks/context';
+import { forceLeftoverProblem, readForceLeftovers } from '../../tasks/pd/force-once';
 import { pdInstances } from '../../topology';
 import type { Instance, Topology } from '../../topology/types';
 import type { ClientTls } from '../../util/http';
@@ -132,6 +134,13 @@ export async function collectStatus(opened: Pick<OpenedCluster, 'topology' | 'cl
       ({ state: configured, allowedCn } = await readInstanceTls(ctx, inst));
     } catch (e) {
       problems.push(`cannot read config: ${(e as Error).message}`);
+    }
+    if (inst.role === 'pd') {
+      const left = await readForceLeftovers(await executorFor(ctx, inst), inst).then(
+        (l) => forceLeftoverProblem(inst, l),
+        (e: Error) => `cannot check for --force-new-cluster: ${e.message}`,
+      );
+      if (left) problems.push(left);
     }
     const ports: PortStatus[] = [];
     for (const { name, port } of COMPONENTS[inst.role].tlsPorts(inst)) {

@@ -4,8 +4,9 @@ import type { Instance } from '../../topology/types';
 import { sleep, waitFor } from '../../util/concurrency';
 import { shq } from '../../util/shell';
 import { executorFor, pdEndpoint, TlsContext } from '../context';
-import { readRemoteText, systemctl, unitStates, writeWithBackup } from '../remote';
+import { readRemoteText, unitStates } from '../remote';
 import { deployOwner } from '../certs/stage';
+import { endForcedRun, forceScript, forceUnit, withoutForceNewCluster } from './force-once';
 import type { PdDataFacts } from './join';
 
 /**
@@ -136,41 +137,47 @@ async function raiseAllocId(ctx: TlsContext, only: string[], cid: bigint): Promi
 }
 
 /**
- * Stop the member that never ran (so it cannot come back into the old membership), restart the
- * kept PD once with --force-new-cluster (run script backed up, then restored), raise alloc_id as
- * pd-recover --from-old-member does, restart normally and check that the saved TSO window did not
- * go back. The caller has established neverStarted. Returns the plain-words account for the output.
+ * Stop the member that never ran (so it cannot come back into the old membership), start the kept
+ * PD once with --force-new-cluster as a transient unit (force-once.ts: the flag is never written to
+ * its run script), raise alloc_id as pd-recover --from-old-member does, start its normal unit and
+ * check that the saved TSO window did not go back. The caller has established that the blocker
+ * never started. Returns the plain-words account for the output.
  */
 export async function recoverQuorum(ctx: TlsContext, keep: Instance, blocker: EtcdMember, failed: Instance | undefined): Promise<string> {
   const only = [pdEndpoint(keep)];
   if (failed) await (await executorFor(ctx, failed)).exec(`systemctl stop ${shq(failed.unit)}`, { sudo: true, allowFailure: true, timeoutMs: 120_000 });
   const exec = await executorFor(ctx, keep);
   const original = await readRemoteText(exec, keep.runScript);
-  const forced = original === undefined ? undefined : withForceNewCluster(original);
+  const forced = original === undefined ? undefined : withForceNewCluster(withoutForceNewCluster(original));
   if (original === undefined || forced === undefined) {
-    throw new StepError(`${keep.host}: ${keep.runScript} of the kept PD ${keep.name} is ${original === undefined ? 'missing' : 'not a run script tiseal knows (no "bin/pd-server \\" line)'}: cannot restart it with --force-new-cluster to restore PD's quorum`, {
+    throw new StepError(`${keep.host}: ${keep.runScript} of the kept PD ${keep.name} is ${original === undefined ? 'missing' : 'not a run script tiseal knows (no "bin/pd-server \\" line)'}: cannot start it with --force-new-cluster to restore PD's quorum`, {
       suggestion: `restore PD by hand: start pd-server on ${keep.host} once with --force-new-cluster (PD Recover guide), then remove it again and restart; then re-run`,
     });
   }
   const before = await localIds(ctx, only);
-  const owner = deployOwner(ctx);
+  const [user, group] = deployOwner(ctx).split(':');
   const alone = async () => {
     const ms = await ctx.pd.etcdMembers(only);
     return ms.length === 1 && ms[0].name === keep.name && (await keptHasQuorum(ctx, keep, 0));
   };
   let raised: Awaited<ReturnType<typeof raiseAllocId>> = 'cluster ID unknown';
+  await exec.exec(`systemctl stop ${shq(keep.unit)}`, { sudo: true, timeoutMs: 120_000 });
   try {
-    await writeWithBackup(exec, keep.runScript, forced, { deployDir: keep.deployDir, runId: ctx.runId, mode: 0o755, owner });
-    await systemctl(exec, 'restart', keep.unit);
+    await exec.ensureDir('/run/tiseal', { owner: 'root:root', mode: 0o755 });
+    await exec.put(forced, forceScript(keep), { mode: 0o644, owner: 'root:root', atomic: true, sudo: true });
+    // The unit's own limits matter to PD (TiUP's unit: LimitNOFILE=1000000, LimitSTACK=10485760).
+    await exec.exec(
+      `systemd-run --unit=${shq(forceUnit(keep))} --uid=${shq(user)} --gid=${shq(group)} --collect -p LimitNOFILE=1000000 -p LimitSTACK=10485760 /bin/bash ${shq(forceScript(keep))}`,
+      { sudo: true, timeoutMs: 60_000 },
+    );
     await waitFor(`PD ${keep.name} to come back as the only member, with a quorum`, alone, { timeoutMs: 90_000, intervalMs: 1000 });
     if (before.cid !== undefined) raised = await raiseAllocId(ctx, only, before.cid);
   } finally {
-    // Never left in place: any later restart would drop every other member again.
-    await exec.put(original, keep.runScript, { mode: 0o755, owner, atomic: true, sudo: true });
+    // Never left running: its next start would drop every other member again. The normal unit
+    // then loads the raised alloc_id and its TSO window (pd-recover's last step, a restart).
+    await endForcedRun(exec, keep);
   }
-  // The normal restart makes PD load the raised alloc_id and its TSO window (pd-recover's last step).
-  await systemctl(exec, 'restart', keep.unit);
-  await waitFor(`PD ${keep.name} to have a quorum after the normal restart`, alone, { timeoutMs: 90_000, intervalMs: 1000 });
+  await waitFor(`PD ${keep.name} to have a quorum after its normal start`, alone, { timeoutMs: 90_000, intervalMs: 1000 });
   const after = await localIds(ctx, only);
   if (before.tso !== undefined && (after.tso === undefined || after.tso < before.tso)) {
     throw new StepError(`PD ${keep.name} on ${keep.host}: its saved TSO window went back after --force-new-cluster (${before.tso} → ${after.tso ?? 'none'})`, {
@@ -181,8 +188,8 @@ export async function recoverQuorum(ctx: TlsContext, keep: Instance, blocker: Et
   const ids = typeof raised === 'string' ? `alloc_id left as it is (${raised})` : `raised alloc_id from ${raised.from} to ${raised.to} as \`pd-recover --from-old-member\` does, so no ID is handed out twice`;
   return (
     `PD lost its quorum: ${who} was added as a member (2 voters) but never started (no name in etcd, no WAL in its data dir, not running). ` +
-    `tiseal restarted the kept PD ${keep.name} on ${keep.host} once with --force-new-cluster (PD's documented recovery of a surviving member), ${ids}, ` +
-    `then restarted it normally: PD is one healthy member with all its data (nothing could commit without ${keep.name}), its TSO continues from its saved window ` +
+    `tiseal restarted the kept PD ${keep.name} on ${keep.host} once with --force-new-cluster (PD's documented recovery of a surviving member; a transient unit, never in its run script), ${ids}, ` +
+    `then started it normally: PD is one healthy member with all its data (nothing could commit without ${keep.name}), its TSO continues from its saved window ` +
     `(${before.tso ?? '?'} → ${after.tso ?? '?'}), TiDB, TiKV and TiFlash kept running, and ${who} is no longer a member`
   );
 }

@@ -263,14 +263,19 @@ function joiningHost(ex: FakeExecutor, pd: FakePd, inst: typeof P2, behaviour: (
 function keptHost(ex: FakeExecutor, pd: FakePd): { restarts: string[] } {
   const k = { restarts: [] as string[] };
   ex.addFile(P1.runScript, renderRunScript(P1, TOPO, { tls: true, pdMode: 'initial' }), { owner: 'tidb', mode: 0o755 });
-  ex.onExec(/systemctl restart '?pd-2379\.service'?$/, () => {
-    const script = ex.readText(P1.runScript)!;
+  const start = (script: string) => {
     k.restarts.push(script.includes('--force-new-cluster') ? 'forced' : 'normal');
+    pd.running.add(KEEP.id);
     if (script.includes('--force-new-cluster')) {
       pd.members = pd.members.filter((m) => m.id === KEEP.id);
       pd.running = new Set([KEEP.id]);
     }
-  });
+  };
+  ex.onExec(/^systemctl stop '?pd-2379\.service'?$/, () => void pd.running.delete(KEEP.id));
+  ex.onExec(/^systemctl stop '?tiseal-force-pd-2379\.service'?; rm -f /, () => '');
+  ex.onExec(/systemctl (restart|start) '?pd-2379\.service'?$/, () => start(ex.readText(P1.runScript)!));
+  // The forced start: a transient unit running root's copy of the run script (force-once.ts).
+  ex.onExec(/^systemd-run --unit='?tiseal-force-pd-2379\.service'? .*\/bin\/bash '?(\S+?)'?$/, (_c, { match }) => start(ex.readText(match![1])!));
   return k;
 }
 
@@ -321,8 +326,10 @@ describe('scale-out when a join fails (fake hosts, a PD as strict as v6.5–v8.5
     expect(pd.members.map((m) => m.id)).toEqual([KEEP.id]);
     expect(pd.leader).toBe(true);
     expect(kept.restarts).toEqual(['forced', 'normal']);
+    // The flag never reached the run script (a transient unit ran it, then stopped); its copy is gone.
     expect(pool.host(P1.host).readText(P1.runScript)).toBe(original);
-    expect(pool.host(P1.host).calls.some((c) => c.op === 'backup' && c.path === P1.runScript)).toBe(true);
+    expect(pool.host(P1.host).calls.some((c) => 'path' in c && c.path === P1.runScript && ['put', 'backup', 'remove'].includes(c.op))).toBe(false);
+    expect(pool.host(P1.host).commands().some((c) => /systemctl stop '?tiseal-force-pd-2379\.service'?; rm -f '?\/run\/tiseal\/pd-2379-force-new-cluster\.sh/.test(c))).toBe(true);
     // The failing PD is stopped (it must not rejoin the old membership), its data kept.
     expect(h2.state).toBe('inactive');
     expect(pool.host(P2.host).file(`${P2.dataDir}/join`)).toBeDefined();
