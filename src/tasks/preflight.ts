@@ -7,6 +7,7 @@ import type { ClusterFacts, Problem } from './cluster-facts';
 import { factKey, gatherFacts } from './facts';
 import type { TlsContext } from './context';
 import { checkRootPaths } from './path-safety';
+import { checkPdDataDirs } from './pd/data-dir';
 import { judgeRemovedPd, newestMark, MARKS, readPdTrace, RemovedPdVerdict, PdTrace } from './pd/traces';
 import type { HostResumeContext } from './pd/start';
 import type { Instance } from '../topology/types';
@@ -175,6 +176,7 @@ export function preflightStep(resuming: boolean, scope: PreflightScope = { clust
         });
       }
       await checkRootPaths(ctx); // no planted symlink on a path root will write (src/tasks/path-safety.ts)
+      await checkPdDataDirs(ctx); // a PD data dir root may move is the deployed one (src/tasks/pd/data-dir.ts)
       return noop(`${facts.hosts.size} hosts, ${ctx.topology.instances.length} instances checked${problems.length ? `; ${problems.length} warning(s)` : ''}`);
     },
   };

@@ -193,7 +193,7 @@ describe('scale-in leaves a marker while it removes a member', () => {
       .onExec(/^systemctl show/, () => 'Id=pd-2379.service\nLoadState=loaded\nActiveState=active\n')
       .onExec(/^systemctl stop/, () => void order.push('stop'))
       .onExec(/^if \[ -d .* mv /, (c) => {
-        const m = /mv '?([^' ]+)'? '?([^' ]+)'?;/.exec(c)!;
+        const m = /mv -T '?([^' ]+)'? '?([^' ]+)'?;/.exec(c)!;
         h2.files.delete(m[1]);
         h2.addDir(m[2]);
         order.push('mv');

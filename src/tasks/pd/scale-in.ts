@@ -90,7 +90,7 @@ async function removePd(ctx: TlsContext, pd: Instance, member: { id: string; nam
   // A removed member keeps running for a while; stop it before it can rejoin with stale data.
   await exec.exec(`systemctl stop ${shq(pd.unit)}`, { sudo: true, timeoutMs: 120_000 });
   const aside = `${pd.dataDir}${MARKS.removed}${ctx.runId}-${Date.now()}`;
-  await exec.exec(`if [ -d ${shq(pd.dataDir!)} ] && [ -n "$(ls -A ${shq(pd.dataDir!)})" ]; then mv ${shq(pd.dataDir!)} ${shq(aside)}; fi`, { sudo: true });
+  await exec.exec(`if [ -d ${shq(pd.dataDir!)} ] && [ -n "$(ls -A ${shq(pd.dataDir!)})" ]; then mv -T ${shq(pd.dataDir!)} ${shq(aside)}; fi`, { sudo: true });
   await exec.remove(removing);
   return `removed; data kept in ${aside}`;
 }
