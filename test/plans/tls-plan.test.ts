@@ -10,6 +10,7 @@ describe('the TLS switch plan', () => {
   it('stages everything, restarts everything at once (overlap, the default; the tier steps stay as the resume net), then fixes peer URLs and scales PD out', () => {
     expect(tlsSteps(ctx('on', { schedule: 'overlap' })).map((s) => s.id)).toEqual(tlsSteps(ctx('on')).map((s) => s.id));
     expect(tlsSteps(ctx('on')).map((s) => s.id)).toEqual([
+      'pd-force-leftovers', // first: a forced PD a killed quorum recovery left running stands in for the kept one
       'save-pd',
       'scale-in',
       'certificates',
@@ -52,7 +53,7 @@ describe('the TLS switch plan', () => {
     const c = ctx('off');
     expect(tlsSteps(c).map((s) => s.id)).not.toContain('start-pd');
     Object.assign(c, { pdsToStart: topology.instances.filter((i) => i.role === 'pd').slice(0, 1) });
-    expect(tlsSteps(c).map((s) => s.id).slice(0, 2)).toEqual(['start-pd', 'save-pd']);
+    expect(tlsSteps(c).map((s) => s.id).slice(0, 3)).toEqual(['pd-force-leftovers', 'start-pd', 'save-pd']);
   });
 
   it('cleans certificates only when disabling with --clean-certificate', () => {
