@@ -23,8 +23,12 @@ export interface SqlProberConfig {
   backends: string[];
   user?: string;
   password?: string;
-  /** TLS to the backends (verified against `ca`); plaintext when absent */
-  ssl?: { ca: string };
+  /**
+   * TLS to the backends (verified against `ca`); plaintext when absent. `preferred`: TLS when the
+   * server offers it, else plaintext (MySQL clients' default --ssl-mode=PREFERRED), so one application
+   * outlives SQL TLS being switched on, required and switched off.
+   */
+  ssl?: { ca: string; preferred?: boolean };
   /** statements in flight at once, one per worker (default 2) */
   workers?: number;
   /** pause between a worker's statements (default 20 ms) */
@@ -307,14 +311,20 @@ export class SqlProber {
     }
   }
 
-  private connect(b: Backend): Promise<mysql.Connection> {
+  private connect(b: Backend, plain = false): Promise<mysql.Connection> {
     return new Promise((resolve, reject) => {
-      const conn = mysql.createConnection(connectionOptions(b, this.cfg));
+      const conn = mysql.createConnection(connectionOptions(b, plain ? { ...this.cfg, ssl: undefined } : this.cfg));
       this.open.add(conn);
       // A connection the server closes while idle reports here; without a listener it would throw.
       conn.on('error', () => this.close(conn));
       conn.once('connect', () => resolve(conn));
-      conn.once('error', (e: Error) => reject(e));
+      conn.once('error', (e: Error & { code?: string }) => {
+        // PREFERRED: the greeting offered no TLS, so the same login goes plaintext (no connection error).
+        if (!plain && this.cfg.ssl?.preferred && e.code === 'HANDSHAKE_NO_SSL_SUPPORT') {
+          this.close(conn);
+          this.connect(b, true).then(resolve, reject);
+        } else reject(e);
+      });
     });
   }
 

@@ -140,13 +140,13 @@ export function buildProgram(): Command {
     .option('--cert-days <days>', 'server certificate validity in days', '365')
     .option('--key-type <type>', 'rsa (2048 bit, as TiUP) | ecdsa (P-256); without it new keys are rsa and a re-run keeps each certificate\'s type')
     .action(action(async () => (await import('./commands/sql-tls')).rotate));
-  sqlCreds(addSharedOptions(sqlTls.command('require').description('refuse plaintext MySQL logins (require_secure_transport, live and in tidb.toml; no restart)').argument('<topology.yaml>')))
+  sqlCreds(addSharedOptions(sqlTls.command('require').description('refuse plaintext MySQL logins (require_secure_transport: from TiDB v6.1 cluster-wide and persisted; no restart)').argument('<topology.yaml>')))
     .option('--off', 'accept plaintext logins again')
     .option('--ca-cert <pem>', 'CA bundle TiDB is served with (default: the SQL CA)')
     .action(action(async () => (await import('./commands/sql-tls')).requireTransport));
   sqlCreds(addSharedOptions(sqlTls.command('disable').description('stop offering TLS on the MySQL ports (rolling); certificates stay').argument('<topology.yaml>')))
     .action(action(async () => (await import('./commands/sql-tls')).disable));
-  addSharedOptions(sqlTls.command('status').description('per TiDB: TLS offered, served certificate, versions, require-secure-transport').argument('<topology.yaml>'), { json: true })
+  sqlCreds(addSharedOptions(sqlTls.command('status').description('per TiDB: TLS offered, served certificate, versions, require_secure_transport (live)').argument('<topology.yaml>'), { json: true }))
     .action(action(async () => (await import('./commands/sql-tls/status')).run));
 
   const cert = program.command('cert').description('certificates for people and tools');
@@ -174,7 +174,7 @@ export function buildProgram(): Command {
     .addOption(transferTimeout())
     .action(action(async () => (await import('./commands/encrypt')).rotateKey));
 
-  addSharedOptions(program.command('audit').description('security audit: TLS, mTLS, CN lists, expiry, key files, encryption').argument('<topology.yaml>'), { json: true })
+  sqlCreds(addSharedOptions(program.command('audit').description('security audit: TLS, mTLS, CN lists, expiry, key files, encryption').argument('<topology.yaml>'), { json: true }))
     .option('--fail-on <level>', 'fail | warn', 'fail')
     .action(action(async () => (await import('./commands/audit')).run));
 

@@ -21,7 +21,8 @@ import { metricsText, startStatusServer } from './common/status-http';
 import { ConfigError, getBool, getString, getStringArray, loadTomlFile, Schema, Table, unknownKeys } from './common/toml';
 import { clientTlsOptions, listen, ServerTls, splitHostPort, TlsPaths } from './common/tls';
 import { sleep } from './common/http';
-import { EMULATOR_BUILD_TS, EMULATOR_GIT_BRANCH, EMULATOR_GIT_HASH, emulatedVersion } from './common/version';
+import { EMULATOR_BUILD_TS, EMULATOR_GIT_BRANCH, EMULATOR_GIT_HASH, emulatedVersion, versionAtLeast } from './common/version';
+import { ClusterSysvars } from './tidb/sysvars';
 
 const TIDB_FLAGS: FlagSpec[] = [
   { name: 'P' }, { name: 'status' }, { name: 'host' }, { name: 'advertise-address' }, { name: 'store' }, { name: 'path' },
@@ -62,6 +63,23 @@ const TIDB_SCHEMA: Schema = {
     'sem-config': true, 'cluster-ssl-ciphers': true,
   },
 };
+
+/**
+ * From v6.1 `require-secure-transport` is no longer a field of config.Security but is on
+ * pkg/config/config.go `removedConfig` ("security.require-secure-transport": {}): the key is
+ * undecoded, so it is reported with the other invalid options and has no effect; InitializeConfig
+ * tolerates it even under --config-strict/--config-check (isAllRemovedConfigItems). Only the keys
+ * the schema above does not accept are listed here.
+ */
+const REMOVED_CONFIG = ['security.require-secure-transport'];
+const SYSVAR_REQUIRE_FROM = 'v6.1.0';
+
+function tidbSchema(sysvarRequire: boolean): Schema {
+  if (!sysvarRequire) return TIDB_SCHEMA;
+  const security = { ...(TIDB_SCHEMA.security as Schema) };
+  delete security['require-secure-transport'];
+  return { ...TIDB_SCHEMA, security };
+}
 
 function printVersion(v: string): void {
   process.stdout.write(
@@ -112,6 +130,7 @@ async function main(): Promise<void> {
     throw e;
   }
   if (flagBool(flags, 'V')) return printVersion(version.text);
+  const sysvarRequire = versionAtLeast(version, SYSVAR_REQUIRE_FROM);
   const boot = new Logger('tidb');
   const configFile = flagString(flags, 'config');
   let raw: Table = {};
@@ -125,12 +144,13 @@ async function main(): Promise<void> {
   let requireSecure = false;
   try {
     if (configFile) raw = loadTomlFile(configFile);
-    const bad = unknownKeys(raw, TIDB_SCHEMA);
+    const bad = unknownKeys(raw, tidbSchema(sysvarRequire));
     if (bad.length) {
       const msg =
         `config file ${configFile} contained invalid configuration options: ${bad.join(', ')}; check TiDB manual to make ` +
         'sure this option has not been deprecated and removed from your TiDB version if the option does not appear to be a typo';
-      if (flagBool(flags, 'config-strict') || flagBool(flags, 'config-check')) throw new ConfigError(msg);
+      const allRemoved = bad.every((k) => REMOVED_CONFIG.includes(k));
+      if ((flagBool(flags, 'config-strict') || flagBool(flags, 'config-check')) && !allRemoved) throw new ConfigError(msg);
       process.stderr.write(msg + '\n');
     }
     clusterCA = getString(raw, 'security.cluster-ssl-ca') || undefined;
@@ -142,11 +162,15 @@ async function main(): Promise<void> {
       ca: getString(raw, 'security.ssl-ca') ?? '', cert: getString(raw, 'security.ssl-cert') ?? '', key: getString(raw, 'security.ssl-key') ?? '',
     };
     tlsVersion = getString(raw, 'security.tls-version') ?? '';
-    requireSecure = getBool(raw, 'security.require-secure-transport') ?? false;
+    // Before v6.1 the config key is the only switch (and SET GLOBAL lasts until the restart).
+    if (!sysvarRequire) requireSecure = getBool(raw, 'security.require-secure-transport') ?? false;
   } catch (e) {
     boot.fatal('invalid config', { error: (e as Error).message });
   }
   if (flagBool(flags, 'config-check')) {
+    // config.go RemovedVariableCheck, logged as a warning under --config-check.
+    const removed = REMOVED_CONFIG.filter((k) => getBool(raw, k) !== undefined).sort();
+    if (removed.length && sysvarRequire) boot.warn(`The following configuration options are no longer supported in this version of TiDB. Check the release notes for more information: ${removed.join(', ')}`);
     process.stdout.write('config check successful\n');
     return;
   }
@@ -178,6 +202,7 @@ async function main(): Promise<void> {
     }
   }
   const pd = new PdClient(pdPath.split(',').map((s) => s.trim()).filter(Boolean), paths);
+  const sysvars = sysvarRequire ? new ClusterSysvars(pd, paths, log) : undefined;
   const deadline = Date.now() + bootTimeoutMs();
   let reason = '';
   let attempt = 0;
@@ -191,6 +216,8 @@ async function main(): Promise<void> {
         .filter((s) => s.state_name === 'Up' && !((s.labels as Record<string, Json>[] | undefined) ?? []).some((l) => l.key === 'engine' && l.value === 'tiflash'));
       if (tikvs.length === 0) throw new Error('[tikv:9005]Region is unavailable: no TiKV store is Up in PD');
       await Promise.all(tikvs.map((s) => probeStore(String(s.address), paths)));
+      // session.BootstrapSession → LoadSysVarCacheLoop → rebuildSysVarCache, before NewServer loads TLS.
+      await sysvars?.rebuild();
       log.info('connected to PD and TiKV', { 'cluster-id': cid.toString(), stores: tikvs.length });
       break;
     } catch (e) {
@@ -202,11 +229,13 @@ async function main(): Promise<void> {
   }
 
   const serverVersion = `8.0.11-TiDB-${version.text}`;
-  // MySQL client TLS (pkg/server/server.go NewServer): a load error only logs, unless
-  // require-secure-transport is on, which also needs TLS to exist.
+  const requireNow = (): boolean => (sysvars ? sysvars.requireSecureTransport : requireSecure);
+  // MySQL client TLS (pkg/server/server.go NewServer): a load error only logs. Before v6.1 the config's
+  // require-secure-transport also needs TLS to exist; from v6.1 NewServer has no such check: a TiDB
+  // under a persisted ON without TLS starts and refuses every TCP client (conn.go, 3159).
   let sqlTls: MysqlTlsConfig | undefined;
   try {
-    sqlTls = loadMysqlTls(sqlPaths, { tlsVersion, requireSecureTransport: requireSecure, log });
+    sqlTls = loadMysqlTls(sqlPaths, { tlsVersion, requireSecureTransport: requireNow(), log });
   } catch (e) {
     if (requireSecure) log.fatal('failed to create the server', { error: (e as Error).message });
     log.error('secure connection cert/key/ca load fail', { error: (e as Error).message });
@@ -228,6 +257,7 @@ async function main(): Promise<void> {
   const servers: net.Server[] = [];
   let liveConnections = (): number => 0;
   onShutdown(log, () => {
+    sysvars?.stop();
     for (const s of servers) s.close();
   });
   try {
@@ -241,8 +271,9 @@ async function main(): Promise<void> {
         tidbVersionText:
           `Release Version: ${version.text}\nEdition: Community\nGit Commit Hash: ${EMULATOR_GIT_HASH}\nGit Branch: ${EMULATOR_GIT_BRANCH}\n` +
           `UTC Build Time: ${EMULATOR_BUILD_TS}\nGoVersion: go1.23 (tiseal emulator)\nRace Enabled: false\nCheck Table Before Drop: false\nStore: tikv`,
-        requireSecureTransport: () => requireSecure,
-        setRequireSecureTransport: (on) => {
+        requireSecureTransport: requireNow,
+        setRequireSecureTransport: async (on) => {
+          if (sysvars) return sysvars.setGlobal(on);
           requireSecure = on;
           log.info('set require_secure_transport', { value: on ? 'ON' : 'OFF' });
         },
@@ -250,10 +281,10 @@ async function main(): Promise<void> {
         reloadTls: (noRollback) => {
           log.info('execute reload tls', { NoRollbackOnError: noRollback });
           try {
-            sqlTls = loadMysqlTls(reloadPaths, { tlsVersion, requireSecureTransport: requireSecure, log });
+            sqlTls = loadMysqlTls(reloadPaths, { tlsVersion, requireSecureTransport: requireNow(), log });
           } catch (e) {
             log.warn('load x509 failed', { error: (e as Error).message });
-            if (!noRollback || requireSecure) throw e;
+            if (!noRollback || requireNow()) throw e;
             log.warn("reload TLS fail but keep working without TLS due to 'no rollback on error'");
             sqlTls = undefined;
           }
@@ -295,6 +326,7 @@ async function main(): Promise<void> {
   } catch (e) {
     log.fatal('failed to listen', { error: (e as Error).message });
   }
+  sysvars?.start();
   log.info('server is running MySQL protocol', { addr: `${host}:${port}`, status: statusPort });
 }
 

@@ -14,7 +14,7 @@ const ENABLE = 'tiseal sql-tls enable <topology>';
 
 /**
  * The `sql-tls` audit check, per TiDB MySQL port (from `sql-tls status`): TLS offered and verified,
- * TLS 1.0/1.1 refused, require-secure-transport, certificate expiry.
+ * TLS 1.0/1.1 refused, require_secure_transport (live), certificate expiry.
  */
 export function sqlTlsFindings(report: SqlTlsStatusReport): SqlTlsFinding[] {
   const out: SqlTlsFinding[] = [];
@@ -22,6 +22,10 @@ export function sqlTlsFindings(report: SqlTlsStatusReport): SqlTlsFinding[] {
   for (const s of report.instances) {
     if (s.offered === 'closed') {
       add(s, 'WARN', 'the MySQL port did not answer', `is ${s.unit} running?`);
+      continue;
+    }
+    if (s.offered === 'plain' && s.requireSecureTransport) {
+      add(s, 'FAIL', 'require_secure_transport is ON but TLS is not offered: every TCP client is refused (3159)', ENABLE);
       continue;
     }
     if (s.offered === 'plain') {
@@ -40,8 +44,10 @@ export function sqlTlsFindings(report: SqlTlsStatusReport): SqlTlsFinding[] {
     const old = s.tlsVersions ? (['TLSv1', 'TLSv1.1'] as const).filter((v) => s.tlsVersions![v]) : [];
     if (old.length) add(s, 'FAIL', `accepts ${old.join(' and ')}`, 'set tls-version = "TLSv1.2" in tidb.toml [security] (tiseal sql-tls enable --tls-version TLSv1.2)');
     else if (s.tlsVersions) add(s, 'PASS', 'TLS 1.0/1.1 refused');
-    if (!s.requireSecureTransport) add(s, 'WARN', 'require-secure-transport is off: plaintext logins are still accepted', 'once every application uses TLS: tiseal sql-tls require <topology>');
-    else add(s, 'PASS', 'require-secure-transport is on');
+    if (s.requireSecureTransport === null) add(s, 'WARN', `require_secure_transport could not be read: ${s.requireError ?? 'no SQL session'}`, 'give --sql-user/--sql-password-file (or --sql-cert/--sql-key)');
+    else if (!s.requireSecureTransport) add(s, 'WARN', 'require_secure_transport is OFF: plaintext logins are still accepted', 'once every application uses TLS: tiseal sql-tls require <topology>');
+    else add(s, 'PASS', 'require_secure_transport is ON');
+    if (s.staleRequireKey) add(s, 'WARN', `tidb.toml sets require-secure-transport, which TiDB ${s.tidbVersion ?? 'v6.1+'} ignores (a system variable since v6.1)`, 'delete the key from tidb.toml [security]; `tiseal sql-tls require` sets the variable');
   }
   return out;
 }

@@ -22,6 +22,7 @@ import { openCluster, recordedTls } from './cluster';
 import { clusterPdVersion, collectStatus, InstanceStatus, WARN_DAYS } from './tls/status';
 import { sqlTlsFindings } from '../audit/sql-tls';
 import { collectSqlTlsStatus } from './sql-tls/status';
+import { SqlCredentials, sqlCredentials } from '../sql/session';
 
 /** One finding of `tiseal audit` (schema: docs/audit.schema.json). */
 export interface Finding {
@@ -51,7 +52,7 @@ export function callerIdentityFinding(st: Pick<InstanceStatus, 'role' | 'allowed
 /** Exit code: 1 when any FAIL (or any WARN with --fail-on warn), else 0. */
 export const auditExitCode = (findings: Finding[], failOn: 'fail' | 'warn') => (findings.some((f) => f.level === 'FAIL' || (failOn === 'warn' && f.level === 'WARN')) ? 1 : 0);
 
-export async function runAudit(topologyFile: string, opts: GlobalOptions): Promise<Finding[]> {
+export async function runAudit(topologyFile: string, opts: GlobalOptions, creds: SqlCredentials = { user: 'root', password: '' }): Promise<Finding[]> {
   const opened = await openCluster(topologyFile, opts);
   const { topology, cluster, pool, close } = opened;
   const findings: Finding[] = [];
@@ -176,7 +177,7 @@ export async function runAudit(topologyFile: string, opts: GlobalOptions): Promi
       add(on ? { check: 'redact-info-log', level: 'PASS', target: `${inst.host}:${inst.id}`, evidence: `redact-info-log = ${JSON.stringify(v)}` } : { check: 'redact-info-log', level: 'WARN', target: `${inst.host}:${inst.id}`, evidence: 'user data can appear in info logs', fix: `set [security] ${inst.role === 'tiflash' ? 'redact_info_log' : 'redact-info-log'} = true` });
     }
     // 10: TLS for MySQL clients (src/audit/sql-tls.ts)
-    if (topology.instances.some((i) => i.role === 'tidb')) findings.push(...sqlTlsFindings(await collectSqlTlsStatus(opened, opts)));
+    if (topology.instances.some((i) => i.role === 'tidb')) findings.push(...sqlTlsFindings(await collectSqlTlsStatus(opened, opts, creds)));
     return findings;
   } finally {
     await close();
@@ -223,7 +224,7 @@ function render(findings: Finding[]): string {
 export async function run(topologyFile: string, flags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
   const failOn = String(flags.failOn ?? 'fail');
   if (failOn !== 'fail' && failOn !== 'warn') throw new UsageError(`invalid --fail-on '${failOn}'`, 'use fail or warn');
-  const findings = await runAudit(topologyFile, opts);
+  const findings = await runAudit(topologyFile, opts, sqlCredentials(flags));
   process.stdout.write(opts.json ? JSON.stringify({ findings }, null, 2) + '\n' : render(findings) + '\n');
   return auditExitCode(findings, failOn);
 }

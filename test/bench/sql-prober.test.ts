@@ -58,6 +58,24 @@ describe('the SQL prober (application behind a load balancer)', () => {
     expect([...kv.data.keys()].every((k) => /^unit-[01]-[0-7]$/.test(k))).toBe(true);
   });
 
+  // MySQL clients' --ssl-mode=PREFERRED: a server whose greeting offers no TLS gets the same login in plaintext.
+  it('ssl.preferred: plaintext when the server offers no TLS, without a connection error; required TLS fails there', async () => {
+    const kv = store();
+    const a = await tidb(kv);
+    const ca = 'unused: no TLS is offered';
+    prober = new SqlProber({ ...fast([addr(a)]), ssl: { ca, preferred: true } });
+    prober.start();
+    await prober.answering(10);
+    const r = await prober.stop();
+    expect(r).toMatchObject({ failed: 0, connectionErrors: 0 });
+    prober = new SqlProber({ ...fast([addr(a)]), ssl: { ca } });
+    prober.start();
+    await sleep(500);
+    const strict = await prober.stop();
+    prober = undefined;
+    expect(strict.connectionErrors).toBeGreaterThan(0);
+  });
+
   it('sees no failed statement while the backends restart one at a time, and counts the connection errors', async () => {
     const kv = store();
     const [a, b] = [await tidb(kv), await tidb(kv)];

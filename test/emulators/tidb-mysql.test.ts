@@ -30,11 +30,11 @@ function clusterToml(extra = ''): string {
   return `[security]\ncluster-ssl-ca = "${pki.ca}"\ncluster-ssl-cert = "${c.tidb.cert}"\ncluster-ssl-key = "${c.tidb.key}"\n${extra}`;
 }
 
-function startTidb(n: number, toml: string, env: Record<string, string> = {}): Proc {
+function startTidb(n: number, toml: string, env: Record<string, string> = {}, extraArgs: string[] = []): Proc {
   const dir = path.join(base, `tidb-${n}`);
   writeFile(path.join(dir, 'conf/tidb.toml'), toml);
   return startEmulator(build, 'tidb-server', ['-P', '4000', '--status=10080', `--host=${IP(n)}`, `--status-host=${IP(n)}`, '--store=tikv', `--path=${PD()}`,
-    '--config=conf/tidb.toml', '--log-file=log/tidb.log'], { cwd: dir, env: { TISEAL_EMULATOR_BOOT_TIMEOUT_MS: '20000', ...env } });
+    '--config=conf/tidb.toml', '--log-file=log/tidb.log', ...extraArgs], { cwd: dir, env: { TISEAL_EMULATOR_BOOT_TIMEOUT_MS: '20000', ...env } });
 }
 
 function startTikv(n: number): Proc {
@@ -210,9 +210,11 @@ describe('plaintext TiDB (no ssl-*)', () => {
 describe('TLS for MySQL clients (ssl-ca/ssl-cert/ssl-key)', () => {
   const sslToml = (extra = ''): string => clusterToml(`ssl-ca = "${sql.ca}"\nssl-cert = "${c.sql.cert}"\nssl-key = "${c.sql.key}"\n${extra}`);
   const verify = (): string[] => ['--ssl', '--ssl-ca', sql.ca, '--ssl-verify-server-cert'];
+  let tidb30: Proc;
 
   beforeAll(async () => {
-    await tidbUp(30, startTidb(30, sslToml()));
+    tidb30 = startTidb(30, sslToml());
+    await tidbUp(30, tidb30);
   });
 
   // pkg/server/conn.go readOptionalSSLRequestAndHandshakeResponse + upgradeToTLS; statusvar.go Ssl_*.
@@ -306,19 +308,59 @@ describe('TLS for MySQL clients (ssl-ca/ssl-cert/ssl-key)', () => {
     expect(servedSerial(31, ['-tls1_3'])).toMatch(/^serial=/);
   });
 
-  // pkg/server/server.go NewServer + misc.go: require-secure-transport in the config; with ssl-ca it
-  // also makes client certificates mandatory (RequireAndVerifyClientCert).
-  test('config require-secure-transport: plaintext refused, client certificate required', async () => {
-    await tidbUp(32, startTidb(32, sslToml('require-secure-transport = true\n')));
-    expect(mariadb(32, 'SELECT 1', ['--skip-ssl']).err).toContain('ERROR 3159 (08004)');
-    expect(mariadb(32, 'SELECT 1', verify()).code).not.toBe(0);
-    expect(mariadb(32, 'SELECT @@global.require_secure_transport', [...verify(), '--ssl-cert', c.sqlClient.cert, '--ssl-key', c.sqlClient.key])).toMatchObject({ out: 'ON\n', err: '' });
+  // pkg/config/config.go (v6.1+): `removedConfig` lists "security.require-secure-transport", no longer a
+  // field of config.Security: reported as an invalid option, tolerated even under --config-check
+  // (isAllRemovedConfigItems), and it does nothing.
+  test('v6.1+: require-secure-transport in tidb.toml is ignored (removedConfig); plaintext still accepted', async () => {
+    const p = startTidb(32, sslToml('require-secure-transport = true\n'));
+    await tidbUp(32, p);
+    expect(p.output()).toContain('contained invalid configuration options: security.require-secure-transport;');
+    expect(mariadb(32, 'SELECT 1', ['--skip-ssl'])).toMatchObject({ code: 0, out: '1\n' });
+    expect(mariadb(32, 'SELECT @@global.require_secure_transport', verify()).out).toBe('OFF\n');
+    const check = startTidb(34, sslToml('require-secure-transport = true\n'), {}, ['--config-check']);
+    expect(await check.exited).toBe(0);
+    expect(check.output()).toContain('The following configuration options are no longer supported in this version of TiDB. Check the release notes for more information: security.require-secure-transport');
   });
 
-  test('require-secure-transport without TLS material: the server does not start', async () => {
-    const p = startTidb(33, clusterToml('require-secure-transport = true\n'));
-    expect(await p.exited).toBe(1);
-    expect(p.output()).toContain('Connections using insecure transport are prohibited while --require_secure_transport=ON.');
+  // v6.1+: sessionctx/variable/sysvar.go RequireSecureTransport is a GLOBAL variable; domain.go
+  // NotifyUpdateSysVarCache puts etcd key "/tidb/sysvars", which every TiDB's LoadSysVarCacheLoop watches
+  // (its 30 s reload is only the fallback); sysvar_cache.go rebuildSysVarCache runs SetGlobal "on all tidb
+  // servers". It persists: a TiDB loads it at bootstrap, before NewServer loads its TLS config, so with
+  // ssl-ca that TLS config demands client certificates (misc.go LoadTLSCertificates: `requireTLS :=
+  // tlsutil.RequireSecureTransport.Load()` → RequireAndVerifyClientCert; pingcap/tidb#69870). From v6.1
+  // NewServer has no require check of its own: a TiDB without TLS starts and conn.go refuses every TCP
+  // client (`tlsutil.RequireSecureTransport.Load() && !cc.isUnixSocket`).
+  test('v6.1+: SET GLOBAL require_secure_transport applies on every TiDB at once and persists across restarts', async () => {
+    const withCert = [...verify(), '--ssl-cert', c.sqlClient.cert, '--ssl-key', c.sqlClient.key];
+    const refused = (n: number) => /ERROR 3159 \(08004\)/.test(mariadb(n, 'SELECT 1', ['--skip-ssl']).err) || undefined;
+    const accepted = (n: number) => mariadb(n, 'SELECT 1', ['--skip-ssl']).out === '1\n' || undefined;
+    try {
+      expect(mariadb(30, 'SET GLOBAL require_secure_transport = ON', verify()).code).toBe(0);
+      // TiDB 20 offers no TLS: through the watch it refuses every client well before the 30 s reload.
+      await waitFor('TiDB 20 applies ON', () => refused(20), 3000);
+      expect(mariadb(32, 'SELECT @@global.require_secure_transport', verify()).out).toBe('ON\n');
+
+      await tidb30.stop();
+      tidb30 = startTidb(30, sslToml());
+      await tidbUp(30, tidb30);
+      expect(refused(30)).toBe(true);
+      const noCert = mariadb(30, 'SELECT 1', verify());
+      expect(noCert.code).not.toBe(0);
+      expect(mariadb(30, 'SELECT @@global.require_secure_transport', withCert)).toMatchObject({ out: 'ON\n', err: '' });
+      await tidbUp(33, startTidb(33, clusterToml()));
+      expect(refused(33)).toBe(true);
+
+      expect(mariadb(30, 'SET GLOBAL require_secure_transport = OFF', withCert).code).toBe(0);
+      await waitFor('TiDB 20 applies OFF', () => accepted(20), 3000);
+      await waitFor('TiDB 33 applies OFF', () => accepted(33), 3000);
+      expect(accepted(30)).toBe(true);
+      // The TLS config loaded under ON keeps demanding client certificates until it is reloaded.
+      expect(mariadb(30, 'SELECT 1', verify()).code).not.toBe(0);
+      expect(mariadb(30, 'ALTER INSTANCE RELOAD TLS', withCert).code).toBe(0);
+      expect(mariadb(30, 'SELECT 1', verify()).out).toBe('1\n');
+    } finally {
+      mariadb(30, 'SET GLOBAL require_secure_transport = OFF', withCert);
+    }
   });
 });
 

@@ -4,7 +4,10 @@
  * the TiDB's address; plaintext keeps working while TLS is offered; disable brings the port back
  * to plaintext. Then a second TiDB joins (a topology variant of this file only) and an application
  * behind a load balancer over the two (bench/sql-prober.ts) sees no failed statement while
- * `sql-tls enable` restarts them one at a time; the same prober over one TiDB sees the outage.
+ * `sql-tls enable` restarts them one at a time; then `require → disable → enable` under a prober with
+ * --ssl-mode=PREFERRED, with TiDBs restarted by hand to show require_secure_transport persisted (v6.1+);
+ * the same prober over one TiDB sees the outage. The lab's release by default; another with
+ * TISEAL_LAB_VERSION (e.g. v6.5.12, the first #24 asks for besides v8.5; not in CI for time).
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -15,7 +18,7 @@ import { labReset, type LabInfo } from '../../lab';
 import { deployScript } from '../../lab/deploy';
 import { waitStatus } from '../../lab/health';
 import { resolveOptions } from '../../lab/options';
-import type { SqlProbeReport } from '../../bench/sql-prober';
+import type { SqlProbeReport, SqlProberConfig } from '../../bench/sql-prober';
 import { SqlProberProcess } from '../../bench/sql-prober-process';
 import { loadTopology } from '../../src/topology';
 import { describeLab, ensureLab, sshOk } from './helpers';
@@ -30,9 +33,25 @@ const TIDB = '10.77.0.14';
 /** The second TiDB of the prober scenario: the TiFlash host, TiDB's default ports free there. */
 const TIDB2 = '10.77.0.15';
 
-function mariadb(args: string[], sql = 'SELECT 1'): { code: number | null; out: string } {
-  const r = spawnSync('mariadb', ['-h', TIDB, '-P', '4000', '-u', 'root', '--connect-timeout=5', '-N', '-B', ...args, '-e', sql], { encoding: 'utf8', timeout: 30_000 });
+function mariadbAt(host: string, args: string[], sql = 'SELECT 1'): { code: number | null; out: string } {
+  const r = spawnSync('mariadb', ['-h', host, '-P', '4000', '-u', 'root', '--connect-timeout=5', '-N', '-B', ...args, '-e', sql], { encoding: 'utf8', timeout: 30_000 });
   return { code: r.status, out: (r.stdout ?? '') + (r.stderr ?? '') };
+}
+const mariadb = (args: string[], sql?: string) => mariadbAt(TIDB, args, sql);
+
+/** `systemctl restart` of a TiDB by hand (as an operator or a crash would), then its first login that reached TiDB at all. */
+function restartByHand(info: LabInfo, host: string, args: string[]): { code: number | null; out: string } {
+  const pid = () => sshOk(info, host, 'systemctl show -p MainPID --value tidb-4000').trim();
+  const before = pid();
+  sshOk(info, host, 'sudo -n systemctl restart tidb-4000');
+  expect(pid()).not.toBe(before);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const r = mariadbAt(host, args);
+    // 2002/2003: not listening yet; 2013: lost during the handshake
+    if (!/ERROR 20(02|03|13)/.test(r.out) || Date.now() > deadline) return r;
+    spawnSync('sleep', ['0.5']);
+  }
 }
 
 /** openssl s_client -starttls mysql, verifying against `ca` and the IP: exit code, output, served serial. */
@@ -110,7 +129,7 @@ describeLab('tiseal sql-tls on the lab', () => {
     // audit: the sql-tls check passes TLS and TLS versions, warns that plaintext logins are still accepted
     const au = await runTiseal(info, ['audit', info.topologyFile, '--json']);
     const sqlFindings = (JSON.parse(au.stdout).findings as Array<{ check: string; level: string; evidence: string }>).filter((f) => f.check === 'sql-tls').map((f) => `${f.level} ${f.evidence.replace(/\d+ days left/, 'N days left')}`);
-    expect(sqlFindings).toEqual(['PASS TLS offered (TLSv1.3), verified against the SQL CA, N days left', 'PASS TLS 1.0/1.1 refused', 'WARN require-secure-transport is off: plaintext logins are still accepted']);
+    expect(sqlFindings).toEqual(['PASS TLS offered (TLSv1.3), verified against the SQL CA, N days left', 'PASS TLS 1.0/1.1 refused', 'WARN require_secure_transport is OFF: plaintext logins are still accepted']);
 
     // again: nothing to do, nothing restarted
     const started = unitStartTimes(info, t);
@@ -136,11 +155,12 @@ describeLab('tiseal sql-tls on the lab', () => {
     expect(plain.code).not.toBe(0);
     expect(plain.out).toMatch(/ERROR 3159 \(08004\).*Connections using insecure transport are prohibited while --require_secure_transport=ON\./);
     expect(mariadb(['--ssl', `--ssl-ca=${sqlCa}`, '--ssl-verify-server-cert']).out.trim()).toBe('1');
-    expect(sshOk(info, TIDB, `sudo -n cat ${toml}`)).toMatch(/require-secure-transport = true/);
+    // TiDB v6.1+: a persisted cluster-wide variable; tidb.toml's key would be ignored, so none is written.
+    expect(sshOk(info, TIDB, `sudo -n cat ${toml}`)).not.toMatch(/require-secure-transport/);
     expect(unitStartTimes(info, t)).toEqual(started);
     const rotRefused = await runTiseal(info, ['sql-tls', 'rotate', info.topologyFile, '--yes']);
     expect(rotRefused.code).not.toBe(0);
-    expect(rotRefused.stderr).toMatch(/require-secure-transport and ssl-ca is set.*pingcap\/tidb#69870/);
+    expect(rotRefused.stderr).toMatch(/require_secure_transport is ON and ssl-ca is set.*pingcap\/tidb#69870/);
 
     // disable from there: require goes too, plaintext is back
     const off = await runTiseal(info, ['sql-tls', 'disable', info.topologyFile, '--yes']);
@@ -167,9 +187,9 @@ describeLab('tiseal sql-tls on the lab', () => {
     const script = deployScript(t2, TIDB2, resolveOptions().version, (i) => extra.includes(i));
     expect(script).not.toMatch(/tiflash/); // only the new TiDB; TiFlash on the same host is left alone
     let prober: SqlProberProcess | undefined;
-    const probe = async (backends: string[], run: () => Promise<void>): Promise<SqlProbeReport> => {
+    const probe = async (backends: string[], run: () => Promise<void>, ssl?: SqlProberConfig['ssl']): Promise<SqlProbeReport> => {
       // HAProxy as TiDB's docs configure it (`check inter 2000 rise 2`): a TiDB that is back gets traffic 2-4 s later.
-      prober = new SqlProberProcess({ backends: backends.map((h) => `${h}:4000`), workers: 2, pauseMs: 20, timeoutMs: 3000, checkMs: 2000, rise: 2, keyPrefix: 'lab-sqlprobe' });
+      prober = new SqlProberProcess({ backends: backends.map((h) => `${h}:4000`), workers: 2, pauseMs: 20, timeoutMs: 3000, checkMs: 2000, rise: 2, keyPrefix: 'lab-sqlprobe', ssl });
       prober.start();
       await prober.answering(20);
       await run();
@@ -210,6 +230,50 @@ describeLab('tiseal sql-tls on the lab', () => {
         const r = spawnSync('mariadb', ['-h', h, '-P', '4000', '-u', 'root', '--connect-timeout=5', '-N', '-B', '--ssl', `--ssl-ca=${sqlCa}`, '--ssl-verify-server-cert', '-e', "SHOW STATUS LIKE 'Ssl_version'"], { encoding: 'utf8', timeout: 30_000 });
         expect(`${h} ${r.stdout}${r.stderr}`).toMatch(new RegExp(`^${h.replace(/\./g, '\\.')} Ssl_version\tTLSv1\\.[23]`));
       }
+
+      // require → disable → enable under an application with MySQL clients' default --ssl-mode=PREFERRED
+      // (TLS when offered, else plaintext). From v6.1 require_secure_transport persists cluster-wide, so a
+      // TiDB restarted by hand keeps it, and disable must turn it OFF before its first restart.
+      const tlsArgs = ['--ssl', `--ssl-ca=${sqlCa}`, '--ssl-verify-server-cert'];
+      const cc = path.join(dir, 'client');
+      fs.mkdirSync(cc);
+      const issued = await runTiseal(info, ['cert', 'client', variant, '--sql', '--cn', 'root', '--out', cc]);
+      expect(`${issued.code} ${issued.stderr}`).toBe('0 ');
+      const withCert = [...tlsArgs, `--ssl-cert=${cc}/root.crt`, `--ssl-key=${cc}/root.key`];
+      // The emulated release ($TISEAL_LAB_VERSION: require_secure_transport is a persisted variable from v6.1).
+      const version = resolveOptions().version;
+      expect(mariadbAt(TIDB, tlsArgs, 'SELECT @@version').out.trim()).toBe(`8.0.11-TiDB-${version}`);
+      const t1 = Date.now();
+      const cycle = await probe(
+        [TIDB, TIDB2],
+        async () => {
+          await tiseal(['sql-tls', 'require']);
+          await prober!.allUp();
+          // Persisted: the new process refuses plaintext; with ssl-ca set it now also demands a client
+          // certificate over TLS (pkg/util/misc.go, pingcap/tidb#69870), so the prober loses this TiDB
+          // until disable restarts it, and tiseal needs --sql-cert to read it. disable restarts this one
+          // first, so the application keeps the other TiDB throughout.
+          expect(restartByHand(info, TIDB, ['--skip-ssl']).out).toMatch(/ERROR 3159 \(08004\)/);
+          expect(mariadbAt(TIDB, tlsArgs).code).not.toBe(0);
+          expect(mariadbAt(TIDB, withCert).out.trim()).toBe('1');
+          expect(mariadbAt(TIDB2, ['--skip-ssl']).out).toMatch(/ERROR 3159 \(08004\)/);
+          await tiseal(['sql-tls', 'disable', '--sql-cert', `${cc}/root.crt`, '--sql-key', `${cc}/root.key`]);
+          await prober!.allUp();
+          // OFF persisted too: a TiDB restarted by hand accepts plaintext.
+          expect(restartByHand(info, TIDB2, ['--skip-ssl']).out.trim()).toBe('1');
+          await prober!.allUp();
+          await tiseal(['sql-tls', 'enable']);
+        },
+        { ca: fs.readFileSync(sqlCa, 'utf8'), preferred: true },
+      );
+      process.stdout.write(`sql prober (ssl preferred), require → disable → enable over 2 TiDBs at ${version} (${Date.now() - t1} ms): ${summary(cycle)}\n`);
+      expect(`${cycle.failed} failed ${JSON.stringify(cycle.records.filter((x) => !x.ok).slice(0, 5))}`).toBe('0 failed []');
+      expect(cycle.records.map((x) => x.n)).toEqual([...Array(cycle.statements).keys()]);
+      // The TiDB restarted under require stays out (no client certificate) until disable restarts it; then
+      // the hand restart after disable, then enable's two restarts.
+      const bounce = (h: string) => [`${h}:4000 down`, `${h}:4000 up`];
+      expect(cycle.events.map((e) => `${e.backend} ${e.state}`)).toEqual([...bounce(TIDB), ...bounce(TIDB2), ...bounce(TIDB2), ...bounce(TIDB), ...bounce(TIDB2)]);
+      for (const h of [TIDB, TIDB2]) expect(mariadbAt(h, tlsArgs, "SHOW STATUS LIKE 'Ssl_version'").out).toMatch(/^Ssl_version\tTLSv1\.[23]/);
 
       // The control: the same prober over one TiDB sees the restart (and disable rolls back both).
       const alone = await probe([TIDB], async () => void (await tiseal(['sql-tls', 'disable'])));

@@ -61,7 +61,7 @@ export class Tidb {
       rootPassword: () => '',
       offerSsl: false,
       ctx: {
-        serverVersion: '8.0.11-TiDB-v8.5.1', tidbVersionText: 'Release Version: v8.5.1', requireSecureTransport: () => false, setRequireSecureTransport() {},
+        serverVersion: '8.0.11-TiDB-v8.5.1', tidbVersionText: 'Release Version: v8.5.1', requireSecureTransport: () => false, async setRequireSecureTransport() {},
         currentTls: () => undefined, reloadTls() {}, kv: this.kv,
       },
     });

@@ -29,7 +29,8 @@ export interface SqlContext {
   serverVersion: string;
   tidbVersionText: string;
   requireSecureTransport(): boolean;
-  setRequireSecureTransport(on: boolean): void;
+  /** SET GLOBAL: from v6.1 persisted to the cluster and applied on every TiDB (tidb/sysvars.ts). */
+  setRequireSecureTransport(on: boolean): Promise<void>;
   currentTls(): MysqlTlsConfig | undefined;
   /** ALTER INSTANCE RELOAD TLS; throws the load error (the old config is kept unless noRollback). */
   reloadTls(noRollbackOnError: boolean): void;
@@ -145,7 +146,7 @@ export async function execute(sqlIn: string, s: SqlSession, ctx: SqlContext): Pr
   if ((m = /^set (?:global |@@global\.)require_secure_transport ?= ?'?(on|off|1|0|true|false)'?$/i.exec(norm))) {
     const on = /^(on|1|true)$/i.test(m[1]);
     if (on && !s.secure) throw errors.unknown('require_secure_transport can only be set to ON if the connection issuing the change is secure');
-    ctx.setRequireSecureTransport(on);
+    await ctx.setRequireSecureTransport(on);
     return { kind: 'ok' };
   }
   if (/^select @@global\.require_secure_transport$/i.test(norm)) {

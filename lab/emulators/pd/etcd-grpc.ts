@@ -166,3 +166,70 @@ export class GrpcGateway extends Gateway {
     }
   }
 }
+
+/** etcdserverpb.ResponseHeader.revision (field 3) of a response's header (field 1). */
+function headerRevision(f: Fields): bigint {
+  const h = f.get(1)?.[0];
+  return h ? uint(pbDecode(h as Buffer), 3) : 0n;
+}
+
+/** KV.Range of one key (RangeRequest key 1): its value (mvccpb.KeyValue value 5) and the store revision. */
+export async function etcdGet(baseUrl: string, k: string, tlsOpts: (() => tls.ConnectionOptions) | undefined, timeoutMs = 3000): Promise<{ value?: string; revision: bigint }> {
+  const f = pbDecode(await grpcUnary(baseUrl, '/etcdserverpb.KV/Range', pbBytes(1, k), tlsOpts, timeoutMs));
+  const kv = f.get(2)?.[0];
+  const value = kv ? ((pbDecode(kv as Buffer).get(5)?.[0] as Buffer | undefined) ?? Buffer.alloc(0)).toString('utf8') : undefined;
+  return { value, revision: headerRevision(f) };
+}
+
+/** KV.Put (PutRequest key 1, value 2). */
+export async function etcdPut(baseUrl: string, k: string, v: string, tlsOpts: (() => tls.ConnectionOptions) | undefined, timeoutMs = 3000): Promise<void> {
+  await grpcUnary(baseUrl, '/etcdserverpb.KV/Put', Buffer.concat([pbBytes(1, k), pbBytes(2, v)]), tlsOpts, timeoutMs);
+}
+
+/**
+ * Watch.Watch on one key from `startRevision` (WatchRequest create_request 1: key 1, start_revision 3):
+ * `onEvents` gets the header revision of each response that carries events (WatchResponse events 11).
+ * `done` settles when the stream ends (server gone, canceled: WatchResponse canceled 4, cancel_reason 6).
+ */
+export function etcdWatch(
+  baseUrl: string,
+  k: string,
+  startRevision: bigint,
+  tlsOpts: (() => tls.ConnectionOptions) | undefined,
+  onEvents: (revision: bigint) => void,
+): { done: Promise<string>; close: () => void } {
+  const secure = baseUrl.startsWith('https://');
+  let finish: (why: string) => void = () => undefined;
+  const done = new Promise<string>((resolve) => (finish = resolve));
+  let session: http2.ClientHttp2Session;
+  try {
+    session = http2.connect(baseUrl, secure ? { ...(tlsOpts?.() ?? {}), ALPNProtocols: ['h2'] } : {});
+  } catch (e) {
+    return { done: Promise.resolve((e as Error).message), close: () => undefined };
+  }
+  const end = (why: string): void => {
+    finish(why);
+    session.destroy();
+  };
+  session.on('error', (e) => end(e.message));
+  session.on('close', () => end('connection closed'));
+  const stream = session.request({ ':method': 'POST', ':path': '/etcdserverpb.Watch/Watch', 'content-type': 'application/grpc', te: 'trailers' });
+  const create = pbBytes(1, Buffer.concat([pbBytes(1, k), pbUint(3, startRevision)]));
+  const frame = Buffer.alloc(5);
+  frame.writeUInt32BE(create.length, 1);
+  stream.write(Buffer.concat([frame, create]));
+  let buf = Buffer.alloc(0);
+  stream.on('data', (c: Buffer) => {
+    buf = Buffer.concat([buf, c]);
+    while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32BE(1)) {
+      const msg = buf.subarray(5, 5 + buf.readUInt32BE(1));
+      buf = buf.subarray(5 + msg.length);
+      const f = pbDecode(msg);
+      if (uint(f, 4) === 1n) return end(`watch canceled: ${str(f, 6)[0] ?? ''}`);
+      if (f.get(11)?.length) onEvents(headerRevision(f));
+    }
+  });
+  stream.on('error', (e) => end(e.message));
+  stream.on('close', () => end('watch stream closed'));
+  return { done, close: () => end('closed') };
+}

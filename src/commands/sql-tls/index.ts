@@ -56,13 +56,13 @@ function describePlan(ctx: SqlTlsContext, verb: Verb): string {
   const tidbs = tidbInstances(ctx).map((i) => `${i.host}:${i.ports.port}`).join(', ');
   const source = ctx.sql.flags.cert ? `the certificate ${ctx.sql.flags.cert}` : `certificates from the SQL CA in ${sqlCertStore(ctx.opts.stateDir, ctx.cluster.name).dir}`;
   if (verb === 'require' && ctx.sql.want === 'on') {
-    return `tiseal will refuse plaintext MySQL logins on every TiDB of '${ctx.cluster.name}' (${tidbs}): SET GLOBAL require_secure_transport = ON now (no restart), and require-secure-transport = true in tidb.toml.\n  Note: with ssl-ca set, TiDB then demands a client certificate from EVERY TLS client after its next restart or TLS reload (pingcap/tidb#69870).`;
+    return `tiseal will refuse plaintext MySQL logins on every TiDB of '${ctx.cluster.name}' (${tidbs}): SET GLOBAL require_secure_transport = ON now (no restart; from TiDB v6.1 persisted and applied by every TiDB at once, before v6.1 also require-secure-transport = true in tidb.toml).\n  Note: with ssl-ca set, TiDB then demands a client certificate from EVERY TLS client after its next restart or TLS reload (pingcap/tidb#69870); \`sql-tls enable\` and \`rotate\` refuse to restart or reload while it is ON.`;
   }
-  if (verb === 'require') return `tiseal will accept plaintext MySQL logins again on every TiDB of '${ctx.cluster.name}' (${tidbs}) (live and in tidb.toml; no restart).`;
+  if (verb === 'require') return `tiseal will accept plaintext MySQL logins again on every TiDB of '${ctx.cluster.name}' (${tidbs}): SET GLOBAL require_secure_transport = OFF (no restart).`;
   if (verb === 'rotate') return `tiseal will issue new server certificates (${source}) for every TiDB of '${ctx.cluster.name}' (${tidbs}), replace them in place and reload them with ALTER INSTANCE RELOAD TLS; nothing restarts.`;
   return ctx.sql.want === 'on'
     ? `tiseal will offer TLS to MySQL clients on every TiDB of '${ctx.cluster.name}' (${tidbs}) with ${source}.\n  Each TiDB restarts in turn, the next only after the previous one serves TLS and answers SQL; plaintext clients keep working.`
-    : `tiseal will stop offering TLS to MySQL clients on every TiDB of '${ctx.cluster.name}' (${tidbs}); require-secure-transport goes too.\n  Each TiDB restarts in turn; the SQL certificates stay on the hosts.`;
+    : `tiseal will stop offering TLS to MySQL clients on every TiDB of '${ctx.cluster.name}' (${tidbs}): require_secure_transport goes OFF first (SET GLOBAL over TLS, before any restart), the ssl-* keys (and a require-secure-transport key) leave tidb.toml.\n  Each TiDB restarts in turn; the SQL certificates stay on the hosts.`;
 }
 
 type Verb = 'enable' | 'disable' | 'rotate' | 'require';
@@ -111,6 +111,8 @@ async function runSqlTls(verb: Verb, topologyFile: string, rawFlags: Record<stri
       await checkLiveRequire(ctx);
     }
     let sessions: string[] = [];
+    // disable turns require_secure_transport OFF over TLS first: verified when tiseal holds the SQL CA.
+    if (verb === 'disable' && sqlCertStore(opts.stateDir, cluster.name).hasCA()) ctx.sql.caPem = sqlCaBundle(opts.stateDir, cluster.name);
     if (verb === 'require') {
       ctx.sql.caPem = sqlCaBundle(opts.stateDir, cluster.name, rawFlags.caCert as string | undefined);
       await checkRequirable(ctx);
@@ -126,7 +128,7 @@ async function runSqlTls(verb: Verb, topologyFile: string, rawFlags: Record<stri
     const steps = verb === 'rotate' ? [sqlCertificatesStep, ...sqlRotateSteps(ctx)] : verb === 'require' ? sqlRequireSteps(ctx) : sqlTlsSteps(ctx);
     if (!(await runSteps(steps, ctx, again, { journal }))) return 0;
     journal.append({ type: 'run-done', op, runId: ctx.runId, at: new Date().toISOString() });
-    if (verb === 'require') process.stdout.write(`require_secure_transport is ${want === 'on' ? 'ON' : 'OFF'} on every TiDB of cluster '${cluster.name}' (live and in tidb.toml); nothing restarted.\n`);
+    if (verb === 'require') process.stdout.write(`require_secure_transport is ${want === 'on' ? 'ON' : 'OFF'} on every TiDB of cluster '${cluster.name}'; nothing restarted.\n`);
     else if (verb === 'rotate') process.stdout.write(`SQL certificates rotated on every TiDB of cluster '${cluster.name}'; nothing restarted.\n`);
     else process.stdout.write(`SQL TLS is ${want} on every TiDB of cluster '${cluster.name}'${want === 'on' && !flags.cert ? `; clients trust ${sqlCertStore(opts.stateDir, cluster.name).caCertPath}` : ''}.\n`);
     for (const n of ctx.notes) process.stdout.write(`note: ${n}\n`);

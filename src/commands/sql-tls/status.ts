@@ -1,6 +1,8 @@
 import * as TOML from '@iarna/toml';
 import type { GlobalOptions } from '../../options';
 import { sqlCertStore } from '../../pki/sql-store';
+import { readLiveRequire, requireIsSysvar } from '../../sql/require';
+import { SqlCredentials, sqlCredentials, sqlErrorText } from '../../sql/session';
 import { acceptedTlsVersions, probeMysqlTls, TlsVersionName } from '../../sql/starttls';
 import { readSqlTlsKeys, SqlTlsConfig, sqlTlsPaths } from '../../sql/tidb-keys';
 import { executorFor } from '../../tasks/context';
@@ -23,7 +25,12 @@ export interface SqlTlsInstanceStatus {
   /** What tidb.toml says; 'unknown' when it could not be read. */
   configured: SqlTlsConfig['state'] | 'unknown';
   tlsVersion?: string;
-  requireSecureTransport: boolean;
+  /** `SELECT @@global.require_secure_transport` now (a plaintext login refused with 3159 also says ON); null when it could not be read. */
+  requireSecureTransport: boolean | null;
+  /** tidb.toml still sets `require-secure-transport`, which TiDB v6.1+ ignores. */
+  staleRequireKey?: boolean;
+  /** The TiDB release, from `SELECT @@version`. */
+  tidbVersion?: string;
   /** What the MySQL port does now. */
   offered: 'tls' | 'plain' | 'closed' | 'failed';
   /** Served chain verifies against the SQL CA (tiseal's, else the host's tls/sql-ca.crt) and names the host. */
@@ -34,6 +41,8 @@ export interface SqlTlsInstanceStatus {
   tlsVersions?: Record<TlsVersionName, boolean>;
   level: Level;
   problems: string[];
+  /** Why requireSecureTransport is null. */
+  requireError?: string;
 }
 
 export interface SqlTlsStatusReport {
@@ -53,16 +62,29 @@ export function judgeSqlTls(s: SqlTlsInstanceStatus): void {
   if (s.configured === 'partial') err.push('ssl-ca/ssl-cert/ssl-key are half set in tidb.toml');
   if (s.configured === 'on' && s.offered !== 'tls') err.push(`configured for TLS but the MySQL port ${s.offered === 'plain' ? 'offers none (restart pending?)' : s.offered}`);
   if (s.configured === 'off' && s.offered === 'tls') warn.push('TLS is off in tidb.toml but the port offers it (restart pending?)');
+  if (s.requireSecureTransport && s.offered === 'plain') err.push('require_secure_transport is ON but the port offers no TLS: every TCP client is refused (3159)');
   if (s.offered === 'tls' && !s.verified) err.push('served certificate does not verify against the SQL CA for this host');
   if (s.certificate && s.certificate.daysLeft < 0) err.push(`certificate EXPIRED ${s.certificate.notAfter}`);
   else if (s.certificate && s.certificate.daysLeft < WARN_DAYS) warn.push(`certificate expires in ${s.certificate.daysLeft} days`);
   if (s.tlsVersions && (s.tlsVersions.TLSv1 || s.tlsVersions['TLSv1.1'])) warn.push('accepts TLS 1.0/1.1');
-  if (s.offered === 'tls' && !s.requireSecureTransport) warn.push('require-secure-transport is off: plaintext logins are accepted');
+  if (s.requireSecureTransport === null && s.requireError) warn.push(`require_secure_transport could not be read: ${s.requireError}`);
+  else if (s.offered === 'tls' && !s.requireSecureTransport) warn.push('require_secure_transport is OFF: plaintext logins are accepted');
+  if (s.staleRequireKey) warn.push(`tidb.toml sets require-secure-transport, which TiDB ${s.tidbVersion ?? 'v6.1+'} ignores (a system variable since v6.1): delete the key`);
   s.problems = [...err, ...warn];
   s.level = err.length ? 'error' : warn.length ? 'warning' : 'ok';
 }
 
-async function instanceStatus(pool: Parameters<typeof executorFor>[0], inst: Instance, localCa: string | undefined): Promise<SqlTlsInstanceStatus> {
+/** require_secure_transport as this TiDB applies it, over what its port offers (TLS unverified: only a value is read). */
+async function readRequire(inst: Instance, offered: string, ca: string | undefined, creds: SqlCredentials): Promise<{ on: boolean | null; version?: string; error?: string }> {
+  if (offered !== 'tls' && offered !== 'plain') return { on: null };
+  try {
+    return await readLiveRequire({ host: inst.host, port: mysqlPort(inst), tls: offered === 'tls' ? { ca, verify: false } : undefined }, creds);
+  } catch (e) {
+    return { on: null, error: `${sqlErrorText(e)} (give --sql-user/--sql-password-file, or --sql-cert/--sql-key)` };
+  }
+}
+
+async function instanceStatus(pool: Parameters<typeof executorFor>[0], inst: Instance, localCa: string | undefined, creds: SqlCredentials): Promise<SqlTlsInstanceStatus> {
   const exec = await executorFor(pool, inst);
   let config: SqlTlsConfig | undefined;
   let hostCa: string | undefined;
@@ -75,6 +97,7 @@ async function instanceStatus(pool: Parameters<typeof executorFor>[0], inst: Ins
   }
   const port = mysqlPort(inst);
   const probe = await probeMysqlTls(inst.host, port, { ca: localCa ?? hostCa });
+  const live = await readRequire(inst, probe.kind, localCa ?? hostCa, creds);
   const s: SqlTlsInstanceStatus = {
     id: inst.id,
     host: inst.host,
@@ -82,7 +105,10 @@ async function instanceStatus(pool: Parameters<typeof executorFor>[0], inst: Ins
     unit: inst.unit,
     configured: config?.state ?? 'unknown',
     tlsVersion: config?.tlsVersion,
-    requireSecureTransport: config?.requireSecureTransport ?? false,
+    requireSecureTransport: live.on,
+    ...(live.version ? { tidbVersion: live.version } : {}),
+    ...(live.error ? { requireError: live.error } : {}),
+    ...(config?.requireSecureTransport && requireIsSysvar(live.version) ? { staleRequireKey: true } : {}),
     offered: probe.kind,
     verified: probe.authorized === true,
     protocol: probe.protocol,
@@ -95,12 +121,12 @@ async function instanceStatus(pool: Parameters<typeof executorFor>[0], inst: Ins
   return s;
 }
 
-export async function collectSqlTlsStatus(opened: { topology: import('../../topology/types').Topology; cluster: { name: string }; pool: Parameters<typeof executorFor>[0]['pool'] }, opts: GlobalOptions): Promise<SqlTlsStatusReport> {
+export async function collectSqlTlsStatus(opened: { topology: import('../../topology/types').Topology; cluster: { name: string }; pool: Parameters<typeof executorFor>[0]['pool'] }, opts: GlobalOptions, creds: SqlCredentials): Promise<SqlTlsStatusReport> {
   const store = sqlCertStore(opts.stateDir, opened.cluster.name);
   const ca = store.hasCA() ? store.loadCA({ allowExpired: true }) : undefined;
   const report: SqlTlsStatusReport = { cluster: opened.cluster.name, instances: [], level: 'ok' };
   if (ca) report.ca = { path: store.caCertPath, subject: ca.info.subjectCN, notAfter: ca.info.notAfter.toISOString(), daysLeft: days(ca.info.notAfter) };
-  report.instances = await mapLimit(tidbInstances(opened), readConcurrency(opts), (inst) => instanceStatus({ pool: opened.pool }, inst, ca?.bundlePem));
+  report.instances = await mapLimit(tidbInstances(opened), readConcurrency(opts), (inst) => instanceStatus({ pool: opened.pool }, inst, ca?.bundlePem, creds));
   report.level = worst(report.instances.map((i) => i.level));
   return report;
 }
@@ -110,17 +136,18 @@ function printText(r: SqlTlsStatusReport): void {
   for (const i of r.instances) {
     const versions = i.tlsVersions ? Object.entries(i.tlsVersions).filter(([, ok]) => ok).map(([v]) => v).join(',') : '-';
     const cert = i.certificate ? ` ${i.verified ? 'verified' : 'NOT verified'} serial ${i.certificate.serial.slice(0, 16)} issuer "${i.certificate.issuer.replace(/\n/g, ', ')}" until ${i.certificate.notAfter.slice(0, 10)}` : '';
-    out.push(`  ${i.host}:${i.port} ${i.unit}: config ${i.configured}, port ${i.offered}${cert}; versions ${versions}; require-secure-transport ${i.requireSecureTransport ? 'on' : 'off'} [${i.level}]`);
+    out.push(`  ${i.host}:${i.port} ${i.unit}: config ${i.configured}, port ${i.offered}${cert}; versions ${versions}; require_secure_transport ${i.requireSecureTransport === null ? 'unknown' : i.requireSecureTransport ? 'ON' : 'OFF'} [${i.level}]`);
     for (const p of i.problems) out.push(`    - ${p}`);
   }
   process.stdout.write(out.join('\n') + '\n');
 }
 
 /** `tiseal sql-tls status`: read-only; exit 0 ok, 3 warning, 1 error (as `tls status`). */
-export async function run(topologyFile: string, _flags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
+export async function run(topologyFile: string, flags: Record<string, unknown>, opts: GlobalOptions): Promise<number> {
+  const creds = sqlCredentials(flags);
   const opened = await openCluster(topologyFile, opts);
   try {
-    const report = await collectSqlTlsStatus(opened, opts);
+    const report = await collectSqlTlsStatus(opened, opts, creds);
     if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else printText(report);
     return report.level === 'error' ? 1 : report.level === 'warning' ? 3 : 0;

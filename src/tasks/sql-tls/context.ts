@@ -24,6 +24,8 @@ export interface SqlTlsContext extends TlsContext {
     creds: SqlCredentials;
     /** Whether the components run cluster TLS (health checks of the status port need the client certificate). */
     clusterTls: boolean;
+    /** require_secure_transport as read live this run (src/tasks/sql-tls/require.ts clusterRequire). */
+    requireOn?: boolean;
     /** SQL CA bundle written as tls/sql-ca.crt (set by the SQL certificates step). */
     caPem?: string;
     /** tiseal issued the server certificates: the gate then also checks that they name the host. */

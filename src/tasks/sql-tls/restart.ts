@@ -12,6 +12,7 @@ import { executorFor } from '../context';
 import { waitHealthy } from '../restart/health';
 import { newestMtimeUs, systemctl, unitStates } from '../remote';
 import { mysqlPort, SqlTlsContext, tidbInstances } from './context';
+import { clusterRequire } from './require';
 import { tidbToml } from './stage';
 
 /** Why this TiDB must restart to serve the wanted SQL TLS state, or undefined when it does already. */
@@ -89,6 +90,13 @@ export function sqlRestartSteps(ctx: Pick<SqlTlsContext, 'topology'>, settleMs =
       async decide(c: SqlTlsContext) {
         const why = await sqlRestartReason(c, inst);
         if (!why) return noop(`already serves SQL TLS ${c.sql.want}`);
+        // TiDB loads require_secure_transport before its TLS config; with it ON and ssl-ca set that config
+        // demands a client certificate from every TLS client (pkg/util/misc.go; pingcap/tidb#69870).
+        if (c.sql.want === 'on' && (await clusterRequire(c, inst))) {
+          throw new StepError(`${inst.host}:${mysqlPort(inst)} ${inst.unit}: require_secure_transport is ON: restarted now with ssl-ca set, this TiDB would refuse every TLS client without a client certificate (pingcap/tidb#69870)`, {
+            suggestion: 'nothing was restarted (the files are staged): run `tiseal sql-tls require --off`, re-run `tiseal sql-tls enable` (it resumes), then `tiseal sql-tls require`',
+          });
+        }
         const settle = previous && settleMs > 0 ? `; first ${Math.ceil(settleMs / 1000)} s for load balancers to take ${previous.inst.host}:${mysqlPort(previous.inst)} back` : '';
         return {
           actions: [

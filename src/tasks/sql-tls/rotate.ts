@@ -3,6 +3,7 @@ import type { Step } from '../../engine/step';
 import { PreflightError, StepError } from '../../errors';
 import { parseCertificate } from '../../pki';
 import { openSqlSession, sqlErrorText } from '../../sql/session';
+import { readLiveRequire } from '../../sql/require';
 import { probeMysqlTls } from '../../sql/starttls';
 import { readSqlTlsKeys, sqlTlsPaths } from '../../sql/tidb-keys';
 import type { Instance } from '../../topology/types';
@@ -20,7 +21,6 @@ export async function checkRotatable(ctx: SqlTlsContext): Promise<void> {
     const cfg = readSqlTlsKeys(text ? (TOML.parse(text) as Record<string, unknown>) : {});
     const p = sqlTlsPaths(inst);
     if (cfg.state !== 'on') throw new PreflightError(`${inst.host} ${inst.unit}: SQL TLS is ${cfg.state} in ${tidbToml(inst)}; there is nothing to rotate`, { suggestion: 'run `tiseal sql-tls enable` first; nothing was changed' });
-    if (cfg.requireSecureTransport && cfg.ca) throw new PreflightError(requireWithCa(inst, 'tidb.toml sets require-secure-transport'), { suggestion: REQUIRE_WITH_CA_FIX });
     if (cfg.cert !== p.cert || cfg.key !== p.key) throw new PreflightError(`${inst.host} ${inst.unit}: ssl-cert/ssl-key point at ${cfg.cert} and ${cfg.key}, not tiseal's ${p.cert} and ${p.key}`, { suggestion: 'run `tiseal sql-tls enable` to move them to tiseal\'s files first; nothing was changed' });
   }
 }
@@ -34,21 +34,19 @@ const requireWithCa = (inst: Instance, why: string) =>
   `${inst.host} ${inst.unit}: ${why} and ssl-ca is set: after ALTER INSTANCE RELOAD TLS, TiDB would refuse every TLS client without a client certificate (pingcap/tidb#69870)`;
 const REQUIRE_WITH_CA_FIX = 'run `tiseal sql-tls require --off` first, rotate, then require again; nothing was changed';
 
-/** The live side of checkRotatable: `require_secure_transport` may be ON through SET GLOBAL only. Read-only SQL over verified TLS. */
+/**
+ * The require side of checkRotatable, read live (read-only SQL over verified TLS): from v6.1 the
+ * variable is all there is (tidb.toml's key is ignored), and before v6.1 the key sets it too.
+ */
 export async function checkLiveRequire(ctx: SqlTlsContext): Promise<void> {
   for (const inst of tidbInstances(ctx)) {
-    let live: string;
+    let on: boolean;
     try {
-      const s = await openSqlSession({ host: inst.host, port: mysqlPort(inst), tls: { ca: ctx.sql.caPem, verify: true } }, ctx.sql.creds);
-      try {
-        live = String(Object.values((await s.query('SELECT @@global.require_secure_transport'))[0] ?? {})[0] ?? '');
-      } finally {
-        await s.close();
-      }
+      on = (await readLiveRequire({ host: inst.host, port: mysqlPort(inst), tls: { ca: ctx.sql.caPem, verify: true } }, ctx.sql.creds)).on;
     } catch (e) {
       throw new StepError(`${inst.host}:${mysqlPort(inst)}: cannot log in over TLS as ${ctx.sql.creds.user}: ${sqlErrorText(e)}`, { suggestion: 'check --sql-user/--sql-password-file and that the port serves the SQL CA; nothing was changed' });
     }
-    if (/^(1|ON)$/i.test(live)) throw new StepError(requireWithCa(inst, 'require_secure_transport is ON'), { suggestion: REQUIRE_WITH_CA_FIX });
+    if (on) throw new StepError(requireWithCa(inst, 'require_secure_transport is ON'), { suggestion: REQUIRE_WITH_CA_FIX });
   }
 }
 
