@@ -13,5 +13,7 @@ import { sqlStageStep } from '../tasks/sql-tls/stage';
  * require_secure_transport OFF, or the first TiDB back without TLS would refuse every client.
  */
 export function sqlTlsSteps(ctx: Pick<SqlTlsContext, 'topology' | 'sql'>): Step<SqlTlsContext>[] {
-  return [sqlCertificatesStep, sqlStageStep, ...(ctx.sql.want === 'off' ? [sqlRequireOffStep] : []), ...sqlRestartSteps(ctx)];
+  // OFF before staging too: if it is refused, no tidb.toml is rewritten yet, so no later restart
+  // (by hand, a crash) brings a TiDB back without TLS under a persisted ON.
+  return [sqlCertificatesStep, ...(ctx.sql.want === 'off' ? [sqlRequireOffStep] : []), sqlStageStep, ...sqlRestartSteps(ctx)];
 }

@@ -109,7 +109,7 @@ describe('require_secure_transport read and set live (TiDB v6.1+: a cluster-wide
   it('disable turns require OFF before the first restart, once, over TLS; nothing to do when it is OFF', async () => {
     const ports = [await tidb('v8.5.1'), await tidb('v8.5.1')];
     const ctx = context('off', ports);
-    expect(sqlTlsSteps(ctx).map((s) => s.id)).toEqual(['sql-certificates', 'sql-stage', 'sql-require-off', ...ports.map((p) => `sql-restart-tidb-${p}@127.0.0.1`)]);
+    expect(sqlTlsSteps(ctx).map((s) => s.id)).toEqual(['sql-certificates', 'sql-require-off', 'sql-stage', ...ports.map((p) => `sql-restart-tidb-${p}@127.0.0.1`)]);
     expect(sqlTlsSteps(context('on', ports)).map((s) => s.id)).not.toContain('sql-require-off');
     cluster.on = true;
     expect(await apply(ctx, sqlRequireOffStep)).toEqual(['SET GLOBAL require_secure_transport = OFF on TIDB (persisted; every TiDB applies it)']);
