@@ -38,8 +38,8 @@ const portOf = (url: string | undefined) => (url ? /:(\d+)\s*$/.exec(url.split('
 export interface PdDirFacts {
   /** The deployed run script, if any. */
   script?: string;
-  /** stat of the data dir as root: absent, or its type, owner and whether it holds entries / `member`. */
-  dir?: { isDir: boolean; symlink: boolean; owner: string; entries: string[] };
+  /** stat of the data dir as root (a symlink never gets here: checkRootPaths refuses it first): absent, or its type, owner and entries. */
+  dir?: { isDir: boolean; owner: string; entries: string[] };
 }
 
 /** Every reason the topology's PD data dir may not be touched, naming both values where they differ. */
@@ -57,7 +57,7 @@ export function pdDataDirProblems(pd: Instance, user: string, f: PdDirFacts): st
     if (peer !== undefined && peer !== String(pd.ports.peer_port)) out.push(`topology says peer_port ${pd.ports.peer_port}, the deployed run script listens on ${peer}`);
   }
   if (f.dir) {
-    if (f.dir.symlink || !f.dir.isDir) out.push(`${dir} is ${f.dir.symlink ? 'a symlink' : 'not a directory'}`);
+    if (!f.dir.isDir) out.push(`${dir} is not a directory`);
     else if (f.dir.owner !== user) out.push(`${dir} is owned by ${f.dir.owner}, not the deploy user ${user}`);
     else if (f.dir.entries.length > 0 && !f.dir.entries.includes('member') && !f.dir.entries.includes('join')) out.push(`${dir} holds no PD data (no member/), but ${f.dir.entries.slice(0, 5).join(', ')}${f.dir.entries.length > 5 ? ', …' : ''}`);
   }
@@ -70,7 +70,7 @@ async function readPdDirFacts(ctx: Pick<TlsContext, 'pool'>, pd: Instance): Prom
   const st = await exec.stat(pd.dataDir!, { sudo: true }).catch(() => undefined);
   if (!st?.exists) return { script };
   const entries = st.isDirectory ? (await exec.exec(`ls -A -- ${shq(pd.dataDir!)}`, { sudo: true, allowFailure: true })).stdout.split('\n').filter(Boolean) : [];
-  return { script, dir: { isDir: st.isDirectory, symlink: false, owner: st.owner ?? '?', entries } };
+  return { script, dir: { isDir: st.isDirectory, owner: st.owner ?? '?', entries } };
 }
 
 /** Preflight: refuse, before any change, a PD whose data dir cannot be proven (one line per PD, both values named). */

@@ -23,13 +23,13 @@ describe('PD data dir proof', () => {
   });
 
   it('the deployed PD on its own dir, holding member/: nothing to say', () => {
-    expect(pdDataDirProblems(DEPLOYED, 'tidb', { script, dir: { isDir: true, symlink: false, owner: 'tidb', entries: ['member', 'hot-region'] } })).toEqual([]);
+    expect(pdDataDirProblems(DEPLOYED, 'tidb', { script, dir: { isDir: true, owner: 'tidb', entries: ['member', 'hot-region'] } })).toEqual([]);
     expect(pdDataDirProblems(DEPLOYED, 'tidb', { script })).toEqual([]); // moved aside or not there yet
   });
 
   it('a topology data_dir that is not the deployed one (the /etc/systemd/system case) names both and the system path', () => {
     const [pd] = pdInstances(topo('/etc/systemd/system'));
-    expect(pdDataDirProblems(pd, 'tidb', { script, dir: { isDir: true, symlink: false, owner: 'root', entries: ['ssh.service'] } })).toEqual([
+    expect(pdDataDirProblems(pd, 'tidb', { script, dir: { isDir: true, owner: 'root', entries: ['ssh.service'] } })).toEqual([
       'data_dir /etc/systemd/system is inside the system directory /etc',
       `topology says data_dir /etc/systemd/system, the deployed ${pd.runScript} starts PD on /tidb-data/pd-2379`,
       '/etc/systemd/system is owned by root, not the deploy user tidb',
@@ -39,7 +39,7 @@ describe('PD data dir proof', () => {
   it('a dir of the deploy user that holds no PD data, and ports that differ, are refused', () => {
     const [pd] = pdInstances(topo('/data/other'));
     const moved = script.replace(/\/tidb-data\/pd-2379/g, '/data/other').replace(/:2380/g, ':2390');
-    expect(pdDataDirProblems(pd, 'tidb', { script: moved, dir: { isDir: true, symlink: false, owner: 'tidb', entries: ['photos', 'notes.txt'] } })).toEqual([
+    expect(pdDataDirProblems(pd, 'tidb', { script: moved, dir: { isDir: true, owner: 'tidb', entries: ['photos', 'notes.txt'] } })).toEqual([
       'topology says peer_port 2380, the deployed run script listens on 2390',
       '/data/other holds no PD data (no member/), but photos, notes.txt',
     ]);
