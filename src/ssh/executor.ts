@@ -33,6 +33,17 @@ export interface PutOptions {
   sudo?: boolean;
 }
 
+export interface ReplaceOptions {
+  /** Where the current file is copied first (kept if there already: the first backup of a run wins). */
+  backup: string;
+  /** Key material: the backup copy is 0600. */
+  private: boolean;
+  mode?: number;
+  owner?: string;
+  /** Make the file's directory first (missing components too) with this owner and mode. */
+  dir?: { owner: string; mode: number };
+}
+
 export interface RemoteStat {
   exists: boolean;
   isFile: boolean;
@@ -58,6 +69,8 @@ export interface Executor {
   /** Read a remote file. Rejects when it does not exist (use stat first). */
   get(remotePath: string, opts?: { sudo?: boolean }): Promise<Buffer>;
   stat(remotePath: string, opts?: { sudo?: boolean }): Promise<RemoteStat>;
+  /** `stat` with sudo of several paths in one round trip (the same answers, in order; rejects on the first refused path). */
+  statMany(remotePaths: string[]): Promise<RemoteStat[]>;
   /*
    * The root-side operations below (and get/stat/put with sudo) never follow a symlink another
    * user could have planted, on the way or at the end: they reject with UnsafeRemotePathError.
@@ -70,6 +83,11 @@ export interface Executor {
    * Resolves true when a copy was made.
    */
   backup(file: string, backup: string, opts?: { private?: boolean }): Promise<boolean>;
+  /**
+   * Replace `file` as root: `dir` made first when given (like ensureDir), the current file backed
+   * up (like backup), then `content` written (like put with sudo) — one root-side round trip.
+   */
+  replace(content: string | Buffer, file: string, opts: ReplaceOptions): Promise<void>;
   /** rm -rf as root (a missing path is fine). */
   remove(remotePath: string): Promise<void>;
   close(): Promise<void>;

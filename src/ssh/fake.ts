@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { RemoteCommandError, SshError } from '../errors';
 import { CommandTimeoutError, RemoteFileError, UnsafeRemotePathError } from './errors';
-import type { ExecOptions, ExecResult, Executor, ExecutorPool, PutOptions, RemoteStat } from './executor';
+import type { ExecOptions, ExecResult, Executor, ExecutorPool, PutOptions, RemoteStat, ReplaceOptions } from './executor';
 import { sudoError } from './sudo';
 
 interface FakeEntryBase {
@@ -280,6 +280,12 @@ export class FakeExecutor implements Executor {
     };
   }
 
+  async statMany(remotePaths: string[]): Promise<RemoteStat[]> {
+    const out: RemoteStat[] = [];
+    for (const p of remotePaths) out.push(await this.stat(p, { sudo: true }));
+    return out;
+  }
+
   async ensureDir(dir: string, opts: { owner: string; mode: number }): Promise<void> {
     this.calls.push({ op: 'ensureDir', path: dir, owner: opts.owner, mode: opts.mode });
     this.rootOp('create directory', dir);
@@ -315,6 +321,13 @@ export class FakeExecutor implements Executor {
     if (dir.owner !== 'root' || (dir.mode & 0o022) !== 0) throw new UnsafeRemotePathError(this.host, path.posix.dirname(backup), 'is writable by a user other than root');
     this.files.set(dst, { ...src, content: Buffer.from(src.content), mode: opts.private ? 0o600 : src.mode, ino: this.nextIno++ });
     return true;
+  }
+
+  /** The three operations SshExecutor does in one script, logged as the three calls. */
+  async replace(content: string | Buffer, file: string, opts: ReplaceOptions): Promise<void> {
+    if (opts.dir) await this.ensureDir(path.posix.dirname(file), opts.dir);
+    await this.backup(file, opts.backup, { private: opts.private });
+    await this.put(content, file, { mode: opts.mode, owner: opts.owner, atomic: true, sudo: true });
   }
 
   async remove(remotePath: string): Promise<void> {

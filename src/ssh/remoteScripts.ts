@@ -127,6 +127,24 @@ export function safeStatScript(remotePath: string): string {
   return script([`tiseal_cd ${shq(dir)}`, `tiseal_leaf ${shq(name)} ${shq(remotePath)}`, `[ -e ./${shq(name)} ] || tiseal_missing ${shq(remotePath)}`, `stat -c ${shq(STAT_FORMAT)} -- ./${shq(name)}`]);
 }
 
+/**
+ * `stat` of several paths as root in one script, each walked like safeStatScript in its own
+ * subshell: a line `<index> <stat>` per path, `<index> -` when missing; a refused path stops the
+ * script with its tag (exit 40).
+ */
+export function safeStatManyScript(paths: string[]): string {
+  return script(
+    paths.map((p, i) => {
+      const { dir, name } = splitPath(p);
+      const body = name
+        ? `tiseal_cd ${shq(dir)}; tiseal_leaf ${shq(name)} ${shq(p)}; [ -e ./${shq(name)} ] || tiseal_missing ${shq(p)}; _o=$(stat -c ${shq(STAT_FORMAT)} -- ./${shq(name)}) || exit 1`
+        : `_o=$(stat -c ${shq(STAT_FORMAT)} /) || exit 1`;
+      // errexit is off inside `( … ) || …`: every step above exits on failure itself.
+      return `( ${body}; echo "${i} $_o" ) || { _st=$?; [ "$_st" -eq ${MISSING_EXIT} ] || exit "$_st"; echo '${i} -'; }`;
+    }),
+  );
+}
+
 /** The bytes of a regular file as root; `iflag=nofollow` also catches a symlink swapped in after the check. */
 export function safeReadScript(remotePath: string): string {
   const { dir, name } = splitPath(remotePath);
@@ -150,37 +168,48 @@ export function safeReadScript(remotePath: string): string {
  * has. Without explicit mode/owner an existing target's are kept.
  */
 export function installScript(p: { target: string; mode?: number; owner?: string }): string {
+  return script(installLines(p));
+}
+
+function installLines(p: { target: string; mode?: number; owner?: string }): string[] {
   const { dir, name } = splitPath(p.target);
   const n = shq(name);
-  return script([
+  return [
     `tiseal_cd ${shq(dir)}`,
     `tiseal_leaf ${n} ${shq(p.target)}`,
     `[ ! -d ./${n} ] || { echo ${shq(`${p.target}: Is a directory`)} >&2; exit 1; }`,
     `mode=${p.mode === undefined ? '' : octal(p.mode)} own=${p.owner === undefined ? '' : shq(p.owner)}`,
-    `if [ -e ./${n} ]; then`,
-    `  [ -n "$mode" ] || mode=0$(stat -c %a -- ./${n})`,
-    `  [ -n "$own" ] || own=$(stat -c %u:%g -- ./${n})`,
+    `if [ -e ./${n} ] && { [ -z "$mode" ] || [ -z "$own" ]; }; then`,
+    `  _was=$(stat -c '%a %u:%g' -- ./${n})`,
+    '  [ -n "$mode" ] || mode=0${_was% *}',
+    '  [ -n "$own" ] || own=${_was#* }',
     'fi',
     '[ -n "$mode" ] || mode=0644',
     '[ -n "$own" ] || own=0:0',
-    '_d=$(stat -c %d:%i .)',
+    // tiseal_cd left the device:inode of the directory it stands in in $_up.
+    '_d=$_up',
     '_s=$(mktemp -d ./.tiseal-XXXXXXXX)',
     `trap 'if [ -n "\${_in:-}" ]; then rm -f ./new; cd ..; fi; rmdir -- "$_s" 2>/dev/null || true' EXIT`,
     'cd -P -- "$_s"',
     '_in=1',
-    `[ "$(stat -c %d:%i ..)" = "$_d" ] && [ "$(stat -c %u:%a .)" = 0:700 ] || tiseal_refuse ${shq(dir)}/"$_s" 'was replaced while tiseal used it'`,
+    // One stat for both: `..` must be the directory we came from, `.` root's own 0700 dir.
+    `[ "$(stat -c '%d:%i %u:%a' .. . | { read -r up _; read -r _ me; echo "$up $me"; })" = "$_d 0:700" ] || tiseal_refuse ${shq(dir)}/"$_s" 'was replaced while tiseal used it'`,
     'cat > ./new',
     'chown -- "$own" ./new',
     'chmod -- "$mode" ./new',
     `mv -T -- ./new ../${n}`,
     'cd .. && _in=',
-  ]);
+  ];
 }
 
 /** Make a directory as root (missing components too, handed to `owner`), never through a symlink. */
 export function ensureDirScript(dir: string, owner: string, mode: number): string {
+  return script(ensureDirLines(dir, owner, mode));
+}
+
+function ensureDirLines(dir: string, owner: string, mode: number): string[] {
   splitPath(dir);
-  return script([`tiseal_cd ${shq(dir)} ${shq(owner)} ${octal(mode)}`, `chown -- ${shq(owner)} .`, `chmod -- ${octal(mode)} .`]);
+  return [`tiseal_cd ${shq(dir)} ${shq(owner)} ${octal(mode)}`, `chown -- ${shq(owner)} .`, `chmod -- ${octal(mode)} .`];
 }
 
 /**
@@ -191,11 +220,15 @@ export function ensureDirScript(dir: string, owner: string, mode: number): strin
  * Prints `backed-up` when it made one.
  */
 export function backupScript(file: string, backup: string, opts: { private: boolean }): string {
+  return script(backupLines(file, backup, opts));
+}
+
+function backupLines(file: string, backup: string, opts: { private: boolean }): string[] {
   const src = splitPath(file);
   const dst = splitPath(backup);
   const sn = shq(src.name);
   const dn = shq(dst.name);
-  return script([
+  return [
     '_t=$(mktemp -d)',
     `trap 'rm -rf -- "$_t"' EXIT`,
     `[ "$(stat -c %u:%a "$_t")" = 0:700 ] || tiseal_refuse "$_t" 'is not a private temp dir'`,
@@ -225,6 +258,24 @@ export function backupScript(file: string, backup: string, opts: { private: bool
     `  mv -T -- "$_n" ./${dn}`,
     '  echo backed-up',
     ')',
+  ];
+}
+
+/**
+ * ensureDir (optional), backup and install of one file in a single root-side script: one sudo,
+ * one shell, one channel instead of three (a file replaced costs a host one process start per
+ * command, and stage replaces dozens). Each earlier part runs in its own subshell, so its `exit 0`
+ * (nothing to back up) and its cwd stay there and a failure stops the script before the install.
+ * The content arrives on stdin, read only by the install part.
+ */
+export function replaceScript(p: { target: string; backup: string; private: boolean; mode?: number; owner?: string; dir?: { owner: string; mode: number } }): string {
+  const { dir } = splitPath(p.target);
+  return script([
+    ...(p.dir ? ['(', ...ensureDirLines(dir, p.dir.owner, p.dir.mode), ')'] : []),
+    '(',
+    ...backupLines(p.target, p.backup, { private: p.private }),
+    ')',
+    ...installLines(p),
   ]);
 }
 

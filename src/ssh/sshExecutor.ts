@@ -8,8 +8,8 @@ import { RemoteCommandError, SshError, stderrTail } from '../errors';
 import { shq } from '../util/shell';
 import type { ByteCounters, OpenConnection } from './connect';
 import { CommandTimeoutError, RemoteFileError, UnsafeRemotePathError } from './errors';
-import type { ExecOptions, ExecResult, Executor, PutOptions, RemoteStat } from './executor';
-import { backupScript, ensureDirScript, installScript, MISSING_EXIT, parseStatOutput, removeScript, safeReadScript, safeStatScript, statCommand, UNSAFE_EXIT, UNSAFE_TAG } from './remoteScripts';
+import type { ExecOptions, ExecResult, Executor, PutOptions, RemoteStat, ReplaceOptions } from './executor';
+import { backupScript, ensureDirScript, installScript, MISSING_EXIT, parseStatOutput, removeScript, replaceScript, safeReadScript, safeStatManyScript, safeStatScript, statCommand, UNSAFE_EXIT, UNSAFE_TAG } from './remoteScripts';
 import { Semaphore } from './semaphore';
 import { isSudoPasswordError, sudoError, wrapSudo } from './sudo';
 
@@ -349,6 +349,17 @@ export class SshExecutor implements Executor {
     throw new RemoteFileError(this.host, 'stat', remotePath, code, r.stderr.trim() || `stat exited ${r.code}`, code === 'EACCES' ? 'pass { sudo: true } for paths the login user cannot see' : undefined);
   }
 
+  async statMany(remotePaths: string[]): Promise<RemoteStat[]> {
+    if (remotePaths.length === 0) return [];
+    const out = (await this.rootScript('stat', remotePaths[0], safeStatManyScript(remotePaths))).toString('utf8');
+    const byIndex = new Map(out.split('\n').filter(Boolean).map((l) => [Number(l.slice(0, l.indexOf(' '))), l.slice(l.indexOf(' ') + 1)]));
+    return remotePaths.map((p, i) => {
+      const line = byIndex.get(i);
+      if (line === undefined) throw new RemoteFileError(this.host, 'stat', p, 'EIO', 'no answer for this path');
+      return line === '-' ? { exists: false, isFile: false, isDirectory: false, mode: 0, size: 0, uid: -1, gid: -1, mtimeMs: 0 } : { exists: true, ...parseStatOutput(line) };
+    });
+  }
+
   async ensureDir(dir: string, opts: { owner: string; mode: number }): Promise<void> {
     await this.rootScript('create directory', dir, ensureDirScript(dir, opts.owner, opts.mode));
   }
@@ -356,6 +367,10 @@ export class SshExecutor implements Executor {
   async backup(file: string, backup: string, opts: { private?: boolean } = {}): Promise<boolean> {
     const out = await this.rootScript('back up', file, backupScript(file, backup, { private: !!opts.private }));
     return /backed-up/.test(out.toString('utf8'));
+  }
+
+  async replace(content: string | Buffer, file: string, opts: ReplaceOptions): Promise<void> {
+    await this.rootScript('write', file, replaceScript({ target: file, ...opts }), Buffer.from(content));
   }
 
   async remove(remotePath: string): Promise<void> {

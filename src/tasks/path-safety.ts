@@ -22,8 +22,14 @@ export function rootPathsOf(inst: Instance): string[] {
  * in, not half-way.
  */
 export async function checkRootPaths(ctx: Pick<TlsContext, 'topology' | 'pool' | 'opts'>): Promise<void> {
-  await mapLimit(ctx.topology.instances, readConcurrency(ctx.opts), async (inst) => {
-    const exec = await executorFor(ctx, inst);
-    for (const p of rootPathsOf(inst)) await exec.stat(p, { sudo: true });
+  // One root-side script per host (a process start per command is what a run pays for on a host).
+  const byHost = new Map<string, Instance[]>();
+  for (const inst of ctx.topology.instances) {
+    const k = `${inst.manageHost ?? inst.host}:${inst.sshPort ?? ''}`;
+    byHost.set(k, [...(byHost.get(k) ?? []), inst]);
+  }
+  await mapLimit([...byHost.values()], readConcurrency(ctx.opts), async (insts) => {
+    const exec = await executorFor(ctx, insts[0]);
+    await exec.statMany([...new Set(insts.flatMap(rootPathsOf))]);
   });
 }

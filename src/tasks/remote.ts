@@ -24,11 +24,16 @@ export function backupPathOf(deployDir: string, runId: string, file: string): st
 /**
  * Replace a remote file the safe way: copy the current one into the run's backup dir (once per
  * run: a resumed run does not overwrite the original backup; key material 0600 in root's 0700
- * dirs), then write atomically with mode/owner. Neither follows a symlink (see remoteScripts).
+ * dirs), then write atomically with mode/owner, in one root-side round trip (`dir` made first when
+ * given). Nothing follows a symlink (see remoteScripts).
  */
-export async function writeWithBackup(exec: Executor, file: string, content: string | Buffer, opts: { deployDir: string; runId: string; mode: number; owner: string }): Promise<void> {
-  await exec.backup(file, backupPathOf(opts.deployDir, opts.runId, file), { private: opts.mode === 0o600 });
-  await exec.put(content, file, { mode: opts.mode, owner: opts.owner, atomic: true, sudo: true });
+export async function writeWithBackup(
+  exec: Executor,
+  file: string,
+  content: string | Buffer,
+  opts: { deployDir: string; runId: string; mode: number; owner: string; dir?: { owner: string; mode: number } },
+): Promise<void> {
+  await exec.replace(content, file, { backup: backupPathOf(opts.deployDir, opts.runId, file), private: opts.mode === 0o600, mode: opts.mode, owner: opts.owner, dir: opts.dir });
 }
 
 /** Newest mtime (µs since the epoch, to compare with systemd's timestamps) among files; missing files count as 0. */

@@ -3,7 +3,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { backupScript, ensureDirScript, installScript, isSudoPasswordError, logTailScript, octal, parseStatOutput, removeScript, safeReadScript, safeStatScript, statCommand, wrapSudo } from '../../src/ssh';
+import { backupScript, ensureDirScript, installScript, replaceScript, safeStatManyScript, isSudoPasswordError, logTailScript, octal, parseStatOutput, removeScript, safeReadScript, safeStatScript, statCommand, wrapSudo } from '../../src/ssh';
 import { shq } from '../../src/util/shell';
 import { describeUnless } from '../support/skip-or-fail';
 
@@ -214,6 +214,63 @@ describeUnless(isRoot ? undefined : 'not running as root')('root-side scripts (a
     const w = sh(backupScript(key, path.join(d, 'backup', 'tiseal-r2', 'pd.pem'), { private: true }));
     expect(w.status).toBe(40);
     expect(w.stderr).toContain('is writable by a user other than root');
+  });
+
+  test('replaceScript = ensureDir + backup + install in one script: new dir for the owner, first backup kept 0600, content installed; a refused backup installs nothing', () => {
+    const d = deployDir();
+    const key = path.join(d, 'tls', 'pd.pem');
+    const backup = (run: string) => path.join(d, 'backup', `tiseal-${run}`, 'tls', 'pd.pem');
+    const opts = (run: string) => ({ target: key, backup: backup(run), private: true, mode: 0o600, owner: 'nobody:nogroup', dir: { owner: 'nobody:nogroup', mode: 0o755 } });
+    // a missing file in a missing dir: the dir is made, nothing to back up, the key written
+    let r = sh(replaceScript(opts('r1')), 'KEY 1');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('');
+    expect([fs.statSync(path.dirname(key)).uid, fs.statSync(path.dirname(key)).mode & 0o7777]).toEqual([NOBODY, 0o755]);
+    expect(fs.existsSync(backup('r1'))).toBe(false);
+    expect([fs.statSync(key).mode & 0o7777, fs.statSync(key).uid, fs.readFileSync(key, 'utf8')]).toEqual([0o600, NOBODY, 'KEY 1']);
+    // an existing one: backed up first (0600, root-only dirs), then replaced; the run's first backup is kept
+    fs.chmodSync(key, 0o644);
+    r = sh(replaceScript(opts('r2')), 'KEY 2');
+    expect([r.status, r.stdout.trim()]).toEqual([0, 'backed-up']);
+    expect([fs.statSync(backup('r2')).mode & 0o7777, fs.readFileSync(backup('r2'), 'utf8')]).toEqual([0o600, 'KEY 1']);
+    expect([fs.statSync(key).mode & 0o7777, fs.readFileSync(key, 'utf8')]).toEqual([0o600, 'KEY 2']);
+    expect(sh(replaceScript(opts('r2')), 'KEY 3').status).toBe(0);
+    expect([fs.readFileSync(backup('r2'), 'utf8'), fs.readFileSync(key, 'utf8')]).toEqual(['KEY 1', 'KEY 3']);
+    expect(fs.readdirSync(path.dirname(key))).toEqual(['pd.pem']);
+    // a backup dir the deploy user swapped for a symlink: refused, and the key is not replaced
+    const c = canary();
+    plant(path.join(d, 'backup', 'tiseal-r3'), c.dir);
+    const before = c.snapshot();
+    r = sh(replaceScript(opts('r3')), 'KEY 4');
+    refused(r, path.join(d, 'backup', 'tiseal-r3'));
+    expect(fs.readFileSync(key, 'utf8')).toBe('KEY 3');
+    expect(c.snapshot()).toBe(before);
+    // a symlinked target dir is refused before anything is made
+    plant(path.join(d, 'tls'), c.dir);
+    r = sh(replaceScript(opts('r4')), 'KEY 5');
+    refused(r, path.join(d, 'tls'));
+    expect(c.snapshot()).toBe(before);
+    expect(fs.existsSync(path.join(d, 'backup', 'tiseal-r4'))).toBe(false);
+  });
+
+  test('safeStatManyScript answers each path as safeStatScript does, in one script; a planted symlink anywhere refuses the lot', () => {
+    const d = deployDir();
+    const paths = [path.join(d, 'conf', 'pd.toml'), path.join(d, 'conf'), path.join(d, 'conf', 'none'), path.join(d, 'nodir', 'x'), '/'];
+    const r = sh(safeStatManyScript(paths));
+    expect(r.stderr.split('\n').filter((l) => l && !l.startsWith('tiseal-missing: '))).toEqual([]);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.map((l) => l.split(' ')[0])).toEqual(['0', '1', '2', '3', '4']);
+    for (const [i, p] of paths.entries()) {
+      const one = sh(safeStatScript(p));
+      expect(`${i} ${one.status === 41 ? '-' : one.stdout.trim()}`).toBe(lines[i]);
+    }
+    expect(lines[2]).toBe('2 -');
+    expect(parseStatOutput(lines[0].slice(2))).toMatchObject({ isFile: true, uid: NOBODY, mode: 0o644 });
+    const c = canary();
+    plant(path.join(d, 'conf'), c.dir);
+    refused(sh(safeStatManyScript([path.join(d, 'nodir', 'x'), path.join(d, 'conf', 'secret')])), path.join(d, 'conf'));
   });
 
   test('logTailScript: names are never code, symlinked logs are not read, only the tail is printed', () => {

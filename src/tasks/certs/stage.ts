@@ -39,8 +39,7 @@ export function fileAction(ctx: TlsContext, inst: Instance, file: string, before
       const owner = deployOwner(ctx);
       const dir = path.posix.dirname(file);
       // The key directory of encryption at rest is private; conf/, scripts/ and tls/ are TiUP's 0755.
-      await exec.ensureDir(dir, { owner, mode: mode === 0o600 && path.posix.basename(dir) !== 'tls' ? 0o700 : 0o755 });
-      await writeWithBackup(exec, file, after, { deployDir: inst.deployDir, runId: ctx.runId, mode, owner });
+      await writeWithBackup(exec, file, after, { deployDir: inst.deployDir, runId: ctx.runId, mode, owner, dir: { owner, mode: mode === 0o600 && path.posix.basename(dir) !== 'tls' ? 0o700 : 0o755 } });
     },
   };
 }
