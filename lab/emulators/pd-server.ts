@@ -175,7 +175,9 @@ async function main(): Promise<void> {
         await startFront({
           listenUrl: u,
           tls: u.startsWith('https://') ? serverTls : undefined,
-          allowedCN: v84 ? allowed : undefined,
+          // v8.4+: the list reaches etcd's client TLS only with more than one CN (tikv/pd v8.5.1
+          // server/config/config.go GenEmbedEtcdConfig: "Only check client cert when there are multiple CNs").
+          allowedCN: v84 && allowed.length > 1 ? allowed : undefined,
           apiPort,
           etcdPort,
           log,

@@ -128,7 +128,7 @@ async function server(argv: string[]): Promise<void> {
       // its status server (tidb-engine-ext proxy_server/src/status_server) reloads only after a failed handshake.
       proxyTls = new ServerTls({ paths: learnerPaths, requireClientCert: true, reload: 'cert-mtime', reloadCA: true }, log);
       proxyStatusTls = new ServerTls(
-        { paths: learnerPaths, requireClientCert: learnerSec.allowedCN.length > 0, reload: 'after-failed-handshake', reloadCA: true },
+        { paths: learnerPaths, requireClientCert: learnerSec.allowedCN.length > 0, reload: 'after-failed-handshake', reloadCA: true, mozillaModern: true },
         log,
       );
     }

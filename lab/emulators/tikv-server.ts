@@ -86,7 +86,7 @@ async function main(): Promise<void> {
       serverTls = new ServerTls({ paths, requireClientCert: true, reload: 'cert-mtime', reloadCA: true }, log);
       // The status server reloads only after a failed handshake (tls_incoming → handle_ssl_error).
       statusTls = new ServerTls(
-        { paths, requireClientCert: cfg.security.allowedCN.length > 0, reload: 'after-failed-handshake', reloadCA: true },
+        { paths, requireClientCert: cfg.security.allowedCN.length > 0, reload: 'after-failed-handshake', reloadCA: true, mozillaModern: true },
         log,
       );
     } catch (e) {

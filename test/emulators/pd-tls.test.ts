@@ -42,7 +42,7 @@ beforeAll(() => {
   build = buildEmulators();
   base = tmpDir('pdtls');
   pki = new Pki(path.join(base, 'tls'));
-  pd = pki.issue('pd', 'pd', [1, 2, 3, 4, 5].map(IP));
+  pd = pki.issue('pd', 'pd', [1, 2, 3, 4, 5, 6].map(IP));
   client = pki.issue('client', 'client', []);
   tidb = pki.issue('tidb', 'tidb', []);
 });
@@ -102,6 +102,17 @@ test('cert-allowed-cn from v8.4.0: several CNs, checked on the client port', asy
   expect(denied.http).not.toBe(200);
   expect(denied.code).not.toBe(0);
   expect(curl(url, withCert(pd)).http).toBe(200);
+  await p.stop();
+});
+
+// tikv/pd v8.5.1 server/config/config.go GenEmbedEtcdConfig: "Only check client cert when there
+// are multiple CNs" — `if len(c.Security.CertAllowedCNs) > 1 { cfg.ClientTLSInfo.AllowedCNs = … }`.
+test('cert-allowed-cn from v8.4.0 with one CN: the client port takes any certificate of the CA', async () => {
+  const p = startPd(6, 'https', tlsToml(['pd']), 'v8.5.1');
+  const url = `https://${IP(6)}:2379/pd/api/v1/members`;
+  await waitFor('v8.5 PD up', () => curl(url, withCert(pd)).http === 200 || undefined);
+  expect(curl(url, withCert(client)).http).toBe(200);
+  expect(curl(url, { ca: pki.ca }).http).not.toBe(200); // still a client certificate, though
   await p.stop();
 });
 

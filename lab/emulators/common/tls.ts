@@ -34,7 +34,21 @@ export interface ServerTlsConfig {
    * `GODEBUG=tls10server=1`, which restores Go's old TLS 1.0 server minimum (planted by the audit test).
    */
   goRuntime?: boolean;
+  /**
+   * rust-openssl `SslAcceptor::mozilla_modern` (openssl/src/ssl/connector.rs: Mozilla's modern v4
+   * profile — NO_TLSV1 | NO_TLSV1_1 | NO_TLSV1_3, server cipher preference, ECDHE suites only), which
+   * TiKV's status server builds its acceptor with (tikv v6.5–v8.5 src/server/status_server/mod.rs;
+   * TiFlash's proxy the same in proxy_components/proxy_server/src/status_server/mod.rs): TLS 1.2
+   * and nothing else, so a client that offers only TLS 1.3 or only RSA key exchange is refused.
+   */
+  mozillaModern?: boolean;
 }
+
+/** The cipher list of rust-openssl's mozilla_modern (OpenSSL names). */
+export const MOZILLA_MODERN_CIPHERS =
+  'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:' +
+  'ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:' +
+  'ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256';
 
 export class TlsFileError extends Error {
   constructor(readonly file: string, readonly code: string | undefined, message: string) {
@@ -97,7 +111,9 @@ export class ServerTls {
   contextOptions(): tls.SecureContextOptions {
     const tls10 = this.cfg.goRuntime && /(^|,)tls10server=1(,|$)/.test(process.env.GODEBUG ?? '');
     // OpenSSL 3 needs security level 0 for the TLS 1.0/1.1 handshake hash (Go needs no such switch).
-    return { ca: this.loaded.ca, cert: this.loaded.cert, key: this.loaded.key, minVersion: tls10 ? 'TLSv1' : 'TLSv1.2', ...(tls10 ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {}) };
+    const base = { ca: this.loaded.ca, cert: this.loaded.cert, key: this.loaded.key };
+    if (this.cfg.mozillaModern) return { ...base, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', ciphers: MOZILLA_MODERN_CIPHERS, honorCipherOrder: true };
+    return { ...base, minVersion: tls10 ? 'TLSv1' : 'TLSv1.2', ...(tls10 ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {}) };
   }
 
   serverOptions(): tls.TlsOptions {
