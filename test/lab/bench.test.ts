@@ -23,8 +23,10 @@ describeLab('the benchmark harness on the lab', () => {
   }, 15 * 60_000);
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-  it('measures the physical limit and the outage of two schedules with the SQL tick prober; the cluster goes unanswered only while components restart', async () => {
-    const o = await benchOutage({ rounds: 1, schedules: ['overlap', 'stop-all'], limit: true, converge: 0, workDir: work, log: () => undefined });
+  // One schedule (the default): the harness is the same for every schedule, and stop-all's tier
+  // order on the lab is tls-schedule.test.ts's subject (a second schedule here cost CI ~100 s).
+  it('measures the physical limit and the outage of a schedule with the SQL tick prober; the cluster goes unanswered only while components restart', async () => {
+    const o = await benchOutage({ rounds: 1, schedules: ['overlap'], limit: true, converge: 0, workDir: work, log: () => undefined });
     // every instance restarted once, the PD leader last (its restart is the election)
     const l = o.limit!;
     expect(l.restarts.map((r) => `${r.unit}@${r.host}`).sort()).toEqual(loadTopology(o.info.topologyFile).instances.map((i) => `${i.unit}@${i.host}`).sort());
@@ -32,12 +34,12 @@ describeLab('the benchmark harness on the lab', () => {
     for (const r of l.restarts) expect(r.ms).toBeGreaterThan(0);
     expect(l.election.ms).toBeGreaterThan(0);
     expect(l.ms).toBe(Math.max(...l.restarts.map((r) => r.ms)) + l.election.ms);
-    expect(o.runs.map((r) => r.schedule)).toEqual(['overlap', 'stop-all']);
+    expect(o.runs.map((r) => r.schedule)).toEqual(['overlap']);
     for (const r of o.runs) {
       expect(r.outage.ticks).toBeGreaterThan(30);
       expect(r.ticks.length).toBeGreaterThanOrEqual(r.outage.ticks); // every raw tick is kept
-      // every tier tiseal restarts, in TiUP's order (monitoring last: the lab runs Debian's Prometheus); overlap starts them all at once
-      expect(r.critical.tiers.map((t) => t.tier)).toEqual(r.schedule === 'overlap' ? ['overlap'] : ['pd', 'tikv', 'tidb', 'tiflash', 'cdc', 'prometheus']);
+      // overlap starts every tier at once: one critical tier
+      expect(r.critical.tiers.map((t) => t.tier)).toEqual(['overlap']);
       for (const t of r.critical.tiers) expect(t.slowest.ms).toBeGreaterThan(0);
       expect(r.stats.ssh.maxHandshakesPerHost).toBe(1);
       // Once PD changes scheme a plaintext TiDB gets no timestamp: a SQL client always sees an outage.
@@ -48,7 +50,7 @@ describeLab('the benchmark harness on the lab', () => {
       const atStart = r.stats.steps.filter((st) => st.startAt <= first.from && (st.endAt ?? Infinity) > first.from).map((st) => st.id);
       if (!atStart.some((st) => /^(restart-|stop-all$)/.test(st))) throw new Error(`${r.schedule}: first unanswered tick during ${atStart.join(', ')}: ${first.firstError}`);
     }
-    expect(o.disables).toHaveLength(2);
+    expect(o.disables).toHaveLength(1);
   });
 
   it('runs tls status over sshd-only hosts in network namespaces and removes them afterwards', async () => {

@@ -4,6 +4,8 @@
  * curl, etcdctl, ssh), never tiseal's own code.
  */
 import { spawnSync } from 'child_process';
+import * as http from 'http';
+import * as https from 'https';
 import * as fs from 'fs';
 import * as path from 'path';
 import { labReset, type LabInfo } from '../../lab';
@@ -205,4 +207,72 @@ export function logsInWindow(info: LabInfo, insts: Instance[], fromMs: number, t
     }
   }
   return out.sort((a, b) => a.t - b.t).slice(0, maxLines).map((x) => x.line);
+}
+
+/**
+ * Ask PD, not tiseal's output, which evict-leader schedulers existed while a run went on (their
+ * names, and `store <id>` for each store one evicted): polls `/pd/api/v1/schedulers` on any PD that answers (http, or https with whichever client certificate
+ * of the state dir — tls/ or, during a CA move, tls-next/ — the cluster takes at that moment).
+ */
+export function watchEvictSchedulers(info: LabInfo, pds = ['10.77.0.11', '10.77.0.12', '10.77.0.13'], everyMs = 100): { stop: () => Promise<Set<string>> } {
+  const seen = new Set<string>();
+  let running = true;
+  const ask = <T>(url: string, o: https.RequestOptions): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const req = (url.startsWith('https:') ? https : http).get(url, { ...o, agent: false, timeout: 1500 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as T) : reject(new Error(`HTTP ${res.statusCode}`))));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+    });
+  const once = async (): Promise<void> => {
+    const dir = clusterDir(info);
+    const tlsDirs = fs.existsSync(dir) ? fs.readdirSync(dir).filter((d) => d === 'tls' || d === 'tls-next' || d.startsWith('tls-retired-')) : [];
+    const read = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f) : undefined);
+    const cas = tlsDirs.map((d) => read(path.join(dir, d, 'ca.crt'))).filter((b): b is Buffer => !!b);
+    const clients = ['tls', 'tls-next'].map((d) => ({ cert: read(path.join(dir, d, 'client.crt')), key: read(path.join(dir, d, 'client.key')) })).filter((c) => c.cert && c.key);
+    for (const pd of pds) {
+      for (const attempt of [{ url: `http://${pd}:2379/pd/api/v1/schedulers`, o: {} }, ...clients.map((c) => ({ url: `https://${pd}:2379/pd/api/v1/schedulers`, o: { ca: cas, cert: c.cert, key: c.key } }))]) {
+        try {
+          const names = await ask<string[]>(attempt.url, attempt.o);
+          // One evict-leader-scheduler holds every evicted store (PD v6.5–v8.5): its config names them.
+          if (names.includes('evict-leader-scheduler')) {
+            const list = await ask<{ 'store-id-ranges'?: Record<string, unknown> }>(attempt.url.replace(/schedulers$/, 'scheduler-config/evict-leader-scheduler/list'), attempt.o).catch(() => undefined);
+            for (const id of Object.keys(list?.['store-id-ranges'] ?? {})) seen.add(`store ${id}`);
+          }
+          for (const n of names) if (n.startsWith('evict-leader')) seen.add(n);
+          return;
+        } catch {
+          // next way in
+        }
+      }
+    }
+  };
+  const loop = (async () => {
+    while (running) {
+      await once();
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return seen;
+    },
+  };
+}
+
+/** PD's evict-leader schedulers now (TLS or not: pdJson with the state dir's client). */
+export function evictSchedulersNow(info: LabInfo, scheme: 'http' | 'https' = 'https', pd = '10.77.0.11'): string[] {
+  return pdJson<string[]>(info, pd, '/pd/api/v1/schedulers', scheme).filter((n) => n.startsWith('evict-leader'));
+}
+
+/** IDs of the TiKV stores (not TiFlash's) as PD lists them. */
+export function tikvStoreIds(info: LabInfo, scheme: 'http' | 'https' = 'https', pd = '10.77.0.11'): string[] {
+  const r = pdJson<{ stores: Array<{ store: { id: number; address: string; labels?: Array<{ key: string; value: string }> } }> }>(info, pd, '/pd/api/v1/stores', scheme);
+  return r.stores.filter((s) => !(s.store.labels ?? []).some((l) => l.key === 'engine' && l.value === 'tiflash')).map((s) => String(s.store.id));
 }

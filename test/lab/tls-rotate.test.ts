@@ -52,11 +52,28 @@ async function withoutPortProbes<T>(info: LabInfo, t: Topology, fn: () => Promis
   }
 }
 
+/**
+ * `openssl s_client -verify_hostname`: connected by the extra names the leaves were issued with at
+ * enable (a rotate is given no --extra-san: the names must survive it), and refused by a name a
+ * host was not given.
+ */
+function expectExtraSans(info: LabInfo): void {
+  const verified = (host: string, port: number, name: string) => {
+    const r = sClient(info, host, port, ['-verify_hostname', name]);
+    return `${host}:${port} as ${name}: ${r.code === 0 && /Verify return code: 0 \(ok\)/.test(r.out) ? 'verified' : `refused (${(/verify error:[^\n]*/.exec(r.out) ?? ['?'])[0]})`}`;
+  };
+  expect(verified('10.77.0.11', 2379, 'lb.lab.internal')).toBe('10.77.0.11:2379 as lb.lab.internal: verified');
+  expect(verified('10.77.0.14', 10080, 'lb.lab.internal')).toBe('10.77.0.14:10080 as lb.lab.internal: verified');
+  expect(verified('10.77.0.14', 10080, 'db.lab.internal')).toBe('10.77.0.14:10080 as db.lab.internal: verified');
+  expect(verified('10.77.0.11', 2379, 'db.lab.internal')).toMatch(/^10\.77\.0\.11:2379 as db\.lab\.internal: refused \(verify error:num=62:hostname mismatch/);
+}
+
 describeLab('tiseal tls rotate on the lab', () => {
   let info: LabInfo;
 
   beforeAll(async () => {
-    info = await labOnTls(['--key-type', 'ecdsa']);
+    // --extra-san: a name for every leaf (a load balancer's) and one for one host only.
+    info = await labOnTls(['--key-type', 'ecdsa', '--extra-san', 'lb.lab.internal', '10.77.0.14=db.lab.internal']);
   }, 15 * 60_000);
 
   it('changes every served serial without restarting anything', async () => {
@@ -98,14 +115,36 @@ describeLab('tiseal tls rotate on the lab', () => {
     const report = JSON.parse(st.stdout);
     expect(validate(schema, report)).toEqual([]);
     expect(report.level).toBe('ok');
+    expectExtraSans(info);
     // a client certificate for a person, from `cert client`, is accepted by PD and TiKV's gRPC port (both demand one)
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-cc-'));
     try {
-      const cc = await runTiseal(info, ['cert', 'client', info.topologyFile, '--cn', 'ops-alice', '--out', out]);
+      const cc = await runTiseal(info, ['cert', 'client', info.topologyFile, '--cn', 'ops-alice', '--out', out, '--json']);
       expect(cc.code).toBe(0);
       const pem = (f: string) => path.join(out, f);
       expect(curl(['--cacert', pem('ca.crt'), '--cert', pem('ops-alice.crt'), '--key', pem('ops-alice.key'), 'https://10.77.0.11:2379/pd/api/v1/health']).out).toMatch(/"health": ?true/);
       expect(tlsSay(info, '10.77.0.12', 20160, 'ping', { cert: pem('ops-alice.crt'), key: pem('ops-alice.key') }, pem('ca.crt'))).toMatch(/pong tikv/);
+      // The ready-to-paste commands, run: curl and etcdctl exactly as printed (through sh); pd-ctl,
+      // tikv-ctl and tidb-ctl (tiup ctl, not installable here) as the call each makes with its flags.
+      const cmds = (JSON.parse(cc.stdout) as { commands: Record<string, string> }).commands;
+      const sh = (line: string) => spawnSync('sh', ['-c', line], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ETCDCTL_API: '3' } });
+      const asPrinted = sh(cmds.curl);
+      expect(`${asPrinted.status} ${asPrinted.stdout}`).toMatch(/^0 [\s\S]*"members"/);
+      const members = sh(cmds.etcdctl);
+      expect(`${members.status} ${members.stderr}`).toBe('0 ');
+      expect(members.stdout.trim().split('\n')).toHaveLength(3);
+      /** The flags of a printed command, split by sh itself: `--flag value` pairs after the tool name. */
+      const flags = (line: string, tool: string): Record<string, string> => {
+        const argv = sh(`set -- ${line.slice(line.indexOf(` ${tool} `) + tool.length + 2)}; printf '%s\\n' "$@"`).stdout.trim().split('\n');
+        return Object.fromEntries(argv.flatMap((a, i) => (a.startsWith('-') ? [[a.replace(/^-+/, ''), argv[i + 1]]] : [])));
+      };
+      const pd = flags(cmds.pdCtl, 'pd');
+      expect(curl(['--cacert', pd.cacert, '--cert', pd.cert, '--key', pd.key, `${pd.u}/pd/api/v1/health`]).out).toMatch(/"health": ?true/);
+      const kv = flags(cmds.tikvCtl, 'tikv');
+      const [kvHost, kvPort] = kv.host.split(':');
+      expect(tlsSay(info, kvHost, Number(kvPort), 'ping', { cert: kv['cert-path'], key: kv['key-path'] }, kv['ca-path'])).toMatch(/pong tikv/);
+      const db = flags(cmds.tidbCtl, 'tidb');
+      expect(curl(['--cacert', db.ca, '--cert', db['ssl-cert'], '--key', db['ssl-key'], `https://${db.host}:${db.port}/status`]).out).toMatch(/"version"/);
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
     }
@@ -126,6 +165,7 @@ describeLab('tiseal tls rotate on the lab', () => {
     expect(r.stdout).toMatch(/nothing restarted/);
     for (const v of Object.values(servedSerials(info))) expect(v).toMatch(/^[0-9A-F]+$/);
     expect(servedKeyTypes()).toEqual(['rsaEncryption']);
+    expectExtraSans(info);
     expect(unitStartTimes(info, t)).toEqual(started);
     expect((await runTiseal(info, ['tls', 'status', info.topologyFile])).code).toBe(0);
   });

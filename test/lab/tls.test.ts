@@ -1,41 +1,48 @@
 /**
  * `tiseal tls enable` / `tls disable` on the lab, end to end, checked with independent clients.
- * The scenarios share one lab and run in order: each starts from a plaintext cluster.
+ * The scenarios share one lab and run in order: each starts from a plaintext cluster. The enable
+ * is `--verify-cn` and carries the version matrix's checks at the lab's default version (v8.5:
+ * PD takes a CN list, no TiDB Binlog, TiFlash without HTTP), so the matrix need not convert the
+ * lab once more at that version.
  */
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { labReset, LabInfo } from '../../lab';
 import { describeLab, ensureLab, sshOk, waitUntil } from './helpers';
 import { validate } from '../support/json-schema';
 import * as schema from '../../docs/tls-status.schema.json';
 import { secretCopies, expectPlainCluster, expectTlsCluster } from './expect-cluster';
 import { expectPrometheusScrapes } from './prometheus-targets';
-import { clusterDir, curl, labTopology, pdJson, pdMembership, remoteChecksums, runAndKill, runTiseal, RunResult, tlsFiles, unitStartTimes } from './tiseal';
+import { expectNgMonitoringReachesPd } from './ngmonitoring';
+import { configs, expectUnsupportedRefused, expectVerifyCnOnTls, VersionCase } from './verify-cn-checks';
+import { resolveOptions } from '../../lab/options';
+import { clusterDir, labTopology, pdJson, pdMembership, remoteChecksums, runAndKill, runTiseal, RunResult, tlsFiles, unitStartTimes } from './tiseal';
 
 jest.setTimeout(12 * 60_000);
 
 const PD = '10.77.0.11';
 
-/** Put keys through PD's etcd gateway (plain http, before enable). */
-function putKeys(info: LabInfo, scheme: 'http' | 'https', n: number): void {
+/**
+ * Put and read keys with etcdctl (etcd's v3 gRPC API through PD's client port): with a v8.4+ CN
+ * list PD's JSON gateway (/v3/kv/*) fails by design (it dials itself without a client CN), so the
+ * same client must work before and after the switch.
+ */
+function etcdctl(info: LabInfo, scheme: 'http' | 'https', args: string[]): string {
   const f = tlsFiles(info);
   const tls = scheme === 'https' ? ['--cacert', f.ca, '--cert', f.cert, '--key', f.key] : [];
-  for (let i = 0; i < n; i++) {
-    const body = JSON.stringify({ key: Buffer.from(`tiseal-test/${i}`).toString('base64'), value: Buffer.from(`value-${i}`).toString('base64') });
-    const r = curl([...tls, '-X', 'POST', '-d', body, `${scheme}://${PD}:2379/v3/kv/put`]);
-    expect(r.code).toBe(0);
-  }
+  const r = spawnSync('etcdctl', ['--endpoints', `${scheme}://${PD}:2379`, ...tls, '--dial-timeout', '5s', '--command-timeout', '10s', ...args], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' }, timeout: 20_000 });
+  if (r.status !== 0) throw new Error(`etcdctl ${args.join(' ')} via ${scheme}://${PD}:2379: ${r.stderr}`);
+  return r.stdout;
+}
+
+function putKeys(info: LabInfo, scheme: 'http' | 'https', n: number): void {
+  for (let i = 0; i < n; i++) etcdctl(info, scheme, ['put', `tiseal-test/${i}`, `value-${i}`]);
 }
 
 function readKeys(info: LabInfo, scheme: 'http' | 'https', n: number): string[] {
-  const f = tlsFiles(info);
-  const tls = scheme === 'https' ? ['--cacert', f.ca, '--cert', f.cert, '--key', f.key] : [];
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = curl([...tls, '-X', 'POST', '-d', JSON.stringify({ key: Buffer.from(`tiseal-test/${i}`).toString('base64') }), `${scheme}://${PD}:2379/v3/kv/range`]);
-    const kv = JSON.parse(r.out).kvs?.[0];
-    out.push(kv ? Buffer.from(kv.value, 'base64').toString() : '');
-  }
-  return out;
+  return Array.from({ length: n }, (_, i) => etcdctl(info, scheme, ['get', `tiseal-test/${i}`, '--print-value-only']).trim());
 }
 
 /** The acceptance checks for a cluster that tiseal says is on TLS. */
@@ -58,12 +65,23 @@ function expectKilled(r: RunResult): void {
 describeLab('tiseal tls enable / disable on the lab', () => {
   let info: LabInfo;
   let topo: string;
+  let dir: string;
+  /** The plaintext configs: every line tiseal does not own is byte-identical after enable → disable. */
+  let plainConfigs: Record<string, string>;
+  const v85: VersionCase = { version: resolveOptions().version, binlog: false, tiflashHttp: false, pdList: true };
 
   beforeAll(async () => {
     info = await ensureLab();
     await labReset();
     topo = info.topologyFile;
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-tls-'));
+    plainConfigs = configs(info);
   }, 15 * 60_000);
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('runs at a version where PD takes a CN list (v8.4+)', () => {
+    expect(v85.version).toMatch(/^v(8\.([4-9]|\d\d)|9|\d\d)/);
+  });
 
   it('refuses to run without a terminal and without --yes, and a dry run changes nothing', async () => {
     const before = remoteChecksums(info);
@@ -81,13 +99,16 @@ describeLab('tiseal tls enable / disable on the lab', () => {
     expect(remoteChecksums(info)).toBe(before);
     expect(unitStartTimes(info, labTopology(info))).toEqual(started);
     expect(pdMembership(info, 'http')).toEqual(members);
+    await expectUnsupportedRefused(info, plainConfigs);
   });
 
-  it('enables TLS with --yes and no terminal; data survives; a second enable restarts nothing', async () => {
+  it('enables TLS with --yes --verify-cn and no terminal; every CN list as v8.5 takes it; data survives; a second enable restarts nothing', async () => {
     putKeys(info, 'http', 5);
-    const r = await runTiseal(info, ['tls', 'enable', topo, '--yes']);
+    const r = await runTiseal(info, ['tls', 'enable', topo, '--yes', '--verify-cn']);
     if (r.code !== 0) throw new Error(`enable failed (${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr}`);
     expectTlsClusterAndKeys(info);
+    await expectVerifyCnOnTls(info, v85, r.stdout, dir);
+    expect((await runTiseal(info, ['tls', 'status', topo])).code).toBe(0);
     // The real Prometheus (restarted by tiseal for its new prometheus.yml) scrapes every component over https.
     await expectPrometheusScrapes(info, 'https');
     expect(readKeys(info, 'https', 5)).toEqual(['value-0', 'value-1', 'value-2', 'value-3', 'value-4']);
@@ -95,7 +116,8 @@ describeLab('tiseal tls enable / disable on the lab', () => {
 
     const t = labTopology(info);
     const started = unitStartTimes(info, t);
-    const again = await runTiseal(info, ['tls', 'enable', topo, '--yes']);
+    // Enabling again with the same lists restarts nothing.
+    const again = await runTiseal(info, ['tls', 'enable', topo, '--yes', '--verify-cn']);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/nothing to do, nothing restarted/);
     expect(unitStartTimes(info, t)).toEqual(started);
@@ -129,7 +151,7 @@ describeLab('tiseal tls enable / disable on the lab', () => {
         const poll = setInterval(() => {
           if (fs.existsSync(lock) && fs.statSync(lock).size > 0) {
             clearInterval(poll);
-            second = runTiseal(info, ['tls', 'enable', topo, '--yes']);
+            second = runTiseal(info, ['tls', 'enable', topo, '--yes', '--stats-file', path.join(dir, 'refused.json')]);
           }
         }, 20);
       },
@@ -139,8 +161,13 @@ describeLab('tiseal tls enable / disable on the lab', () => {
     const s = await second!;
     expect(s.code).toBe(1);
     expect(s.stderr).toMatch(/another tiseal run holds the lock/);
+    // The refused run changed nothing: it never reached a host (no SSH handshake) and ran no step.
+    const refused = JSON.parse(fs.readFileSync(path.join(dir, 'refused.json'), 'utf8')) as { exitCode: number; ssh: { handshakes: number; execs: number }; steps: unknown[] };
+    expect([refused.exitCode, refused.ssh.handshakes, refused.ssh.execs, refused.steps.length]).toEqual([1, 0, 0, 0]);
     await expectPlainCluster(info);
+    expect(configs(info)).toEqual(plainConfigs);
     await expectPrometheusScrapes(info, 'http');
+    await expectNgMonitoringReachesPd(info, 'http');
     expect(readKeys(info, 'http', 5)).toEqual(['value-0', 'value-1', 'value-2', 'value-3', 'value-4']);
     // status on a plaintext cluster: every instance off, every port plaintext, exit 0
     const st = await runTiseal(info, ['tls', 'status', topo, '--json']);

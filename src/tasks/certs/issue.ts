@@ -32,6 +32,30 @@ export function instanceSans(inst: Instance, extra: ReturnType<typeof parseExtra
   return [inst.host, ...(inst.manageHost ? [inst.manageHost] : []), ...Object.values(inst.advertise).map(hostOf), ...extra.all, ...(extra.byHost.get(inst.host) ?? [])];
 }
 
+/**
+ * The names a reissued leaf must keep: the topology's (instanceSans) and every DNS/IP SAN of the
+ * leaf it replaces. An operator's `--extra-san` (a load balancer's name) is in no file but the
+ * certificate itself, so `tls rotate`, `rotate --ca` or a re-run without the flag must not drop it.
+ */
+export function leafSans(inst: Instance, extra: ReturnType<typeof parseExtraSans>, current: string | undefined): string[] {
+  const names = instanceSans(inst, extra);
+  try {
+    if (current) {
+      const c = parseBundle(current)[0];
+      if (c) names.push(...c.sans.dns, ...c.sans.ip);
+    }
+  } catch {
+    // an unreadable current certificate keeps nothing
+  }
+  const seen = new Set<string>();
+  return names.filter((n) => {
+    const k = n.toLowerCase();
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
 /** The key type of a certificate's public key, undefined when unreadable or neither RSA nor EC. */
 export function certKeyType(certPem: string | undefined): KeyType | undefined {
   try {
@@ -186,7 +210,7 @@ export const certificatesStep: Step<TlsContext> = {
     ctx.pd.setTls(ctx.clientTls);
     ctx.issueLeaf = async (inst, current) => {
       const keyType = leafKeyType(ctx.flags.keyType, current);
-      const issued = await issueLeaf(ca, { commonName: inst.certName, hosts: instanceSans(inst, extra), days: ctx.flags.certDays, keyType, keyPool: ctx.keyPool });
+      const issued = await issueLeaf(ca, { commonName: inst.certName, hosts: leafSans(inst, extra, current), days: ctx.flags.certDays, keyType, keyPool: ctx.keyPool });
       // The host's certificate file carries the intermediates too: clients that trust only the root still verify it.
       return { certPem: issued.fullChainPem, keyPem: issued.keyPem };
     };

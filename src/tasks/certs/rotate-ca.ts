@@ -11,7 +11,7 @@ import type { ExecutorPool } from '../../ssh/executor';
 import type { Instance, Topology } from '../../topology/types';
 import { mapLimit, readConcurrency } from '../../util/concurrency';
 import { shq } from '../../util/shell';
-import { TISEAL_CLIENT_CN, certKeyType, instanceSans, leafKeyType, parseExtraSans } from './issue';
+import { TISEAL_CLIENT_CN, certKeyType, leafKeyType, leafSans, parseExtraSans } from './issue';
 import { executorFor, TlsContext } from '../context';
 import { waitHealthy } from '../restart/health';
 import { readRemoteText, systemctl, unitStates } from '../remote';
@@ -154,7 +154,7 @@ export function nextCaStep(r: CaRotation): Step<TlsContext> {
       const extra = parseExtraSans(ctx.flags.extraSan);
       const newCa = r.newCa;
       ctx.issueLeaf = async (inst, current) => {
-        const l = await issueLeaf(newCa, { commonName: inst.certName, hosts: instanceSans(inst, extra), days: ctx.flags.certDays, keyType: leafKeyType(ctx.flags.keyType, current), keyPool: ctx.keyPool });
+        const l = await issueLeaf(newCa, { commonName: inst.certName, hosts: leafSans(inst, extra, current), days: ctx.flags.certDays, keyType: leafKeyType(ctx.flags.keyType, current), keyPool: ctx.keyPool });
         return { certPem: l.fullChainPem, keyPem: l.keyPem };
       };
       // During the move tiseal must accept servers on either CA.
