@@ -1,4 +1,5 @@
 import * as path from 'path';
+import { terminalMessage } from './util/terminal';
 import { Command, CommanderError, Option } from 'commander';
 import { addExamples, commandPath, helpConfig, sharedOption } from './cli-help';
 import { TisealError, UsageError } from './errors';
@@ -190,13 +191,13 @@ export function buildProgram(): Command {
 
 export function printError(err: unknown): number {
   if (err instanceof TisealError) {
-    process.stderr.write(`error: ${err.message}\n`);
-    if (err.suggestion) process.stderr.write(`  suggestion: ${err.suggestion}\n`);
+    process.stderr.write(`error: ${terminalMessage(err.message)}\n`);
+    if (err.suggestion) process.stderr.write(`  suggestion: ${terminalMessage(err.suggestion, '    ')}\n`);
     if (process.env.TISEAL_DEBUG && err.stack) process.stderr.write(`${err.stack}\n`);
     return err.exitCode;
   }
   const e = err as Error;
-  process.stderr.write(`error: ${e?.message ?? String(err)}\n`);
+  process.stderr.write(`error: ${terminalMessage(e?.message ?? String(err))}\n`);
   process.stderr.write(`  suggestion: this is a bug in tiseal; re-run with TISEAL_DEBUG=1 and report the stack trace\n`);
   if (process.env.TISEAL_DEBUG && e?.stack) process.stderr.write(`${e.stack}\n`);
   return 1;

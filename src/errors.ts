@@ -1,3 +1,5 @@
+import { terminalSafe } from './util/terminal';
+
 /**
  * Typed errors. Every error tiseal shows a user carries a suggestion; the CLI prints
  * `error: <message>` and `  suggestion: <suggestion>` and exits with `exitCode`.
@@ -65,7 +67,7 @@ export class RemoteCommandError extends TisealError {
 }
 
 export function stderrTail(stderr: string, lines = 3): string {
-  return stderr.trim().split('\n').slice(-lines).join(' | ').slice(0, 500);
+  return terminalSafe(stderr.trim().split('\n').slice(-lines).join(' | ').slice(0, 500), { newlines: false });
 }
 
 export class SshError extends TisealError {

@@ -2,6 +2,7 @@ import { Listr, ListrTask } from 'listr2';
 import type { Journal } from '../state/journal';
 import type { Step } from './step';
 import { runStats } from '../util/run-stats';
+import { terminalSafe } from '../util/terminal';
 
 export interface RunOptions {
   dryRun: boolean;
@@ -54,7 +55,7 @@ export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptio
         opts.plan?.push(`- ${step.title}:`);
         for (const a of decision.actions) {
           opts.plan?.push(`    would ${a.title}`);
-          if (a.diff) opts.plan?.push(indent(a.diff.trimEnd(), '      '));
+          if (a.diff) opts.plan?.push(indent(terminalSafe(a.diff.trimEnd()), '      ')); // file contents come from hosts
         }
         task.title = `${step.title}: would do ${decision.actions.length} action(s)`;
         runStats.stepEnd(step.id, 'done');

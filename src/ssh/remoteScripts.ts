@@ -154,7 +154,10 @@ export function safeReadScript(remotePath: string): string {
     `tiseal_leaf ${shq(name)} ${shq(remotePath)}`,
     `[ -e ${n} ] || tiseal_missing ${shq(remotePath)}`,
     `[ ! -d ${n} ] || { echo ${shq(`${remotePath}: Is a directory`)} >&2; exit 1; }`,
-    `dd if=${n} iflag=nofollow bs=65536 status=none`,
+    // A FIFO (or device) planted in place of a file would block the read forever.
+    `[ -f ${n} ] || { echo ${shq(`${remotePath}: not a regular file`)} >&2; exit 1; }`,
+    // nonblock: a FIFO swapped in after the check opens without waiting for a writer.
+    `dd if=${n} iflag=nofollow,nonblock bs=65536 status=none`,
   ]);
 }
 
@@ -240,7 +243,7 @@ function backupLines(file: string, backup: string, opts: { private: boolean }): 
     `  [ -e ./${sn} ] || exit 0`,
     `  [ -f ./${sn} ] || { echo ${shq(`${file}: not a regular file`)} >&2; exit 1; }`,
     `  stat -c '%a %u:%g %Y' -- ./${sn} > "$_t/data.meta" || exit 1`,
-    `  dd if=./${sn} of="$_t/data" iflag=nofollow bs=65536 status=none || exit 1`,
+    `  dd if=./${sn} of="$_t/data" iflag=nofollow,nonblock bs=65536 status=none || exit 1`,
     `  mv -- "$_t/data.meta" "$_t/meta" || exit 1`,
     `) || { _st=$?; [ "$_st" -eq ${MISSING_EXIT} ] && exit 0; exit "$_st"; }`,
     '[ -e "$_t/meta" ] || exit 0',
@@ -296,7 +299,7 @@ export function logTailScript(files: string[], lines: number): string {
       `  [ -f ${n} ] && [ ! -L ${n} ] || exit 0`,
       `  printf '== %s\\n' ${shq(f)}`,
       `  size=$(stat -c %s -- ${n}); skip=$(( size > 262144 ? size - 262144 : 0 ))`,
-      `  dd if=${n} iflag=nofollow,skip_bytes skip=$skip bs=65536 status=none | tail -n ${Math.max(1, Math.floor(lines))}`,
+      `  dd if=${n} iflag=nofollow,nonblock,skip_bytes skip=$skip bs=65536 status=none | tail -n ${Math.max(1, Math.floor(lines))}`,
       ') || true',
     ].join('\n');
   });

@@ -28,6 +28,8 @@ const TIMEOUT_GRACE_MS = 5_000;
 const KILL_AFTER_S = 2;
 /** Exit codes of coreutils `timeout` when it fired (TERM worked / needed KILL). */
 const TIMEOUT_CODES = new Set([124, 137]);
+/** How long tiseal waits for one root-side file script (stat, read, back up, write) before giving up on it. */
+export const ROOT_SCRIPT_DEADLINE_MS = 120_000;
 
 const SFTP_CODES: Record<number, string> = { 2: 'ENOENT', 3: 'EACCES', 4: 'EIO', 8: 'ENOTSUP' };
 
@@ -120,7 +122,7 @@ export class SshExecutor implements Executor {
   }
 
   /** Like exec, with stdout/stderr as bytes (binary-safe; used by `get` with sudo). */
-  async execBuffer(command: string, opts: ExecOptions = {}): Promise<RawExecResult> {
+  async execBuffer(command: string, opts: ExecOptions & { deadlineMs?: number } = {}): Promise<RawExecResult> {
     const shown = opts.sudo ? `sudo ${command}` : command;
     let wire: string;
     if (opts.timeoutMs !== undefined) {
@@ -138,13 +140,13 @@ export class SshExecutor implements Executor {
     const stderr = r.stderr.toString('utf8');
     if (opts.sudo && isSudoPasswordError(r.code, stderr)) throw sudoError(this.host, command, r.code, stderr, this.user);
     if (r.timedOut || (opts.timeoutMs !== undefined && r.code !== null && TIMEOUT_CODES.has(r.code) && elapsedMs >= opts.timeoutMs - 50)) {
-      throw new CommandTimeoutError(this.host, shown, opts.timeoutMs!, stderr);
+      throw new CommandTimeoutError(this.host, shown, opts.timeoutMs ?? opts.deadlineMs!, stderr);
     }
     if (r.code !== 0 && !opts.allowFailure) throw new RemoteCommandError(this.host, shown, r.code, stderr);
     return { stdout: r.stdout, stderr: r.stderr, code: r.code, signal: r.signal };
   }
 
-  private async runChannel(wire: string, shown: string, opts: ExecOptions): Promise<RawExecResult & { timedOut: boolean; elapsedMs: number }> {
+  private async runChannel(wire: string, shown: string, opts: ExecOptions & { deadlineMs?: number }): Promise<RawExecResult & { timedOut: boolean; elapsedMs: number }> {
     if (this.closed) throw this.lost(`before running \`${shown}\``);
     const release = await this.channels.acquire();
     const started = process.hrtime.bigint(); // after the wait for a free channel: a true round trip
@@ -159,11 +161,13 @@ export class SshExecutor implements Executor {
           let signal: string | undefined;
           let timedOut = false;
           let timer: NodeJS.Timeout | undefined;
-          if (opts.timeoutMs !== undefined) {
+          // timeoutMs: the host's `timeout` reports first, this is the fallback; deadlineMs: ours alone.
+          const after = opts.timeoutMs !== undefined ? opts.timeoutMs + TIMEOUT_GRACE_MS : opts.deadlineMs;
+          if (after !== undefined) {
             timer = setTimeout(() => {
               timedOut = true;
               stream.close(); // the host did not report in time: drop the channel
-            }, opts.timeoutMs + TIMEOUT_GRACE_MS);
+            }, after);
           }
           stream.on('data', (d: Buffer) => out.push(d));
           stream.stderr.on('data', (d: Buffer) => errOut.push(d));
@@ -387,9 +391,15 @@ export class SshExecutor implements Executor {
   private async rootScript(op: string, remotePath: string, script: string, stdin?: Buffer, missingOk = false): Promise<Buffer | undefined> {
     let r: RawExecResult;
     try {
-      r = await this.execBuffer(script, { sudo: true, allowFailure: true, stdin: stdin ?? '' });
+      // A deadline of our own (no `timeout` process per script): a root-side file operation that
+      // does not answer in time hangs on something in the path (a hung mount), never on a FIFO
+      // (reads open with O_NONBLOCK, only regular files are read). `remove` may take long on a big tree.
+      r = await this.execBuffer(script, { sudo: true, allowFailure: true, stdin: stdin ?? '', deadlineMs: op === 'remove' ? undefined : ROOT_SCRIPT_DEADLINE_MS });
     } catch (err) {
-      if (err instanceof RemoteCommandError && !(err instanceof CommandTimeoutError) && err.suggestion) {
+      if (err instanceof CommandTimeoutError) {
+        throw new RemoteFileError(this.host, op, remotePath, 'ETIMEDOUT', `no answer in ${ROOT_SCRIPT_DEADLINE_MS / 1000} s`, 'look for a hung mount or a stuck process on that path on the host; nothing after it was done');
+      }
+      if (err instanceof RemoteCommandError && err.suggestion) {
         throw sudoError(this.host, `${op} ${remotePath}`, err.code, err.stderr, this.user);
       }
       throw err;

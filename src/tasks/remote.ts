@@ -3,6 +3,7 @@ import type { Executor } from '../ssh/executor';
 import { RemoteFileError, UnsafeRemotePathError } from '../ssh/errors';
 import { logTailScript } from '../ssh/remoteScripts';
 import { shq } from '../util/shell';
+import { terminalSafe } from '../util/terminal';
 
 /** Read a remote text file, or undefined when it does not exist. */
 export async function readRemoteText(exec: Executor, file: string): Promise<string | undefined> {
@@ -76,5 +77,5 @@ export async function unitStates(exec: Executor, units: string[]): Promise<Map<s
 /** Last lines of an instance's log (for failure messages); root reads them without following a symlink, every name quoted. */
 export async function logTail(exec: Executor, files: string[], lines = 15): Promise<string> {
   const r = await exec.exec(logTailScript(files, lines), { sudo: true, allowFailure: true });
-  return r.stdout.trim();
+  return terminalSafe(r.stdout.trim());
 }

@@ -273,6 +273,23 @@ describeUnless(isRoot ? undefined : 'not running as root')('root-side scripts (a
     refused(sh(safeStatManyScript([path.join(d, 'nodir', 'x'), path.join(d, 'conf', 'secret')])), path.join(d, 'conf'));
   });
 
+  test('a FIFO planted in place of a file is never read (it would block root forever): refused at once; the read itself opens without waiting', () => {
+    const d = deployDir();
+    const conf = path.join(d, 'conf', 'pd.toml');
+    fs.rmSync(conf);
+    expect(spawnSync('mkfifo', [conf]).status).toBe(0);
+    const r = spawnSync('sh', ['-c', safeReadScript(conf)], { encoding: 'utf8', timeout: 10_000 });
+    expect(r.error).toBeUndefined(); // not killed by the timeout
+    expect([r.status, r.stderr.trim()]).toEqual([1, `${conf}: not a regular file`]);
+    const b = spawnSync('sh', ['-c', backupScript(conf, path.join(d, 'backup', 'tiseal-f', 'conf', 'pd.toml'), { private: false })], { encoding: 'utf8', timeout: 10_000 });
+    expect([b.error, b.status]).toEqual([undefined, 1]);
+    const t = spawnSync('sh', ['-c', logTailScript([conf], 5)], { encoding: 'utf8', timeout: 10_000 });
+    expect([t.error, t.status, t.stdout]).toEqual([undefined, 0, '']);
+    // A FIFO swapped in between the check and the read: dd's nonblock open returns at once.
+    const raw = spawnSync('sh', ['-c', `cd ${shq(path.dirname(conf))} && dd if=./pd.toml iflag=nofollow,nonblock bs=65536 status=none`], { encoding: 'utf8', timeout: 10_000 });
+    expect([raw.error, raw.stdout]).toEqual([undefined, '']);
+  });
+
   test('logTailScript: names are never code, symlinked logs are not read, only the tail is printed', () => {
     const d = deployDir();
     const c = canary();
