@@ -71,7 +71,11 @@ export class LoopbackPki {
       return { port, close: async () => undefined };
     }
     if (spec.kind === 'plain') return track(http.createServer(answer));
-    const leaf = await this.leaf(cn, spec.daysLeft, spec.foreign);
+    return this.serveCert(await this.leaf(cn, spec.daysLeft, spec.foreign), spec, answer);
+  }
+
+  /** A TLS server on 127.0.0.1:0 serving `leaf`, otherwise as `spec` says. */
+  serveCert(leaf: IssuedCert, spec: PortSpec = {}, answer: http.RequestListener = (_req, res) => res.end('ok')): Promise<Served> {
     return track(
       https.createServer(
         {
