@@ -63,13 +63,7 @@ export class LoopbackPki {
   /** A server on 127.0.0.1:0 as `spec` says; `handler` answers HTTP requests (default 200 "ok"). */
   async serve(cn: string, spec: PortSpec = {}, handler?: http.RequestListener): Promise<Served> {
     const answer: http.RequestListener = handler ?? ((_req, res) => res.end('ok'));
-    if (spec.kind === 'closed') {
-      // A port that was free a moment ago: bound by the kernel, then released.
-      const s = net.createServer();
-      const port = await listen(s);
-      await new Promise((r) => s.close(r));
-      return { port, close: async () => undefined };
-    }
+    if (spec.kind === 'closed') return { port: await freePort(), close: async () => undefined };
     if (spec.kind === 'plain') return track(http.createServer(answer));
     return this.serveCert(await this.leaf(cn, spec.daysLeft, spec.foreign), spec, answer);
   }
@@ -91,6 +85,14 @@ export class LoopbackPki {
       ),
     );
   }
+}
+
+/** A loopback port nothing listens on: bound by the kernel (port 0), then released. */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  const port = await listen(s);
+  await new Promise((r) => s.close(r));
+  return port;
 }
 
 function listen(server: net.Server): Promise<number> {
