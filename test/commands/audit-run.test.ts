@@ -2,7 +2,8 @@
  * `runAudit` end to end against one host: the files on it from a FakePool, its ports served by
  * loopback TLS servers (127.0.0.1, port 0) with certificates from tiseal's PKI. One PASS and one
  * FAIL (and WARN where the check has one) per audit check; the base case passes every check, each
- * other case changes one thing and must change exactly the findings it names.
+ * other case changes one thing and must change exactly the findings it names. sql-tls runs
+ * against the TiDB emulator's MySQL port (lab/emulators/common/mysql-server.ts), in-process.
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -16,13 +17,57 @@ import { FakePool } from '../../src/ssh/fake';
 import { ClusterDir } from '../../src/state/cluster-dir';
 import { ClusterMeta, writeMeta } from '../../src/state/meta';
 import { parseTopology, type Instance } from '../../src/topology';
+import { createMysqlServer } from '../../lab/emulators/common/mysql-server';
+import { loadMysqlTls, type MysqlTlsConfig } from '../../lab/emulators/common/mysql-tls';
+import type { Logger } from '../../lab/emulators/common/log';
+import { createCA, issueLeaf } from '../../src/pki';
+import { sqlCertStore } from '../../src/pki/sql-store';
+import { store as kvStore } from '../support/mysql-tidb';
 import { LoopbackPki, PortSpec, Served } from '../support/loopback-tls';
 
 jest.setTimeout(60_000);
 
 const CLUSTER = 'audit';
-type Label = 'pdClient' | 'pdPeer' | 'tikv' | 'tikvStatus';
+type Label = 'pdClient' | 'pdPeer' | 'tikv' | 'tikvStatus' | 'tidb' | 'tidbStatus';
 const LABELS: Label[] = ['pdClient', 'pdPeer', 'tikv', 'tikvStatus'];
+const quiet = { debug() {}, info() {}, warn() {}, error() {}, fatal() {} } as unknown as Logger;
+
+/**
+ * A TiDB MySQL port: the TiDB emulator's server (lab/emulators/common/mysql-server.ts, root
+ * without a password) on 127.0.0.1:0, with a server certificate from the SQL CA in the state dir
+ * when `tls`, and require_secure_transport as given.
+ */
+async function mysqlPort(stateDir: string, tidb: { tls: boolean; require: boolean }): Promise<Served> {
+  let tlsConfig: MysqlTlsConfig | undefined;
+  if (tidb.tls) {
+    const ca = await createCA({ cluster: CLUSTER, commonName: `tiseal SQL CA ${CLUSTER}`, keyType: 'ecdsa' });
+    await sqlCertStore(stateDir, CLUSTER).saveCA(ca);
+    const leaf = await issueLeaf(ca, { commonName: 'tidb', hosts: ['127.0.0.1'], keyType: 'ecdsa' });
+    const dir = fs.mkdtempSync(path.join(stateDir, 'sql-'));
+    const files = { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'tidb.crt'), key: path.join(dir, 'tidb.pem') };
+    fs.writeFileSync(files.ca, ca.bundlePem);
+    fs.writeFileSync(files.cert, leaf.fullChainPem);
+    fs.writeFileSync(files.key, leaf.keyPem, { mode: 0o600 });
+    // Loaded before require_secure_transport was turned on (SET GLOBAL, as `sql-tls require` does):
+    // client certificates verified when given, not required (pkg/util/misc.go LoadTLSCertificates).
+    tlsConfig = loadMysqlTls(files, { tlsVersion: '', requireSecureTransport: false, log: quiet });
+  }
+  const version = '8.0.11-TiDB-v8.5.1';
+  const srv = createMysqlServer({
+    serverVersion: version,
+    log: quiet,
+    rootPassword: () => '',
+    offerSsl: tidb.tls,
+    ctx: { serverVersion: version, tidbVersionText: 'Release Version: v8.5.1', requireSecureTransport: () => tidb.require, async setRequireSecureTransport() {}, currentTls: () => tlsConfig, reloadTls() {}, kv: kvStore() },
+  });
+  const sockets = new Set<import('net').Socket>();
+  srv.on('connection', (s: import('net').Socket) => (sockets.add(s), s.on('close', () => sockets.delete(s))));
+  await new Promise<void>((r, j) => (srv.once('error', j), srv.listen(0, '127.0.0.1', () => r())));
+  return {
+    port: (srv.address() as import('net').AddressInfo).port,
+    close: () => new Promise<void>((r) => (srv.close(() => r()), sockets.forEach((s) => s.destroy()))),
+  };
+}
 
 interface Case {
   /** what answers on each port (default: TLS 1.2+, client certificate required, a 365-day certificate from the cluster CA) */
@@ -51,6 +96,8 @@ interface Case {
   pdVersion?: string;
   /** `check target` → level, or null when the finding is gone; targets with the port labels in braces */
   changes?: Record<string, Finding['level'] | null>;
+  /** a TiDB too (the sql-tls check): its MySQL port (the TiDB emulator's) offers TLS or not, require_secure_transport on or off */
+  tidb?: { tls: boolean; require: boolean };
 }
 
 /** Every finding of the base case (all PASS), as `check target`. */
@@ -96,9 +143,15 @@ async function audit(c: Case): Promise<string[]> {
   };
   try {
     for (const l of LABELS) served[l] = await pki.serve(l.startsWith('pd') ? 'pd' : 'tikv', c.ports?.[l], l === 'pdClient' ? pdApi : undefined);
+    if (c.tidb) {
+      served.tidb = await mysqlPort(stateDir, c.tidb);
+      served.tidbStatus = await pki.serve('tidb');
+    }
+    const labels = Object.keys(served) as Label[];
     const port = (l: Label) => served[l]!.port;
     const file = path.join(stateDir, 'topology.yaml');
-    const text = `global:\n  user: tidb\npd_servers:\n  - host: 127.0.0.1\n    client_port: ${port('pdClient')}\n    peer_port: ${port('pdPeer')}\ntikv_servers:\n  - host: 127.0.0.1\n    port: ${port('tikv')}\n    status_port: ${port('tikvStatus')}\n`;
+    let text = `global:\n  user: tidb\npd_servers:\n  - host: 127.0.0.1\n    client_port: ${port('pdClient')}\n    peer_port: ${port('pdPeer')}\ntikv_servers:\n  - host: 127.0.0.1\n    port: ${port('tikv')}\n    status_port: ${port('tikvStatus')}\n`;
+    if (c.tidb) text += `tidb_servers:\n  - host: 127.0.0.1\n    port: ${port('tidb')}\n    status_port: ${port('tidbStatus')}\n`;
     fs.writeFileSync(file, text);
     const topology = parseTopology(text, file);
     const cluster = new ClusterDir(stateDir, CLUSTER);
@@ -107,7 +160,7 @@ async function audit(c: Case): Promise<string[]> {
 
     const pool = new FakePool();
     const h = pool.host('127.0.0.1');
-    const [pd, tikv] = topology.instances as [Instance, Instance];
+    const [pd, tikv, tidb] = ['pd', 'tikv', 'tidb'].map((r) => topology.instances.find((i) => i.role === r)) as [Instance, Instance, Instance | undefined];
     const security = (inst: Instance, ca: string, extra: string) => {
       const p = tlsPaths(inst);
       return `[security]\n${ca} = "${p.ca}"\ncert-path = "${p.cert}"\nkey-path = "${p.key}"\n${extra}\n`;
@@ -118,7 +171,11 @@ async function audit(c: Case): Promise<string[]> {
     h.addFile(pd.runScript, `#!/bin/bash\nset -e\ncd "${pd.deployDir}" || exit 1\nexec bin/pd-server \\\n${flags.map((f) => `    ${f}`).join(' \\\n')}\n`, { owner: 'tidb', mode: 0o755 });
     const encryption = c.tikvEncryption ?? `[security.encryption]\ndata-encryption-method = "aes256-ctr"\n[security.encryption.master-key]\ntype = "file"\npath = "${tikv.deployDir}/encryption/master.key"\n`;
     h.addFile(tikv.configFiles[0], `${security(tikv, 'ca-path', c.tikvSecurity ?? ALLOW)}${encryption}`, { owner: 'tidb' });
-    for (const inst of [pd, tikv]) h.addFile(tlsPaths(inst).key, 'not read', { owner: c.keyOwner ?? 'tidb', group: 'tidb', mode: c.keyMode ?? 0o600 });
+    if (tidb) {
+      const p = tlsPaths(tidb);
+      h.addFile(tidb.configFiles[0], `[security]\ncluster-ssl-ca = "${p.ca}"\ncluster-ssl-cert = "${p.cert}"\ncluster-ssl-key = "${p.key}"\ncluster-verify-cn = ["pd", "tikv", "tidb", "tiseal"]\n${c.tidb!.tls ? `ssl-ca = "${tidb.deployDir}/tls/sql-ca.crt"\nssl-cert = "${tidb.deployDir}/tls/sql.crt"\nssl-key = "${tidb.deployDir}/tls/sql.pem"\n` : ''}`, { owner: 'tidb' });
+    }
+    for (const inst of [pd, tikv, ...(tidb ? [tidb] : [])]) h.addFile(tlsPaths(inst).key, 'not read', { owner: c.keyOwner ?? 'tidb', group: 'tidb', mode: c.keyMode ?? 0o600 });
     h.onExec(/^systemctl show -p ActiveState --value /, () => (c.forcedUnit ? 'active\n' : 'inactive\n'));
     const caKeyPem = fs.readFileSync(pki.store.caKeyPath, 'utf8');
     h.onExec(/^bash -s$/, (_cmd, { stdin }) => {
@@ -131,8 +188,8 @@ async function audit(c: Case): Promise<string[]> {
     const opts = { stateDir, concurrency: 2, readConcurrency: 2 } as GlobalOptions;
     const findings = await runAudit(file, opts, undefined, async () => ({ topology, cluster, pool, close: () => pool.closeAll() }));
     expect(pool.closed).toBe(true);
-    const labels = (s: string) => LABELS.reduce((t, l) => t.replace(new RegExp(`\\b${port(l)}\\b`, 'g'), `{${l}}`), s);
-    return findings.map((f) => `${f.level} ${f.check} ${labels(f.target)}`).sort();
+    const named = (s: string) => labels.reduce((t, l) => t.replace(new RegExp(`\\b${port(l)}\\b`, 'g'), `{${l}}`), s);
+    return findings.map((f) => `${f.level} ${f.check} ${named(f.target)}`).sort();
   } finally {
     await Promise.all(Object.values(served).map((s) => s!.close()));
   }
@@ -200,5 +257,21 @@ const CASES: Array<[string, Case]> = [
 describe('runAudit over a FakePool and loopback TLS servers', () => {
   it.each(CASES)('%s', async (_name, c) => {
     expect(await audit(c)).toEqual(expected(c.changes));
+  });
+});
+
+// sql-tls: a TiDB too; its other findings (status port, caller identity, key file) all PASS.
+describe('runAudit: the sql-tls check, against the TiDB emulator\'s MySQL port', () => {
+  it.each([
+    ['sql-tls PASS: TLS offered and verified against the SQL CA, 1.0/1.1 refused, require ON', { tls: true, require: true }, ['PASS sql-tls 127.0.0.1:{tidb} (tidb mysql)', 'PASS sql-tls 127.0.0.1:{tidb} (tidb mysql)', 'PASS sql-tls 127.0.0.1:{tidb} (tidb mysql)']],
+    ['sql-tls WARN: TLS offered, require OFF', { tls: true, require: false }, ['PASS sql-tls 127.0.0.1:{tidb} (tidb mysql)', 'PASS sql-tls 127.0.0.1:{tidb} (tidb mysql)', 'WARN sql-tls 127.0.0.1:{tidb} (tidb mysql)']],
+    ['sql-tls FAIL: require ON but no TLS offered', { tls: false, require: true }, ['FAIL sql-tls 127.0.0.1:{tidb} (tidb mysql)']],
+    ['sql-tls WARN: no TLS offered, require OFF', { tls: false, require: false }, ['WARN sql-tls 127.0.0.1:{tidb} (tidb mysql)']],
+  ] as const)('%s', async (_name, tidb, sql) => {
+    const all = await audit({ tidb });
+    expect(all.filter((f) => f.includes(' sql-tls ') || !f.startsWith('PASS '))).toEqual([...sql].sort());
+    expect(all.filter((f) => f.includes('{tidbStatus}') || f.includes('tidb-{tidb}') || f.includes('/tidb.pem'))).toEqual(
+      ['PASS caller-identity 127.0.0.1:tidb-{tidb}', 'PASS certificate 127.0.0.1:{tidbStatus} (tidb status_port)', 'PASS key-files 127.0.0.1:/home/tidb/deploy/tidb-{tidb}/tls/tidb.pem', 'PASS tls 127.0.0.1:{tidbStatus} (tidb status_port)', 'PASS tls-version 127.0.0.1:{tidbStatus} (tidb status_port)'],
+    );
   });
 });
