@@ -61,7 +61,13 @@ async function mysqlPort(stateDir: string, tidb: { tls: boolean; require: boolea
     ctx: { serverVersion: version, tidbVersionText: 'Release Version: v8.5.1', requireSecureTransport: () => tidb.require, async setRequireSecureTransport() {}, currentTls: () => tlsConfig, reloadTls() {}, kv: kvStore() },
   });
   const sockets = new Set<import('net').Socket>();
-  srv.on('connection', (s: import('net').Socket) => (sockets.add(s), s.on('close', () => sockets.delete(s))));
+  srv.on('connection', (s: import('net').Socket) => {
+    sockets.add(s);
+    // The emulator's TLS upgrade bridges the socket through a JS Duplex that only an 'end' of the
+    // socket ends (mysql-server.ts upgrade): a socket that just closes leaves the TLS side and its
+    // stream handle open, and the jest worker alive. End the bridge when the socket closes.
+    s.on('close', () => (sockets.delete(s), s.emit('end')));
+  });
   await new Promise<void>((r, j) => (srv.once('error', j), srv.listen(0, '127.0.0.1', () => r())));
   return {
     port: (srv.address() as import('net').AddressInfo).port,

@@ -40,7 +40,12 @@ beforeAll(async () => {
   up = `http://127.0.0.1:${(pd.address() as AddressInfo).port}`;
   down = `http://127.0.0.1:${await freePort()}`;
 });
-afterAll(() => new Promise<void>((r) => pd.close(() => r())));
+afterAll(async () => {
+  await new Promise<void>((r) => {
+    pd.close(() => r());
+    pd.closeAllConnections(); // the emulator's requests leave their connections open
+  });
+});
 
 describe.each([
   ['the first PD answers, the last is down', () => [up, down]],
