@@ -18,7 +18,7 @@ import { mapLimit, readConcurrency } from '../util/concurrency';
 import { backupScanScript, judgeBackups } from '../audit/backupScan';
 import { caKeyDigests, caKeyScanScript, DEFAULT_SCAN_LIMITS, parseScan } from '../audit/caKeyScan';
 import { ClusterMeta, readMeta } from '../state/meta';
-import { openCluster, recordedTls } from './cluster';
+import { OpenedCluster, openCluster, recordedTls } from './cluster';
 import { clusterPdVersion, collectStatus, InstanceStatus, WARN_DAYS } from './tls/status';
 import { sqlTlsFindings } from '../audit/sql-tls';
 import { collectSqlTlsStatus } from './sql-tls/status';
@@ -52,8 +52,9 @@ export function callerIdentityFinding(st: Pick<InstanceStatus, 'role' | 'allowed
 /** Exit code: 1 when any FAIL (or any WARN with --fail-on warn), else 0. */
 export const auditExitCode = (findings: Finding[], failOn: 'fail' | 'warn') => (findings.some((f) => f.level === 'FAIL' || (failOn === 'warn' && f.level === 'WARN')) ? 1 : 0);
 
-export async function runAudit(topologyFile: string, opts: GlobalOptions, creds: SqlCredentials = { user: 'root', password: '' }): Promise<Finding[]> {
-  const opened = await openCluster(topologyFile, opts);
+/** `open`: how the cluster is opened (its SSH pool); tests pass one over a FakePool. */
+export async function runAudit(topologyFile: string, opts: GlobalOptions, creds: SqlCredentials = { user: 'root', password: '' }, open: (file: string, opts: GlobalOptions) => Promise<OpenedCluster> = openCluster): Promise<Finding[]> {
+  const opened = await open(topologyFile, opts);
   const { topology, cluster, pool, close } = opened;
   const findings: Finding[] = [];
   const add = (f: Finding) => findings.push(f);

@@ -5,6 +5,7 @@ import type { GlobalOptions } from '../options';
 import { PdClient } from '../pd/client';
 import type { CertStore } from '../pki';
 import type { Journal } from '../state/journal';
+import type { ClusterLock } from '../state/lock';
 import type { TlsContext } from '../tasks/context';
 import { preflightStep, type PreflightScope } from '../tasks/preflight';
 import { pdInstances } from '../topology';
@@ -43,6 +44,25 @@ export async function openCluster(topologyFile: string, opts: GlobalOptions): Pr
   });
   runStats.watchPool(pool);
   return { topology, cluster, pool, close: () => pool.closeAll() };
+}
+
+/** What a changing verb holds while it runs: its lock, its SSH pool's close, the RSA key pool it started (if any). */
+export interface RunHold {
+  lock: Pick<ClusterLock, 'release'>;
+  close: () => Promise<void>;
+  keyPool?: { close(): Promise<void> };
+}
+
+/**
+ * The end of every changing verb, called from its `finally`: the notes of a run that went through
+ * (`notes`, undefined otherwise), one `note:` line each on stdout; then, whatever happened, the
+ * key pool stopped, the lock released and the SSH pool closed, in that order.
+ */
+export async function endRun(hold: RunHold, notes?: string[]): Promise<void> {
+  for (const n of notes ?? []) process.stdout.write(`note: ${n}\n`);
+  await hold.keyPool?.close();
+  hold.lock.release();
+  await hold.close();
 }
 
 /** Without a terminal nobody can answer the prompt: ask for --yes (or --dry-run) up front. */

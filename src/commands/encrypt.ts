@@ -9,7 +9,7 @@ import { readMeta } from '../state/meta';
 import { ClusterLock } from '../state/lock';
 import type { TlsContext } from '../tasks/context';
 import { checkMasterKeyText, localKeys, readStoresEncryption, recoverLocalKeys, storeInstances, storesMidChange } from '../tasks/encrypt';
-import { newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from './cluster';
+import { endRun, newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from './cluster';
 import { confirm } from './prompt';
 import { tlsFlags } from './tls/switch';
 import { parseVersion, versionAtLeast } from '../util/version';
@@ -75,8 +75,7 @@ async function runEncrypt(verb: Verb, topologyFile: string, flags: Record<string
     process.stdout.write(verb === 'enable' ? `Encryption at rest is on (${method}); master key in ${keys.current}. Data written before is encrypted as it is compacted.\n` : verb === 'disable' ? 'Encryption at rest is off for new data.\n' : 'Master key rotated; the old key is no longer configured anywhere.\n');
     return 0;
   } finally {
-    lock.release();
-    await close();
+    await endRun({ lock, close });
   }
 }
 

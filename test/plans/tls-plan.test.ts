@@ -2,9 +2,10 @@ import * as path from 'path';
 import { tlsSteps } from '../../src/plans/tls';
 import type { TlsContext } from '../../src/tasks/context';
 import { loadTopology } from '../../src/topology';
+import { fakeTlsContext } from '../support/tls-context';
 
 const topology = loadTopology(path.join(__dirname, '..', '..', 'lab', 'topologies', 'default.yaml'));
-const ctx = (want: 'on' | 'off', flags: Partial<TlsContext['flags']> = {}) => ({ want, topology, flags: { certDays: 365, caDays: 3650, keyType: 'rsa', ...flags } }) as TlsContext;
+const ctx = (want: 'on' | 'off', flags: Partial<TlsContext['flags']> = {}) => fakeTlsContext({ want, topology, keepPd: undefined, removedPds: [], flags: { keyType: 'rsa', ...flags } });
 
 describe('the TLS switch plan', () => {
   it('stages everything, restarts everything at once (overlap, the default; the tier steps stay as the resume net), then fixes peer URLs and scales PD out', () => {

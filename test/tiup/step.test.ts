@@ -10,9 +10,10 @@ import { buildTaskList } from '../../src/engine/runner';
 import type { GlobalOptions } from '../../src/options';
 import { toGlobalOptions } from '../../src/options';
 import { CertStore, createCA, issueLeaf, certMatchesKey } from '../../src/pki';
-import { ClusterDir } from '../../src/state/cluster-dir';
-import type { TlsContext } from '../../src/tasks/context';
+import type { TlsContext, TlsFlags } from '../../src/tasks/context';
+import { parseTopology } from '../../src/topology';
 import { tiupMetaStep } from '../../src/tiup/step';
+import { fakeTlsContext } from '../support/tls-context';
 
 const META = fs.readFileSync(path.join(__dirname, 'fixtures', 'meta.yaml'), 'utf8');
 const META_TLS = fs.readFileSync(path.join(__dirname, 'fixtures', 'meta.tls.yaml'), 'utf8');
@@ -48,8 +49,11 @@ async function storeWithCa(): Promise<CertStore> {
   return store;
 }
 
-function ctx(want: 'on' | 'off', opts: Partial<GlobalOptions> = {}, flags: Record<string, unknown> = {}): TlsContext {
-  return { want, opts: { stateDir, tiupMeta: true, dryRun: false, ...opts }, cluster: new ClusterDir(stateDir, NAME), flags: { certDays: 365, caDays: 3650, keyType: 'rsa', ...flags }, notes: [] } as unknown as TlsContext;
+/** The step reads no topology: a one-PD one keeps the context whole. */
+const TOPOLOGY = parseTopology('pd_servers:\n  - host: 10.0.0.1\n', 'one.yaml');
+
+function ctx(want: 'on' | 'off', opts: Partial<GlobalOptions> = {}, flags: Partial<TlsFlags> = {}): TlsContext {
+  return fakeTlsContext({ want, topology: TOPOLOGY, stateDir, cluster: NAME, opts: { tiupMeta: true, dryRun: false, ...opts }, flags: { keyType: 'rsa', ...flags } });
 }
 
 async function run(c: TlsContext, dryRun = false): Promise<string[]> {

@@ -6,6 +6,7 @@ import { preflightStep } from '../../src/tasks/preflight';
 import { CERT_ROLES } from '../../src/tasks/certs/stage';
 import { ALL_ROLE_SPECS, parseTopology, refusedInstances, TLS_HANDLING, tlsCoverageError } from '../../src/topology';
 import type { Topology } from '../../src/topology/types';
+import { fakeTlsContext } from '../support/tls-context';
 
 /**
  * Every role list of TiUP's topology, as the yaml tags of pingcap/tiup master
@@ -86,7 +87,7 @@ describe('every instance of a topology is converted or refused (issue #12 item 1
   });
 
   function ctxFor(t: Topology, pool: FakePool): TlsContext {
-    return { want: 'on', runId: 'r', topology: t, opts: { concurrency: 2 }, cluster: {}, pool, pd: {}, user: 'tidb', removedPds: [], flags: { certDays: 1, caDays: 1, keyType: 'rsa' }, notes: [], resuming: false } as unknown as TlsContext;
+    return fakeTlsContext({ runId: 'r', topology: t, opts: { concurrency: 2 }, pool, keepPd: undefined, removedPds: [], flags: { certDays: 1, caDays: 1, keyType: 'rsa' } });
   }
 
   it('preflight of tls enable/disable/rotate refuses before asking any host anything', async () => {

@@ -16,7 +16,7 @@ import { checkLiveRequire, checkRotatable, sqlRotateSteps } from '../../tasks/sq
 import { SqlTlsContext, SqlTlsFlags, tidbInstances } from '../../tasks/sql-tls/context';
 import { sqlPreflightStep } from '../../tasks/sql-tls/preflight';
 import { buildTaskList } from '../../engine/runner';
-import { newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from '../cluster';
+import { endRun, newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from '../cluster';
 import { confirm } from '../prompt';
 
 const TLS_VERSION_NAMES = ['TLSv1.2', 'TLSv1.3'];
@@ -83,6 +83,7 @@ async function runSqlTls(verb: Verb, topologyFile: string, rawFlags: Record<stri
   // One RSA key per TiDB, made on worker threads while preflight runs (none with the operator's own certificate).
   const issues = (verb === 'enable' || verb === 'rotate') && want === 'on' && !flags.cert && flags.keyType !== 'ecdsa';
   const keyPool = issues ? new RsaKeyPool(topology.instances.filter((i) => i.role === 'tidb').length) : undefined;
+  let notes: string[] | undefined; // set once the run went through
   try {
     if (verb === 'rotate' && !flags.cert && !sqlCertStore(opts.stateDir, cluster.name).hasCA()) {
       throw new CertError(`no SQL CA for cluster '${cluster.name}' in ${sqlCertStore(opts.stateDir, cluster.name).dir}`, { suggestion: 'pass the new pair with --ca-cert, --cert and --key (SQL TLS enabled with your own certificate), or point --state-dir at the directory that holds the SQL CA' });
@@ -131,12 +132,10 @@ async function runSqlTls(verb: Verb, topologyFile: string, rawFlags: Record<stri
     if (verb === 'require') process.stdout.write(`require_secure_transport is ${want === 'on' ? 'ON' : 'OFF'} on every TiDB of cluster '${cluster.name}'; nothing restarted.\n`);
     else if (verb === 'rotate') process.stdout.write(`SQL certificates rotated on every TiDB of cluster '${cluster.name}'; nothing restarted.\n`);
     else process.stdout.write(`SQL TLS is ${want} on every TiDB of cluster '${cluster.name}'${want === 'on' && !flags.cert ? `; clients trust ${sqlCertStore(opts.stateDir, cluster.name).caCertPath}` : ''}.\n`);
-    for (const n of ctx.notes) process.stdout.write(`note: ${n}\n`);
+    notes = ctx.notes;
     return 0;
   } finally {
-    await keyPool?.close();
-    lock.release();
-    await close();
+    await endRun({ keyPool, lock, close }, notes);
   }
 }
 

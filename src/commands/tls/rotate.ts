@@ -4,7 +4,7 @@ import { CertStore } from '../../pki';
 import { rotateCaSteps, rotateSteps } from '../../plans/rotate';
 import { ClusterLock } from '../../state/lock';
 import { factKey } from '../../tasks/facts';
-import { newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from '../cluster';
+import { endRun, newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from '../cluster';
 import { confirm } from '../prompt';
 import { tlsFlags } from './switch';
 import { adoptTiupCa } from '../../tiup/adopt';
@@ -20,6 +20,7 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
   const lock = new ClusterLock(cluster.lockFile);
   // RSA leaf keys are made on all cores while the checks and preflight read the hosts.
   const keyPool = startKeyPool(topology, flags.keyType);
+  let notes: string[] | undefined; // set once the run went through
   try {
     const store = new CertStore(opts.stateDir, cluster.name);
     const adopted = await adoptTiupCa(store, opts);
@@ -59,11 +60,9 @@ export async function run(topologyFile: string, rawFlags: Record<string, unknown
     const { steps } = rawFlags.ca ? rotateCaSteps(opts.stateDir, cluster.name) : rotateSteps();
     if (!(await runSteps(steps, ctx, `fix the cause and re-run \`tiseal tls rotate${rawFlags.ca ? ' --ca' : ''} ${topologyFile}\` (it resumes)`))) return 0;
     process.stdout.write(`Certificates rotated for cluster '${cluster.name}'.\n`);
-    for (const n of ctx.notes) process.stdout.write(`note: ${n}\n`);
+    notes = ctx.notes;
     return 0;
   } finally {
-    await keyPool?.close();
-    lock.release();
-    await close();
+    await endRun({ keyPool, lock, close }, notes);
   }
 }

@@ -19,7 +19,7 @@ import { adoptTiupCa } from '../../tiup/adopt';
 import { findTiupCluster } from '../../tiup/home';
 import { noTiupMetaNote, tiupMetaStep } from '../../tiup/step';
 import { closePdMarksStep } from '../../tasks/pd/traces';
-import { newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from '../cluster';
+import { endRun, newContext, openCluster, preflight, requireConfirmable, runSteps, storedClientTls } from '../cluster';
 
 export function tlsFlags(flags: Record<string, unknown>): TlsFlags {
   const keyType = parseKeyType(flags.keyType);
@@ -102,6 +102,7 @@ export async function runTlsSwitch(want: 'on' | 'off', topologyFile: string, raw
   const lock = new ClusterLock(cluster.lockFile);
   // RSA leaf keys are made on all cores while preflight reads the hosts.
   const keyPool = want === 'on' ? startKeyPool(topology, flags.keyType) : undefined;
+  let notes: string[] | undefined; // set once the run went through
   try {
     if (!opts.dryRun) lock.acquire(`tiseal tls ${want === 'on' ? 'enable' : 'disable'} ${topologyFile}`);
     const journal = new Journal(cluster.journalFile);
@@ -171,11 +172,9 @@ export async function runTlsSwitch(want: 'on' | 'off', topologyFile: string, raw
     if (!(await runSteps(tlsSteps(ctx), ctx, again, { journal, doneBefore: resumingSame ? open!.done : undefined }))) return 0;
     journal.append({ type: 'run-done', op, runId: ctx.runId, at: new Date().toISOString() });
     process.stdout.write(`TLS is ${want} for cluster '${cluster.name}'${want === 'on' ? `; CA and tiseal client certificate in ${store.dir}` : ''}.\n`);
-    for (const n of ctx.notes) process.stdout.write(`note: ${n}\n`);
+    notes = ctx.notes;
     return 0;
   } finally {
-    await keyPool?.close();
-    lock.release();
-    await close();
+    await endRun({ keyPool, lock, close }, notes);
   }
 }

@@ -10,13 +10,12 @@ import * as path from 'path';
 import * as tls from 'tls';
 import { ReloadPolicy, ServerTls } from '../../../lab/emulators/common/tls';
 import type { PdClient } from '../../../src/pd/client';
-import type { GlobalOptions } from '../../../src/options';
 import { FakePool } from '../../../src/ssh';
-import { ClusterDir } from '../../../src/state/cluster-dir';
 import type { TlsContext } from '../../../src/tasks/context';
 import { RotateState, verifyServedStep } from '../../../src/tasks/certs/rotate';
 import { parseTopology } from '../../../src/topology';
 import { Pki, tmpDir } from '../../emulators/helpers';
+import { fakeTlsContext } from '../../support/tls-context';
 
 jest.setTimeout(60000);
 
@@ -88,21 +87,18 @@ function context(st: Store, pool: FakePool): TlsContext {
     't.yaml',
   );
   const pd = { stores: async () => [{ id: '1', address: `127.0.0.1:${st.grpc}`, stateName: 'Up' }] } as unknown as PdClient;
-  return {
-    want: 'on',
+  return fakeTlsContext({
     runId: 'r',
     topology,
-    opts: { stateDir: '/nonexistent', concurrency: 2 } as GlobalOptions,
-    cluster: new ClusterDir('/nonexistent', 't'),
+    cluster: 't',
+    opts: { concurrency: 2 },
     pool,
     pd,
-    user: 'tidb',
+    keepPd: undefined,
     removedPds: [],
-    flags: { certDays: 365, caDays: 3650, keyType: 'rsa' },
-    notes: [],
-    resuming: false,
+    flags: { keyType: 'rsa' },
     clientTls: { ca: fs.readFileSync(pki.ca), cert: fs.readFileSync(client.cert), key: fs.readFileSync(client.key) },
-  } as TlsContext;
+  });
 }
 
 /** What `reissue` leaves behind: new key and certificate in place, the pushed serial recorded. */

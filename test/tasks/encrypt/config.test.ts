@@ -2,13 +2,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as TOML from '@iarna/toml';
-import { PdClient } from '../../../src/pd/client';
 import { FakePool } from '../../../src/ssh';
-import { ClusterDir } from '../../../src/state/cluster-dir';
-import type { TlsContext } from '../../../src/tasks/context';
 import { encryptionConfigStep } from '../../../src/tasks/encrypt';
-import { parseTopology, pdInstances } from '../../../src/topology';
-import type { GlobalOptions } from '../../../src/options';
+import { parseTopology } from '../../../src/topology';
+import { fakeTlsContext } from '../../support/tls-context';
 
 // Issue #12 item 11: rewriting a config leaves every line tiseal does not own byte-identical.
 // PD/TiKV configs carry operators' comments and float spellings (`5.0`) that a re-serialised
@@ -45,10 +42,7 @@ describe('encryption config step (fake hosts)', () => {
     for (const inst of topology.instances.filter((i) => i.role === 'tiflash')) {
       for (const f of inst.configFiles) if (!pool.host(inst.host).readText(f)) pool.host(inst.host).addFile(f, '# learner\n', { owner: 'tidb', mode: 0o644 });
     }
-    const ctx = {
-      want: 'on', runId: 'r1', topology, opts: { stateDir, concurrency: 4 } as GlobalOptions, cluster: new ClusterDir(stateDir, 'lab'), pool,
-      pd: new PdClient([], undefined), user: 'tidb', keepPd: pdInstances(topology)[0], removedPds: [], flags: { certDays: 365, caDays: 3650, keyType: 'rsa' }, notes: [], resuming: false,
-    } as unknown as TlsContext;
+    const ctx = fakeTlsContext({ want: 'on', topology, stateDir, pool, removedPds: [], flags: { keyType: 'rsa' } });
     const step = encryptionConfigStep('enc', () => ({ method: 'aes256-ctr', masterKey: '/tidb-deploy/x/encryption/master.key' }));
     const d = await step.decide(ctx);
     for (const a of d.actions) await a.run();

@@ -7,11 +7,9 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { GlobalOptions } from '../../../src/options';
 import type { EtcdMember, PdClient } from '../../../src/pd/client';
 import { renderRunScript } from '../../../src/render';
 import { FakeExecutor, FakePool } from '../../../src/ssh';
-import { ClusterDir } from '../../../src/state/cluster-dir';
 import type { TlsContext } from '../../../src/tasks/context';
 import {
   configCheckProblem, listeningPorts, parsePdDataFacts, pdDataFactsInner, planJoin, type PdDataFacts,
@@ -19,6 +17,7 @@ import {
 import { quorumTimings, withForceNewCluster } from '../../../src/tasks/pd/quorum';
 import { scaleOutStep } from '../../../src/tasks/pd/scale-out';
 import { parseTopology, pdInstances } from '../../../src/topology';
+import { fakeTlsContext } from '../../support/tls-context';
 
 jest.setTimeout(60_000);
 
@@ -280,21 +279,7 @@ function keptHost(ex: FakeExecutor, pd: FakePd): { restarts: string[] } {
 }
 
 function context(pd: FakePd, pool: FakePool): TlsContext {
-  return {
-    want: 'on',
-    runId: '20261130T010000-ab12',
-    topology: TOPO,
-    opts: { stateDir: '/nonexistent', concurrency: 2 } as GlobalOptions,
-    cluster: new ClusterDir('/nonexistent', 'three'),
-    pool,
-    pd: pd.client(),
-    user: 'tidb',
-    keepPd: P1,
-    removedPds: [P2, P3],
-    flags: { certDays: 365, caDays: 3650, keyType: 'rsa' },
-    notes: [],
-    resuming: false,
-  } as TlsContext;
+  return fakeTlsContext({ runId: '20261130T010000-ab12', topology: TOPO, cluster: 'three', opts: { concurrency: 2 }, pool, pd: pd.client(), keepPd: P1, removedPds: [P2, P3], flags: { keyType: 'rsa' } });
 }
 
 describe('scale-out when a join fails (fake hosts, a PD as strict as v6.5–v8.5)', () => {
@@ -352,7 +337,7 @@ describe('scale-out when a join fails (fake hosts, a PD as strict as v6.5–v8.5
     let starts = 0;
     joiningHost(pool.host(P3.host), pd, P3, () => (++starts === 1 ? 'fail-once-after-add' : 'ok'));
     keptHost(pool.host(P1.host), pd);
-    const ctx = { ...context(pd, pool), removedPds: [P3] } as TlsContext;
+    const ctx: TlsContext = { ...context(pd, pool), removedPds: [P3] };
     const d = await scaleOutStep.decide(ctx);
     expect(await d.actions[0].run()).toMatch(/^joined after 2 attempts; .*join records this member/);
     expect(pd.removedById).toEqual([]);
@@ -369,7 +354,7 @@ describe('scale-out when a join fails (fake hosts, a PD as strict as v6.5–v8.5
     h2.state = 'running';
     joiningHost(pool.host(P3.host), pd, P3, () => 'ok');
     const kept = keptHost(pool.host(P1.host), pd);
-    const ctx = { ...context(pd, pool), removedPds: [P3] } as TlsContext;
+    const ctx: TlsContext = { ...context(pd, pool), removedPds: [P3] };
     const d = await scaleOutStep.decide(ctx);
     pd.apiDown = true; // PD answers 500 for a while, as on an etcd hiccup; etcd keeps its quorum
     const back = setTimeout(() => (pd.apiDown = false), 2000);
@@ -405,7 +390,7 @@ describe('scale-out when a join fails (fake hosts, a PD as strict as v6.5–v8.5
     const h2 = joiningHost(pool.host(P2.host), pd, P2, () => 'ok');
     joiningHost(pool.host(P3.host), pd, P3, () => 'ok');
     const kept = keptHost(pool.host(P1.host), pd);
-    const ctx = { ...context(pd, pool), removedPds: [P3] } as TlsContext;
+    const ctx: TlsContext = { ...context(pd, pool), removedPds: [P3] };
     const d = await scaleOutStep.decide(ctx);
     // Then PD 2 was added and its process runs, but its etcd has not caught up: 2 voters, 1 counted.
     const stuck = member('22', '', P2.host);

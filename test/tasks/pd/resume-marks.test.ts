@@ -8,14 +8,13 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { GlobalOptions } from '../../../src/options';
 import { tlsSteps } from '../../../src/plans/tls';
 import { FakePool } from '../../../src/ssh';
-import { ClusterDir } from '../../../src/state/cluster-dir';
 import type { TlsContext } from '../../../src/tasks/context';
 import { closePdMarksStep, judgeRemovedPd, markTime, readPdTrace } from '../../../src/tasks/pd/traces';
 import { parseTopology, pdInstances } from '../../../src/topology';
 import type { Topology } from '../../../src/topology/types';
+import { fakeTlsContext } from '../../support/tls-context';
 
 let root: string;
 beforeEach(() => (root = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-marks-'))));
@@ -36,20 +35,7 @@ function pool(): FakePool {
 }
 
 function context(t: Topology, p: FakePool): TlsContext {
-  return {
-    want: 'on',
-    runId: 'now',
-    topology: t,
-    opts: { stateDir: root, concurrency: 2 } as GlobalOptions,
-    cluster: new ClusterDir(root, 'c'),
-    pool: p,
-    pd: {} as TlsContext['pd'],
-    user: 'tidb',
-    removedPds: [],
-    flags: { certDays: 365, caDays: 3650, keyType: 'rsa' },
-    notes: [],
-    resuming: false,
-  };
+  return fakeTlsContext({ runId: 'now', topology: t, stateDir: root, cluster: 'c', opts: { concurrency: 2 }, pool: p, keepPd: undefined, removedPds: [], flags: { keyType: 'rsa' } });
 }
 
 const mkdir = (d: string, file?: string) => {

@@ -1,11 +1,9 @@
 import { FakePool } from '../../../src/ssh';
-import { ClusterDir } from '../../../src/state/cluster-dir';
-import type { TlsContext } from '../../../src/tasks/context';
 import { savePdStep, scaleInStep } from '../../../src/tasks/pd/scale-in';
 import { scaleOutStep } from '../../../src/tasks/pd/scale-out';
 import { parseTopology } from '../../../src/topology';
-import type { GlobalOptions } from '../../../src/options';
 import type { PdClient } from '../../../src/pd/client';
+import { fakeTlsContext } from '../../support/tls-context';
 
 const ONE_PD = `global:
   user: tidb
@@ -23,20 +21,7 @@ describe('a cluster with a single PD', () => {
     // PD's answer for a one-member cluster; the steps must not need anything else from it.
     const pd = { members: async () => ({ clusterId: '1', members: [{ name: 'pd-10.0.0.1-2379', memberId: '1', peerUrls: ['http://10.0.0.1:2380'], clientUrls: ['http://10.0.0.1:2379'] }], leader: { name: 'pd-10.0.0.1-2379', memberId: '1', peerUrls: [], clientUrls: [] } }) } as unknown as PdClient;
     const pool = new FakePool();
-    const ctx = {
-      want: 'on',
-      runId: 'r',
-      topology,
-      opts: { stateDir: '/nonexistent', concurrency: 2 } as GlobalOptions,
-      cluster: new ClusterDir('/nonexistent', 'one'),
-      pool,
-      pd,
-      user: 'tidb',
-      removedPds: [],
-      flags: { certDays: 365, caDays: 3650, keyType: 'rsa' },
-      notes: [],
-      resuming: false,
-    } as TlsContext;
+    const ctx = fakeTlsContext({ runId: 'r', topology, cluster: 'one', opts: { concurrency: 2 }, pool, pd, keepPd: undefined, removedPds: [], flags: { keyType: 'rsa' } });
     for (const step of [savePdStep, scaleInStep, scaleOutStep]) {
       const d = await step.decide(ctx);
       expect(d.actions).toEqual([]);
