@@ -1,4 +1,6 @@
 import * as path from 'path';
+import { runRecord } from './util/run-record';
+import { appendAuditLog, auditRecord, CHANGING_VERBS } from './state/audit-log';
 import { terminalMessage } from './util/terminal';
 import { Command, CommanderError, Option } from 'commander';
 import { addExamples, commandPath, helpConfig, sharedOption } from './cli-help';
@@ -44,6 +46,7 @@ type Loader = () => Promise<CommandRunner>;
 function action(load: Loader) {
   return async (topologyFile: string, flags: Record<string, unknown>, cmd: Command) => {
     const run = await load();
+    runRecord.reset(); // one record per run, also when main() runs several in one process (tests)
     let code: number | undefined;
     let failure: unknown;
     try {
@@ -55,8 +58,27 @@ function action(load: Loader) {
       throw e;
     } finally {
       if (flags.statsFile) writeStatsFile(String(flags.statsFile), commandPath(cmd), code, failure);
+      recordRun(commandPath(cmd), topologyFile, flags, code ?? 1, failure);
     }
   };
+}
+
+/** A changing run (not a dry run) leaves one record in <state-dir>/audit.log and syslog. */
+function recordRun(verb: string, topologyFile: string, flags: Record<string, unknown>, exitCode: number, failure: unknown): void {
+  // Only a run that started its steps (it went to the hosts) or handed out what it signed (cert
+  // client) is recorded: input refused up front (flags, topology, a bring-your-own CA) leaves the
+  // state dir untouched.
+  const started = runRecord.stepStarted || (runRecord.issued.length > 0 && exitCode === 0 && failure === undefined);
+  if (!CHANGING_VERBS.has(verb) || flags.dryRun || !started) return;
+  let stateDir: string;
+  try {
+    stateDir = toGlobalOptions(flags).stateDir;
+  } catch {
+    return; // bad flags: the run was refused before it could change anything
+  }
+  const clusterName = typeof flags.clusterName === 'string' ? flags.clusterName : path.basename(String(topologyFile ?? '')).replace(/\.ya?ml$/, '') || undefined;
+  const rec = auditRecord({ stateDir, verb, argv: invokedWith ?? process.argv.slice(2), exitCode, failure, clusterName });
+  for (const w of appendAuditLog(stateDir, rec)) process.stderr.write(`warning: ${w}\n`);
 }
 
 /** package.json sits two levels up from dist/src/ and one up from src/ (ts-jest). */
@@ -203,7 +225,11 @@ export function printError(err: unknown): number {
   return 1;
 }
 
+/** The arguments of the run main() was given (what the audit record calls its flags). */
+let invokedWith: string[] | undefined;
+
 export async function main(argv: string[]): Promise<number> {
+  invokedWith = argv;
   const program = buildProgram();
   try {
     process.exitCode = 0;

@@ -1,4 +1,5 @@
 import { buildTaskList } from '../engine/runner';
+import { runRecord } from '../util/run-record';
 import type { Step } from '../engine/step';
 import { TisealError, UsageError } from '../errors';
 import type { GlobalOptions } from '../options';
@@ -99,6 +100,7 @@ export function newContext(
 ): TlsContext {
   const { topology } = base;
   const { switchingTls, ...rest } = run;
+  runRecord.noteRun(run.runId, base.cluster.name);
   return {
     ...base,
     ...rest,

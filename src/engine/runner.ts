@@ -3,6 +3,7 @@ import type { Journal } from '../state/journal';
 import type { Step } from './step';
 import { runStats } from '../util/run-stats';
 import { terminalSafe } from '../util/terminal';
+import { runRecord } from '../util/run-record';
 
 export interface RunOptions {
   dryRun: boolean;
@@ -35,7 +36,8 @@ export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptio
         return;
       }
       if (!opts.dryRun) opts.journal?.append({ type: 'step-start', step: step.id, at: now() });
-      runStats.stepStart(step.id);
+      runRecord.noteStep();
+        runStats.stepStart(step.id);
       const failed = (e: unknown): never => {
         runStats.stepEnd(step.id, 'failed');
         throw e;

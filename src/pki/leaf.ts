@@ -2,6 +2,7 @@
  * Server and client certificates for cluster components. The leaf key is generated here and
  * handed back in memory only: the caller writes it to the host; nothing keeps it locally.
  */
+import { runRecord } from '../util/run-record';
 import { CertError } from '../errors';
 import { certPem } from './der';
 import { KeyGen, KeySource, KeyType, generateKeyPair } from './keys';
@@ -93,5 +94,8 @@ export async function issueLeaf(ca: CertificateAuthority, opts: LeafOptions): Pr
     ca.scheme,
   );
   const pem = certPem(ca.signCertificate(tbs));
-  return { certPem: pem, fullChainPem: pem + ca.servedChainPem, keyPem: key.keyPem, caPem: ca.bundlePem, info: parseCertificate(pem) };
+  const info = parseCertificate(pem);
+  // The run's audit record lists every signature made (state/audit-log.ts).
+  runRecord.noteIssued({ cn, serial: info.serialHex, notAfter: info.notAfter.toISOString(), ca: ca.info.fingerprintSha256 });
+  return { certPem: pem, fullChainPem: pem + ca.servedChainPem, keyPem: key.keyPem, caPem: ca.bundlePem, info };
 }

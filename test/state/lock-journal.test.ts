@@ -14,10 +14,10 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const SRC = path.join(__dirname, '..', '..', 'src');
 let compiled: string;
-/** src/state/lock.ts (and errors.ts) as plain JS, so a separate node process can hold the lock. */
+/** src/state/lock.ts (and errors.ts, util/terminal.ts) as plain JS, so a separate node process can hold the lock. */
 beforeAll(() => {
   compiled = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-lockjs-'));
-  for (const f of ['errors.ts', 'state/lock.ts']) {
+  for (const f of ['errors.ts', 'util/terminal.ts', 'state/lock.ts']) {
     const js = ts.transpileModule(fs.readFileSync(path.join(SRC, f), 'utf8'), { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2020, esModuleInterop: true } }).outputText;
     fs.mkdirSync(path.dirname(path.join(compiled, f)), { recursive: true });
     fs.writeFileSync(path.join(compiled, f.replace(/\.ts$/, '.js')), js);
