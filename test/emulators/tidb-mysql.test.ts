@@ -10,11 +10,11 @@ import * as net from 'net';
 import * as path from 'path';
 import * as mysql from 'mysql2/promise';
 import { parseJsonLossless } from '../../lab/emulators/common/json';
-import { buildEmulators, curl, loopbackNet, openssl, Pki, Proc, startEmulator, stopAll, tmpDir, waitFor, writeFile } from './helpers';
+import { buildEmulators, curl, loopbackNet, openssl, Pki, Proc, startEmulator, startPd, startTikv, stopAll, tmpDir, waitFor, writeFile } from './helpers';
 
 jest.setTimeout(180000);
 
-const IP = loopbackNet(5);
+const IP = loopbackNet(__filename);
 let build: string;
 let base: string;
 let pki: Pki; // cluster CA
@@ -37,11 +37,9 @@ function startTidb(n: number, toml: string, env: Record<string, string> = {}, ex
     '--config=conf/tidb.toml', '--log-file=log/tidb.log', ...extraArgs], { cwd: dir, env: { TISEAL_EMULATOR_BOOT_TIMEOUT_MS: '20000', ...env } });
 }
 
-function startTikv(n: number): Proc {
-  const dir = path.join(base, `tikv-${n}`);
-  writeFile(path.join(dir, 'conf/tikv.toml'), `[security]\nca-path = "${pki.ca}"\ncert-path = "${c[`tikv${n}`].cert}"\nkey-path = "${c[`tikv${n}`].key}"\n`);
-  return startEmulator(build, 'tikv-server', ['--addr', `${IP(n)}:20160`, '--status-addr', `${IP(n)}:20180`, '--pd', PD(),
-    '--data-dir', path.join(dir, 'data'), '--config', 'conf/tikv.toml', '--log-file', 'log/tikv.log'], { cwd: dir });
+function tikvAt(n: number): Proc {
+  const toml = `[security]\nca-path = "${pki.ca}"\ncert-path = "${c[`tikv${n}`].cert}"\nkey-path = "${c[`tikv${n}`].key}"\n`;
+  return startTikv({ build, base, ip: IP }, n, { pd: PD(), toml });
 }
 
 const tidbUp = (n: number, p: Proc): Promise<true> =>
@@ -85,13 +83,10 @@ beforeAll(async () => {
   c.sql = sql.issue('sql-server', 'tidb-sql', [IP(30), IP(31), IP(32)], '0x1001');
   c.sqlClient = sql.issue('sql-client', 'app', []);
   c.otherClient = other.issue('other-client', 'app', []);
-  const dir = path.join(base, 'pd');
-  writeFile(path.join(dir, 'conf/pd.toml'), `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${c.pd.cert}"\nkey-path = "${c.pd.key}"\n`);
-  pd = startEmulator(build, 'pd-server', ['--name=pd-1', `--client-urls=https://${PD()}`, `--peer-urls=https://${IP(1)}:2380`,
-    `--data-dir=${path.join(dir, 'data')}`, `--initial-cluster=pd-1=https://${IP(1)}:2380`, '--config=conf/pd.toml'], { cwd: dir });
+  pd = startPd({ build, base, ip: IP }, 1, { scheme: 'https', dir: 'pd', toml: `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${c.pd.cert}"\nkey-path = "${c.pd.key}"\n` });
   await waitFor('PD up', () => curl(`https://${PD()}/pd/api/v1/members`, mtls(c.client)).http === 200 || undefined, 30000);
-  startTikv(10);
-  kvB = startTikv(11);
+  tikvAt(10);
+  kvB = tikvAt(11);
   await waitFor('stores Up', () => stores().filter((s) => s.state_name === 'Up').length === 2 || undefined, 30000);
 });
 
@@ -201,7 +196,7 @@ describe('plaintext TiDB (no ssl-*)', () => {
       { encoding: 'utf8', timeout: 90000 });
     expect(down.stderr).toContain('ERROR 9005 (HY000) at line 1: Region is unavailable');
     expect(Date.now() - t0).toBeGreaterThan(15000);
-    kvB = startTikv(11);
+    kvB = tikvAt(11);
     await waitFor('store 11 Up again', () => stores().filter((s) => s.state_name === 'Up').length === 2 || undefined, 30000);
     await waitFor('a majority again', () => mariadb(20, "SELECT v FROM test.kv WHERE k = 'route-1'", ['--skip-ssl']).out === 'v1\n' || undefined, 60000);
   });
