@@ -7,7 +7,8 @@ const common = {
 };
 module.exports = {
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/**/*.test.ts'], testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/lab/'] },
+    // test/support/unit-setup.ts: the unit project's test timeout (testTimeout is a global option only).
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/**/*.test.ts'], testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/lab/'], setupFilesAfterEnv: ['<rootDir>/test/support/unit-setup.ts'] },
     // globalTeardown takes the lab down after the last lab test file (test/lab/helpers.ts brings it up).
     { ...common, displayName: 'lab', testMatch: ['<rootDir>/test/lab/**/*.test.ts'], globalTeardown: '<rootDir>/test/lab/global-teardown.ts' },
   ],

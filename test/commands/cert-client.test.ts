@@ -10,6 +10,7 @@ import os from 'os';
 import path from 'path';
 import { PassThrough } from 'stream';
 import tls from 'tls';
+import { captureOutput } from '../support/capture';
 import { tiseal } from '../support/cli';
 import { run as runCertClient, CertClientResult, promptPassword } from '../../src/commands/cert-client';
 import { toGlobalOptions } from '../../src/options';
@@ -345,14 +346,7 @@ describe('tiseal cert client: refusals and options', () => {
     const out = path.join(root, 'out-json');
     const pw = path.join(root, 'json-pw');
     fs.writeFileSync(pw, 'json-pass\n');
-    let text = '';
-    const o = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((text += String(c)), true));
-    let code: number;
-    try {
-      code = await runCertClient(topo, { cn: 'kate', out, p12: true, p12PasswordFile: pw, certDays: '365' }, toGlobalOptions({ stateDir, json: true }));
-    } finally {
-      o.mockRestore();
-    }
+    const { value: code, out: text } = await captureOutput(() => runCertClient(topo, { cn: 'kate', out, p12: true, p12PasswordFile: pw, certDays: '365' }, toGlobalOptions({ stateDir, json: true })));
     expect(code).toBe(0);
     const j = JSON.parse(text) as CertClientResult;
     expect(j.cn).toBe('kate');

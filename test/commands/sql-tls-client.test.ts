@@ -5,6 +5,7 @@ import { X509Certificate } from 'crypto';
 import { CertStore, createCA, verifyChain } from '../../src/pki';
 import { sqlCertStore } from '../../src/pki/sql-store';
 import { run } from '../../src/commands/cert-client';
+import { captureOutput } from '../support/capture';
 import type { GlobalOptions } from '../../src/options';
 
 jest.setTimeout(60_000);
@@ -12,14 +13,10 @@ const topo = path.join(__dirname, '..', '..', 'lab', 'topologies', 'default.yaml
 
 describe('tiseal cert client --sql', () => {
   let dir: string;
-  let out: string[];
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiseal-sqlcc-'));
-    out = [];
-    jest.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
   });
   afterEach(() => {
-    jest.restoreAllMocks();
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const opts = (o: Partial<GlobalOptions> = {}) => ({ stateDir: dir, yes: false, dryRun: false, json: false, ...o }) as GlobalOptions;
@@ -38,14 +35,14 @@ describe('tiseal cert client --sql', () => {
     const ca = await createCA({ cluster: 'default', commonName: 'tiseal SQL CA default', keyType: 'ecdsa' });
     await sqlCertStore(dir, 'default').saveCA(ca);
     const o = path.join(dir, 'o');
-    expect(await run(topo, { sql: true, cn: 'app1', out: o, certDays: '30' }, opts())).toBe(0);
+    const { value: code, out: text } = await captureOutput(() => run(topo, { sql: true, cn: 'app1', out: o, certDays: '30' }, opts()));
+    expect(code).toBe(0);
     const cert = fs.readFileSync(path.join(o, 'app1.crt'), 'utf8');
     expect(verifyChain(cert, fs.readFileSync(path.join(o, 'sql-ca.crt'), 'utf8')).ok).toBe(true);
     const x = new X509Certificate(cert);
     expect([x.subject, x.issuer]).toEqual(['CN=app1', 'CN=tiseal SQL CA default']);
     expect(x.checkPrivateKey(require('crypto').createPrivateKey(fs.readFileSync(path.join(o, 'app1.key'))))).toBe(true);
     expect(fs.statSync(path.join(o, 'app1.key')).mode & 0o777).toBe(0o600);
-    const text = out.join('');
     expect(text).toContain("CREATE USER 'app1'@'%' REQUIRE SUBJECT '/CN=app1';");
     expect(text).toContain(`mariadb -h 10.77.0.14 -P 4000 -u app1 --ssl --ssl-verify-server-cert --ssl-ca=${o}/sql-ca.crt --ssl-cert=${o}/app1.crt --ssl-key=${o}/app1.key`);
     expect(text).toContain('app1@tcp(10.77.0.14:4000)/test?tls=tidb-sql');

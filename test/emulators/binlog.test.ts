@@ -15,11 +15,11 @@
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
-import { buildEmulators, curl, loopbackNet, Pki, Proc, startEmulator, stopAll, tmpDir, waitFor, writeFile } from './helpers';
+import { buildEmulators, curl, loopbackNet, Pki, Proc, startEmulator, startPd, stopAll, tmpDir, waitFor, writeFile } from './helpers';
 
 jest.setTimeout(150000);
 
-const IP = loopbackNet(13);
+const IP = loopbackNet(__filename);
 let build: string;
 let base: string;
 let pki: Pki;
@@ -29,14 +29,7 @@ const TLS_PD = (): string => `${IP(2)}:2379`;
 const security = (role: string, extra = ''): string =>
   `[security]\nssl-ca = "${pki.ca}"\nssl-cert = "${certs[role].cert}"\nssl-key = "${certs[role].key}"\n${extra}`;
 
-function startPd(n: number, scheme: 'http' | 'https', toml: string): Proc {
-  const dir = path.join(base, `pd-${n}`);
-  writeFile(path.join(dir, 'conf/pd.toml'), toml);
-  return startEmulator(build, 'pd-server', [
-    `--name=pd-${n}`, `--client-urls=${scheme}://${IP(n)}:2379`, `--peer-urls=${scheme}://${IP(n)}:2380`,
-    `--data-dir=${path.join(dir, 'data')}`, `--initial-cluster=pd-${n}=${scheme}://${IP(n)}:2380`, '--config=conf/pd.toml',
-  ], { cwd: dir, version: 'v8.1.2' });
-}
+const pdAt = (n: number, scheme: 'http' | 'https', toml: string): Proc => startPd({ build, base, ip: IP }, n, { scheme, toml, version: 'v8.1.2' });
 
 /** The flags TiUP's run_pump.sh / run_drainer.sh pass (embed/templates/scripts/run_*.sh.tpl). */
 function binlog(role: 'pump' | 'drainer', pdUrls: string, toml: string, opts: { version?: string; extra?: string[] } = {}): Proc {
@@ -66,8 +59,8 @@ beforeAll(async () => {
   base = tmpDir('binlog');
   pki = new Pki(path.join(base, 'tls'));
   for (const [name, n] of [['pd', 2], ['pump', 50], ['drainer', 60], ['client', 0], ['prometheus', 0]] as const) certs[name] = pki.issue(name, name, n ? [IP(n)] : []);
-  startPd(1, 'http', '');
-  startPd(2, 'https', `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${certs.pd.cert}"\nkey-path = "${certs.pd.key}"\n`);
+  pdAt(1, 'http', '');
+  pdAt(2, 'https', `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${certs.pd.cert}"\nkey-path = "${certs.pd.key}"\n`);
   await waitFor('PDs up', () => (curl(`http://${PLAIN_PD()}/pd/api/v1/members`).http === 200 &&
     curl(`https://${TLS_PD()}/pd/api/v1/members`, { ca: pki.ca, ...certs.client }).http === 200) || undefined, 30000);
 });

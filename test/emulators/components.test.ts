@@ -3,11 +3,11 @@ import * as net from 'net';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { parseJsonLossless } from '../../lab/emulators/common/json';
-import { buildEmulators, curl, loopbackNet, Pki, Proc, startEmulator, stopAll, tmpDir, waitFor, writeFile } from './helpers';
+import { buildEmulators, curl, EmuEnv, loopbackNet, Pki, Proc, startEmulator, startPd, startTikv, stopAll, tmpDir, waitFor, writeFile } from './helpers';
 
 jest.setTimeout(150000);
 
-const IP = loopbackNet(4);
+const IP = loopbackNet(__filename);
 let build: string;
 let base: string;
 let pki: Pki;
@@ -18,23 +18,7 @@ const TLS_PD = (): string => `${IP(2)}:2379`;
 const PLAIN_PD = (): string => `${IP(1)}:2379`;
 const unescape = (s: string): string => s.replace(/\\"/g, '"');
 
-function startPd(n: number, scheme: 'http' | 'https', toml: string): Proc {
-  const dir = path.join(base, `pd-${n}`);
-  writeFile(path.join(dir, 'conf/pd.toml'), toml);
-  return startEmulator(build, 'pd-server', [
-    `--name=pd-${n}`, `--client-urls=${scheme}://${IP(n)}:2379`, `--peer-urls=${scheme}://${IP(n)}:2380`,
-    `--data-dir=${path.join(dir, 'data')}`, `--initial-cluster=pd-${n}=${scheme}://${IP(n)}:2380`, '--config=conf/pd.toml',
-  ], { cwd: dir });
-}
-
-function startTikv(n: number, pd: string, toml: string): Proc {
-  const dir = path.join(base, `tikv-${n}`);
-  writeFile(path.join(dir, 'conf/tikv.toml'), toml);
-  return startEmulator(build, 'tikv-server', [
-    '--addr', `${IP(n)}:20160`, '--status-addr', `${IP(n)}:20180`, '--pd', pd, '--data-dir', path.join(dir, 'data'),
-    '--config', 'conf/tikv.toml', '--log-file', 'log/tikv.log',
-  ], { cwd: dir });
-}
+const env = (): EmuEnv => ({ build, base, ip: IP });
 
 function stores(tlsPd: boolean): Record<string, unknown>[] {
   const r = tlsPd ? curl(`https://${TLS_PD()}/pd/api/v1/stores`, mtls(certs.client)) : curl(`http://${PLAIN_PD()}/pd/api/v1/stores`);
@@ -49,12 +33,12 @@ beforeAll(async () => {
   for (const [name, n] of [['pd', 2], ['tikv', 11], ['tidb', 20], ['cdc', 30], ['tiflash', 40], ['client', 0], ['prometheus', 0]] as const) {
     certs[name] = pki.issue(name, name, n ? [IP(n)] : []);
   }
-  startPd(1, 'http', '');
-  startPd(2, 'https', `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${certs.pd.cert}"\nkey-path = "${certs.pd.key}"\n`);
+  startPd(env(), 1, { toml: '' });
+  startPd(env(), 2, { scheme: 'https', toml: `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${certs.pd.cert}"\nkey-path = "${certs.pd.key}"\n` });
   await waitFor('PDs up', () => curl(`http://${PLAIN_PD()}/pd/api/v1/members`).http === 200 &&
     curl(`https://${TLS_PD()}/pd/api/v1/members`, mtls(certs.client)).http === 200 || undefined, 30000);
-  startTikv(10, PLAIN_PD(), '');
-  startTikv(11, TLS_PD(), `[security]\nca-path = "${pki.ca}"\ncert-path = "${certs.tikv.cert}"\nkey-path = "${certs.tikv.key}"\n`);
+  startTikv(env(), 10, { pd: PLAIN_PD(), toml: '' });
+  startTikv(env(), 11, { pd: TLS_PD(), toml: `[security]\nca-path = "${pki.ca}"\ncert-path = "${certs.tikv.cert}"\nkey-path = "${certs.tikv.key}"\n` });
   await waitFor('stores Up', () => stores(false).some((s) => s.state_name === 'Up') && stores(true).some((s) => s.state_name === 'Up') || undefined);
 });
 
@@ -116,13 +100,16 @@ describe('cdc', () => {
 });
 
 describe('tidb', () => {
-  const tidb = (n: number, toml: string, env: Record<string, string> = {}): Proc => {
+  // A TiDB that must give up on the cluster is given a 3 s boot budget; one that must come up keeps
+  // the default (60 s): 3 s is too little for a first PD + TiKV round trip on a loaded machine.
+  const tidb = (n: number, toml: string, vars: Record<string, string> = {}): Proc => {
     const dir = path.join(base, `tidb-${n}`);
     writeFile(path.join(dir, 'conf/tidb.toml'), toml);
     return startEmulator(build, 'tidb-server', ['-P', '4000', '--status=10080', `--host=${IP(n)}`, `--advertise-address=${IP(n)}`,
       '--store=tikv', `--path=${TLS_PD()}`, `--log-slow-query=${path.join(dir, 'log/slow.log')}`, '--config=conf/tidb.toml',
-      '--log-file=log/tidb.log'], { cwd: dir, env: { TISEAL_EMULATOR_BOOT_TIMEOUT_MS: '3000', ...env } });
+      '--log-file=log/tidb.log'], { cwd: dir, env: vars });
   };
+  const GIVES_UP = { TISEAL_EMULATOR_BOOT_TIMEOUT_MS: '3000' };
   const clusterToml = (ca: string, c: { cert: string; key: string }, extra = ''): string =>
     `[security]\ncluster-ssl-ca = "${ca}"\ncluster-ssl-cert = "${c.cert}"\ncluster-ssl-key = "${c.key}"\n${extra}`;
 
@@ -134,11 +121,11 @@ describe('tidb', () => {
 
   test('wrong cluster TLS material: no status port, exits with the reason', async () => {
     const wrong = other.issue('tidb-other', 'tidb', [IP(21)]);
-    const p = tidb(21, clusterToml(other.ca, wrong));
+    const p = tidb(21, clusterToml(other.ca, wrong), GIVES_UP);
     expect(await p.exited).toBe(1);
     expect(unescape(p.output())).toContain('PD server timeout');
     expect(curl(`https://${IP(21)}:10080/status`, { ca: pki.ca }).http).toBe(0);
-    const none = tidb(22, '');
+    const none = tidb(22, '', GIVES_UP);
     expect(await none.exited).toBe(1);
   });
 

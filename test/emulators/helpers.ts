@@ -97,10 +97,54 @@ process.on('exit', () => {
   }
 });
 
-/** A fresh loopback /24 for one test file (random second octet, so stale processes of an aborted run never answer). */
-export function loopbackNet(fileId: number): (n: number) => string {
+/**
+ * The third octet of each emulator test file's loopback /24, one number per file: two files on one
+ * number (jest runs files in parallel) would have their emulators answer each other on the same
+ * addresses. Keyed by the file's path under test/; checked when this module loads, so a duplicate
+ * fails every emulator test (and test/emulators/loopback-nets.test.ts names it).
+ */
+export const LOOPBACK_NETS: Readonly<Record<string, number>> = {
+  'emulators/pd-cluster.test.ts': 1,
+  'emulators/pd-tls.test.ts': 2,
+  'emulators/tikv.test.ts': 3,
+  'emulators/components.test.ts': 4,
+  'emulators/tidb-mysql.test.ts': 5,
+  'emulators/pd-join.test.ts': 7,
+  'emulators/regions.test.ts': 8,
+  'emulators/status-reload.test.ts': 9,
+  'emulators/pd-gateway.test.ts': 11,
+  'emulators/binlog.test.ts': 13,
+  'emulators/ngmonitoring.test.ts': 14,
+};
+
+/** Problems of a registry: a number outside 1..254, or one number for two files. */
+export function loopbackNetProblems(nets: Readonly<Record<string, number>>): string[] {
+  const out: string[] = [];
+  const seen = new Map<number, string>();
+  for (const [file, id] of Object.entries(nets)) {
+    if (!Number.isInteger(id) || id < 1 || id > 254) out.push(`${file}: ${id} is not in 1..254`);
+    const other = seen.get(id);
+    if (other !== undefined) out.push(`${file}: ${id} is already ${other}'s`);
+    else seen.set(id, file);
+  }
+  return out;
+}
+
+{
+  const problems = loopbackNetProblems(LOOPBACK_NETS);
+  if (problems.length) throw new Error(`LOOPBACK_NETS in test/emulators/helpers.ts: ${problems.join('; ')}`);
+}
+
+/**
+ * A fresh loopback /24 for one test file, `loopbackNet(__filename)`: the third octet from
+ * LOOPBACK_NETS, the second random (100..199), so stale processes of an aborted run never answer.
+ */
+export function loopbackNet(testFile: string): (n: number) => string {
+  const key = path.relative(path.join(ROOT, 'test'), testFile).split(path.sep).join('/');
+  const id = LOOPBACK_NETS[key];
+  if (id === undefined) throw new Error(`${key} has no loopback net: add it to LOOPBACK_NETS in test/emulators/helpers.ts`);
   const second = 100 + Math.floor(Math.random() * 100);
-  return (n: number) => `127.${second}.${fileId}.${n}`;
+  return (n: number) => `127.${second}.${id}.${n}`;
 }
 
 export function startEmulator(
@@ -164,6 +208,78 @@ export function startEmulator(
 
 export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()));
+}
+
+/** What the shared starters need from a test file: the emulator build, its temp dir, its loopback net. */
+export interface EmuEnv {
+  build: string;
+  base: string;
+  ip: (n: number) => string;
+}
+
+export interface PdOptions {
+  scheme?: 'http' | 'https';
+  /** conf/pd.toml; when undefined the file is left as the test wrote it. */
+  toml?: string;
+  /** Emulated release (default v8.5.1). */
+  version?: string;
+  /** Its directory under base (default `pd-<n>`): cwd, conf/, log/, data/. */
+  dir?: string;
+  dataDir?: string;
+  /** Membership flags instead of the default one-member `--initial-cluster` (`--join=…`, `--force-new-cluster`, …). */
+  cluster?: string[];
+  /** Also pass `--advertise-client-urls` / `--advertise-peer-urls` (the same URLs). */
+  advertise?: boolean;
+  /** Flags after the others. */
+  extra?: string[];
+  env?: Record<string, string>;
+}
+
+/** A PD emulator on ip(n):2379 (client) and ip(n):2380 (peer), flags as TiUP's run_pd.sh passes them. */
+export function startPd(e: EmuEnv, n: number, o: PdOptions = {}): Proc {
+  const scheme = o.scheme ?? 'http';
+  const dir = path.join(e.base, o.dir ?? `pd-${n}`);
+  if (o.toml !== undefined) writeFile(path.join(dir, 'conf/pd.toml'), o.toml);
+  const client = `${scheme}://${e.ip(n)}:2379`;
+  const peer = `${scheme}://${e.ip(n)}:2380`;
+  return startEmulator(e.build, 'pd-server', [
+    `--name=pd-${n}`,
+    `--client-urls=${client}`,
+    ...(o.advertise ? [`--advertise-client-urls=${client}`] : []),
+    `--peer-urls=${peer}`,
+    ...(o.advertise ? [`--advertise-peer-urls=${peer}`] : []),
+    `--data-dir=${o.dataDir ?? path.join(dir, 'data')}`,
+    ...(o.cluster ?? [`--initial-cluster=pd-${n}=${peer}`]),
+    '--config=conf/pd.toml',
+    '--log-file=log/pd.log',
+    ...(o.extra ?? []),
+  ], { cwd: dir, version: o.version, env: o.env });
+}
+
+export interface TikvOptions {
+  /** `--pd` as TiUP passes it: host:port list, or URLs. */
+  pd: string;
+  /** conf/tikv.toml; when undefined the file is left as the test wrote it. */
+  toml?: string;
+  /** Its directory under base (default `tikv-<n>`). */
+  dir?: string;
+  /** Also pass `--advertise-addr` / `--advertise-status-addr` (the same addresses). */
+  advertise?: boolean;
+  version?: string;
+  env?: Record<string, string>;
+}
+
+/** A TiKV emulator on ip(n):20160 (server) and ip(n):20180 (status), flags as TiUP's run_tikv.sh passes them. */
+export function startTikv(e: EmuEnv, n: number, o: TikvOptions): Proc {
+  const dir = path.join(e.base, o.dir ?? `tikv-${n}`);
+  if (o.toml !== undefined) writeFile(path.join(dir, 'conf/tikv.toml'), o.toml);
+  const addr = `${e.ip(n)}:20160`;
+  const status = `${e.ip(n)}:20180`;
+  return startEmulator(e.build, 'tikv-server', [
+    '--addr', addr, ...(o.advertise ? ['--advertise-addr', addr] : []),
+    '--status-addr', status, ...(o.advertise ? ['--advertise-status-addr', status] : []),
+    '--pd', o.pd, '--data-dir', path.join(dir, 'data'), '--config', 'conf/tikv.toml', '--log-file', 'log/tikv.log',
+  ], { cwd: dir, version: o.version, env: o.env });
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20000, everyMs = 200): Promise<T> {

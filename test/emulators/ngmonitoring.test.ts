@@ -14,11 +14,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { buildEmulators, curl, loopbackNet, Pki, Proc, startEmulator, stopAll, tmpDir, waitFor, writeFile } from './helpers';
+import { buildEmulators, curl, loopbackNet, Pki, Proc, startEmulator, startPd, stopAll, tmpDir, waitFor, writeFile } from './helpers';
 
 jest.setTimeout(120000);
 
-const IP = loopbackNet(14);
+const IP = loopbackNet(__filename);
 let build: string;
 let base: string;
 let pki: Pki;
@@ -29,14 +29,7 @@ const NG = (): string => `${IP(40)}:12020`;
 // conprof/http/api.go getProfileEstimateSize(PD) × 86400 / 60 s
 const ONE_PD_PROFILE_SIZE = 1440 * (20 + 25 + 100 + 30) * 1024;
 
-function startPd(n: number, scheme: 'http' | 'https', toml: string): Proc {
-  const dir = path.join(base, `pd-${n}`);
-  writeFile(path.join(dir, 'conf/pd.toml'), toml);
-  return startEmulator(build, 'pd-server', [
-    `--name=pd-${n}`, `--client-urls=${scheme}://${IP(n)}:2379`, `--peer-urls=${scheme}://${IP(n)}:2380`,
-    `--data-dir=${path.join(dir, 'data')}`, `--initial-cluster=pd-${n}=${scheme}://${IP(n)}:2380`, '--config=conf/pd.toml',
-  ], { cwd: dir, version: 'v8.5.1' });
-}
+const pdAt = (n: number, scheme: 'http' | 'https', toml: string): Proc => startPd({ build, base, ip: IP }, n, { scheme, toml });
 
 /** TiUP's ngmonitoring.toml.tpl (with the test's listen address), and `[security]` as TiUP writes it with TLS on. */
 function tiupToml(dir: string, pd: string, tls: boolean, extra = ''): string {
@@ -79,8 +72,8 @@ beforeAll(async () => {
   base = tmpDir('ngm');
   pki = new Pki(path.join(base, 'tls'));
   for (const [name, n] of [['pd', 2], ['prometheus', 0], ['client', 0]] as const) certs[name] = pki.issue(name, name, n ? [IP(n)] : []);
-  startPd(1, 'http', '');
-  startPd(2, 'https', `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${certs.pd.cert}"\nkey-path = "${certs.pd.key}"\n`);
+  pdAt(1, 'http', '');
+  pdAt(2, 'https', `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${certs.pd.cert}"\nkey-path = "${certs.pd.key}"\n`);
   await waitFor('PDs up', () => (curl(`http://${PLAIN_PD()}/pd/api/v1/health`).http === 200 &&
     curl(`https://${TLS_PD()}/pd/api/v1/health`, { ca: pki.ca, ...certs.client }).http === 200) || undefined, 30000);
 });

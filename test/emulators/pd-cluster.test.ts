@@ -3,30 +3,19 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseJsonLossless } from '../../lab/emulators/common/json';
 import { PdClient } from '../../src/pd/client';
-import { buildEmulators, curl, loopbackNet, Proc, startEmulator, stopAll, tmpDir, waitFor } from './helpers';
+import { buildEmulators, curl, loopbackNet, Proc, startEmulator, startPd, stopAll, tmpDir, waitFor } from './helpers';
 
 jest.setTimeout(120000);
 
-const IP = loopbackNet(1);
+const IP = loopbackNet(__filename);
 let build: string;
 let base: string;
 const procs: Record<string, Proc> = {};
 
-function startPd(n: number, extra: string[]): Proc {
-  const name = `pd-${n}`;
-  const dir = path.join(base, name);
-  const p = startEmulator(build, 'pd-server', [
-    `--name=${name}`,
-    `--client-urls=http://${IP(n)}:2379`,
-    `--advertise-client-urls=http://${IP(n)}:2379`,
-    `--peer-urls=http://${IP(n)}:2380`,
-    `--advertise-peer-urls=http://${IP(n)}:2380`,
-    `--data-dir=${path.join(dir, 'data')}`,
-    ...extra,
-    '--config', 'conf/pd.toml',
-    '--log-file', 'log/pd.log',
-  ], { cwd: dir });
-  procs[name] = p;
+/** A PD with its advertised URLs given; membership flags (`--initial-cluster`, `--join`) as given. */
+function pdWith(n: number, cluster: string[]): Proc {
+  const p = startPd({ build, base, ip: IP }, n, { cluster, advertise: true });
+  procs[`pd-${n}`] = p;
   return p;
 }
 
@@ -65,7 +54,7 @@ test('-V prints the version in PD format', async () => {
 
 test('three PD emulators form one cluster; IDs are raw uint64 above 2^53', async () => {
   const initial = [1, 2, 3].map((n) => `pd-${n}=http://${IP(n)}:2380`).join(',');
-  [1, 2, 3].forEach((n) => startPd(n, [`--initial-cluster=${initial}`]));
+  [1, 2, 3].forEach((n) => pdWith(n, [`--initial-cluster=${initial}`]));
   const m = await waitFor('3 members with a leader', () => {
     const j = members(1);
     return (j.members as unknown[]).length === 3 && j.leader ? j : undefined;
@@ -139,7 +128,7 @@ test('join: a new PD joins through --join, writes the join file; join errors as 
   expect(await self.exited).toBe(1);
   expect(self.output()).toContain('join self is forbidden');
 
-  startPd(4, [`--join=${joinUrls}`]);
+  pdWith(4, [`--join=${joinUrls}`]);
   await waitFor('pd-4 joined', () => {
     const ms = members(live[0]).members as Record<string, unknown>[];
     return ms.some((x) => x.name === 'pd-4') && ms.length === 3 ? true : undefined;
@@ -158,7 +147,7 @@ test('join: a new PD joins through --join, writes the join file; join errors as 
 
   // Restart pd-4 with its data: it uses the join file and comes back.
   await procs['pd-4'].stop();
-  startPd(4, [`--join=${joinUrls}`]);
+  pdWith(4, [`--join=${joinUrls}`]);
   await waitFor('pd-4 back', () => (curl(`http://${IP(4)}:2379/pd/api/v1/health`).http === 200 ? true : undefined), 20000);
   const h = parseJsonLossless(curl(`http://${IP(4)}:2379/pd/api/v1/health`).body) as Record<string, unknown>[];
   await waitFor('all healthy', () => {

@@ -23,11 +23,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { GATEWAY_DIAL_ERROR } from '../../lab/emulators/pd/etcd-grpc';
 import { PdClient } from '../../src/pd/client';
-import { buildEmulators, curl, loopbackNet, Pki, Proc, startEmulator, stopAll, tmpDir, waitFor, writeFile } from './helpers';
+import { buildEmulators, curl, loopbackNet, Pki, Proc, startPd, stopAll, tmpDir, waitFor } from './helpers';
 
 jest.setTimeout(120000);
 
-const IP = loopbackNet(11);
+const IP = loopbackNet(__filename);
 let build: string;
 let base: string;
 let pki: Pki;
@@ -36,23 +36,15 @@ let tiseal: { cert: string; key: string };
 
 const CNS = ['pd', 'tikv', 'tidb', 'tiseal'];
 
-function startPd(n: number, o: { scheme?: 'http' | 'https'; allowed?: string[]; version?: string; join?: number } = {}): Proc {
+function pdAt(n: number, o: { scheme?: 'http' | 'https'; allowed?: string[]; version?: string; join?: number } = {}): Proc {
   const scheme = o.scheme ?? 'https';
-  const dir = path.join(base, `pd-${n}`);
   const sec = scheme === 'https'
     ? `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${pd.cert}"\nkey-path = "${pd.key}"\n` +
       (o.allowed ? `cert-allowed-cn = [${o.allowed.map((c) => JSON.stringify(c)).join(', ')}]\n` : '')
     : '';
-  writeFile(path.join(dir, 'conf/pd.toml'), sec);
-  return startEmulator(build, 'pd-server', [
-    `--name=pd-${n}`,
-    `--client-urls=${scheme}://${IP(n)}:2379`,
-    `--peer-urls=${scheme}://${IP(n)}:2380`,
-    `--data-dir=${path.join(dir, 'data')}`,
-    o.join ? `--join=${scheme}://${IP(o.join)}:2379` : `--initial-cluster=pd-${n}=${scheme}://${IP(n)}:2380`,
-    '--config=conf/pd.toml',
-    '--log-file=log/pd.log',
-  ], { cwd: dir, version: o.version ?? 'v8.5.1' });
+  return startPd({ build, base, ip: IP }, n, {
+    scheme, toml: sec, version: o.version ?? 'v8.5.1', cluster: o.join ? [`--join=${scheme}://${IP(o.join)}:2379`] : undefined,
+  });
 }
 
 const withCert = (c: { cert: string; key: string }) => ({ ca: pki.ca, cert: c.cert, key: c.key });
@@ -78,7 +70,7 @@ afterAll(async () => {
 });
 
 test('v8.5 with several CNs: every /v3 gateway call fails with 503, gRPC (etcdctl, tiseal) and the PD API work; joins go over gRPC', async () => {
-  const p1 = startPd(1, { allowed: CNS });
+  const p1 = pdAt(1, { allowed: CNS });
   await up(1);
   const gw = gatewayList(1);
   expect(gw.http).toBe(503);
@@ -92,7 +84,7 @@ test('v8.5 with several CNs: every /v3 gateway call fails with 503, gRPC (etcdct
   expect(ctl.stdout).toContain(`pd-1, https://${IP(1)}:2380, https://${IP(1)}:2379`);
 
   // A second PD joins through pd-1 (member list/add over gRPC, as PD's join.go does with clientv3).
-  const p2 = startPd(2, { allowed: CNS, join: 1 });
+  const p2 = pdAt(2, { allowed: CNS, join: 1 });
   await up(2);
   const client = new PdClient([`${IP(1)}:2379`], tisealTls(), { tlsOnly: 'test' });
   await waitFor('pd-2 listed with its name', async () => (await client.etcdMembers()).some((m) => m.name === 'pd-2') || undefined, 30000);
@@ -119,9 +111,9 @@ test('v8.5 with several CNs: every /v3 gateway call fails with 503, gRPC (etcdct
 });
 
 test('the gateway still works with one CN, before v8.4, and on a plaintext client port', async () => {
-  const one = startPd(3, { allowed: ['tiseal'] });
-  const old = startPd(4, { allowed: ['pd'], version: 'v8.1.2' });
-  const plain = startPd(5, { scheme: 'http' });
+  const one = pdAt(3, { allowed: ['tiseal'] });
+  const old = pdAt(4, { allowed: ['pd'], version: 'v8.1.2' });
+  const plain = pdAt(5, { scheme: 'http' });
   await Promise.all([up(3), up(4), up(5, 'http')]);
   for (const [n, scheme] of [[3, 'https'], [4, 'https'], [5, 'http']] as const) {
     const r = gatewayList(n, scheme);

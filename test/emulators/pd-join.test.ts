@@ -14,26 +14,17 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseJsonLossless } from '../../lab/emulators/common/json';
-import { buildEmulators, curl, loopbackNet, Proc, startEmulator, stopAll, tmpDir, waitFor } from './helpers';
+import { buildEmulators, curl, loopbackNet, Proc, startEmulator, startPd, stopAll, tmpDir, waitFor } from './helpers';
 
 jest.setTimeout(120000);
 
-const IP = loopbackNet(7);
+const IP = loopbackNet(__filename);
 let build: string;
 let base: string;
 
-function startPd(n: number, extra: string[], opts: { version?: string; dataDir?: string } = {}): Proc {
-  const dir = path.join(base, `pd-${n}`);
-  return startEmulator(build, 'pd-server', [
-    `--name=pd-${n}`,
-    `--client-urls=http://${IP(n)}:2379`,
-    `--peer-urls=http://${IP(n)}:2380`,
-    `--data-dir=${opts.dataDir ?? path.join(dir, 'data')}`,
-    ...extra,
-    '--config', 'conf/pd.toml',
-    '--log-file', 'log/pd.log',
-  ], { cwd: dir, version: opts.version });
-}
+/** Membership flags (`--initial-cluster`, `--join`, `--force-new-cluster`) as given: no default. */
+const pdWith = (n: number, cluster: string[], o: { version?: string; dataDir?: string } = {}): Proc =>
+  startPd({ build, base, ip: IP }, n, { cluster, ...o });
 
 type Member = { ID: string; name?: string; peerURLs?: string[] };
 /** etcd's own member list through PD's client port (served locally: works without a quorum). */
@@ -83,7 +74,7 @@ test('--config-check prints PD\'s message on stdout; a bad config exits 0 from v
 });
 
 test('a member that never started blocks every join and is left in place; --force-new-cluster recovers the survivor', async () => {
-  const pd1 = startPd(1, [`--initial-cluster=pd-1=http://${IP(1)}:2380`]);
+  const pd1 = pdWith(1, [`--initial-cluster=pd-1=http://${IP(1)}:2380`]);
   await waitFor('pd-1 leader', () => leaderOf(1) === 'pd-1' || undefined, 30000);
   // A member add whose PD never starts (what a join that fails after the add leaves): 1 → 2 voters.
   const add = curl(`http://${IP(1)}:2379/v3/cluster/member/add`, { method: 'POST', data: JSON.stringify({ peerURLs: [`http://${IP(2)}:2380`] }) });
@@ -91,12 +82,12 @@ test('a member that never started blocks every join and is left in place; --forc
   const stuck = etcdMembers(1).find((m) => !m.name)!;
   expect(stuck.peerURLs).toEqual([`http://${IP(2)}:2380`]);
 
-  const p3 = startPd(3, [`--join=http://${IP(1)}:2379`]);
+  const p3 = pdWith(3, [`--join=http://${IP(1)}:2379`]);
   expect(await p3.exited).toBe(1);
   expect(p3.output()).toContain('join meet error');
   expect(p3.output()).toContain(`there is a member ${stuck.ID} that has not joined successfully`);
   // Before v8.4.0 the message has no id.
-  const p3old = startPd(3, [`--join=http://${IP(1)}:2379`], { version: 'v7.5.0' });
+  const p3old = pdWith(3, [`--join=http://${IP(1)}:2379`], { version: 'v7.5.0' });
   expect(await p3old.exited).toBe(1);
   expect(p3old.output()).toContain('"there is a member that has not joined successfully"');
   // Not removed, and no member added for pd-3.
@@ -107,25 +98,25 @@ test('a member that never started blocks every join and is left in place; --forc
   await waitFor('pd-1 to lose its leader', () => !leaderOf(1) || undefined, 30000, 500);
   // PD's documented way back: restart the survivor with --force-new-cluster.
   await pd1.stop();
-  startPd(1, ['--force-new-cluster', `--initial-cluster=pd-1=http://${IP(1)}:2380`]);
+  pdWith(1, ['--force-new-cluster', `--initial-cluster=pd-1=http://${IP(1)}:2380`]);
   await waitFor('pd-1 leader again', () => leaderOf(1) === 'pd-1' || undefined, 30000);
   expect(etcdMembers(1).map((m) => m.name)).toEqual(['pd-1']);
 });
 
 test('same name with an empty data dir: "missing data or join a duplicated pd", the member stays', async () => {
   const joinUrl = `--join=http://${IP(1)}:2379`;
-  const p2 = startPd(2, [joinUrl]);
+  const p2 = pdWith(2, [joinUrl]);
   await waitFor('pd-2 joined', () => etcdMembers(1).some((m) => m.name === 'pd-2') || undefined, 40000);
   await waitFor('pd-2 serving', () => curl(`http://${IP(2)}:2379/pd/api/v1/ping`).http === 200 || undefined, 20000);
   const id = etcdMembers(1).find((m) => m.name === 'pd-2')!.ID;
   await p2.stop();
   // The same PD, same peer URLs, its data lost: v6.5–v8.5 refuse (the emulator used to remove and re-add it).
-  const again = startPd(2, [joinUrl], { dataDir: path.join(base, 'pd-2', 'data-lost') });
+  const again = pdWith(2, [joinUrl], { dataDir: path.join(base, 'pd-2', 'data-lost') });
   expect(await again.exited).toBe(1);
   expect(again.output()).toContain('missing data or join a duplicated pd');
   expect(etcdMembers(1).find((m) => m.name === 'pd-2')?.ID).toBe(id);
   // With its data (the join file) it comes back as the same member.
-  startPd(2, [joinUrl]);
+  pdWith(2, [joinUrl]);
   await waitFor('pd-2 back', () => curl(`http://${IP(2)}:2379/pd/api/v1/ping`).http === 200 || undefined, 20000);
   expect(etcdMembers(1).find((m) => m.name === 'pd-2')?.ID).toBe(id);
 });

@@ -2,11 +2,11 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseJsonLossless } from '../../lab/emulators/common/json';
-import { buildEmulators, curl, loopbackNet, Pki, Proc, startEmulator, stopAll, tmpDir, waitFor, writeFile } from './helpers';
+import { buildEmulators, curl, loopbackNet, Pki, Proc, startPd, stopAll, tmpDir, waitFor } from './helpers';
 
 jest.setTimeout(120000);
 
-const IP = loopbackNet(2);
+const IP = loopbackNet(__filename);
 let build: string;
 let base: string;
 let pki: Pki;
@@ -21,19 +21,8 @@ function tlsToml(allowed?: string[]): string {
   );
 }
 
-function startPd(n: number, scheme: 'http' | 'https', toml: string, version = 'v8.5.1', dataName = `pd-${n}`, extra: string[] = []): Proc {
-  const dir = path.join(base, dataName);
-  writeFile(path.join(dir, 'conf/pd.toml'), toml);
-  return startEmulator(build, 'pd-server', [
-    `--name=pd-${n}`,
-    `--client-urls=${scheme}://${IP(n)}:2379`,
-    `--peer-urls=${scheme}://${IP(n)}:2380`,
-    `--data-dir=${path.join(dir, 'data')}`,
-    `--initial-cluster=pd-${n}=${scheme}://${IP(n)}:2380`,
-    '--config=conf/pd.toml',
-    '--log-file=log/pd.log',
-    ...extra,
-  ], { cwd: dir, version });
+function pdAt(n: number, scheme: 'http' | 'https', toml: string, version = 'v8.5.1', dir = `pd-${n}`, extra: string[] = []): Proc {
+  return startPd({ build, base, ip: IP }, n, { scheme, toml, version, dir, extra });
 }
 
 const withCert = (c: { cert: string; key: string }) => ({ ca: pki.ca, cert: c.cert, key: c.key });
@@ -53,7 +42,7 @@ afterAll(async () => {
 });
 
 test('https PD requires a client certificate; etcdctl works over TLS through the client port', async () => {
-  const p = startPd(1, 'https', tlsToml());
+  const p = pdAt(1, 'https', tlsToml());
   const url = `https://${IP(1)}:2379/pd/api/v1/members`;
   await waitFor('TLS PD up', () => curl(url, withCert(client)).http === 200 || undefined);
   const noCert = curl(url, { ca: pki.ca });
@@ -71,7 +60,7 @@ test('https PD requires a client certificate; etcdctl works over TLS through the
 });
 
 test('https client URL without certificates fails like etcd/PD', async () => {
-  const p = startPd(2, 'https', '');
+  const p = pdAt(2, 'https', '');
   expect(await p.exited).toBe(1);
   expect(p.output()).toContain(`TLS key/cert (--cert-file, --key-file) must be provided for client url https://${IP(2)}:2379 with HTTPS scheme`);
 });
@@ -80,13 +69,13 @@ test('cert-allowed-cn before v8.4.0: one CN only (refused at start, not by --con
   // tikv/pd v8.1.0 server/config/config.go GenEmbedEtcdConfig → grpcutil GetOneAllowedCN
   // (errs.ErrSecurityConfig "security config error: %s", "only supports one CN") runs in
   // CreateServer; cmd/pd-server/main.go handles --config-check before it.
-  const check = startPd(3, 'https', tlsToml(['pd', 'tidb']), 'v8.1.2', 'pd-3-check', ['--config-check']);
+  const check = pdAt(3, 'https', tlsToml(['pd', 'tidb']), 'v8.1.2', 'pd-3-check', ['--config-check']);
   expect(await check.exited).toBe(0);
   expect(check.output()).toContain('config check successful');
-  const two = startPd(3, 'https', tlsToml(['pd', 'tidb']), 'v8.1.2');
+  const two = pdAt(3, 'https', tlsToml(['pd', 'tidb']), 'v8.1.2');
   expect(await two.exited).toBe(1);
   expect(two.output()).toMatch(/\["create server failed"\] \[error="\[PD:grpcutil:ErrSecurityConfig\]security config error: only supports one CN"\]/);
-  const p = startPd(3, 'https', tlsToml(['pd']), 'v8.1.2', 'pd-3b');
+  const p = pdAt(3, 'https', tlsToml(['pd']), 'v8.1.2', 'pd-3b');
   const url = `https://${IP(3)}:2379/pd/api/v1/members`;
   await waitFor('v8.1 PD up', () => curl(url, withCert(client)).http === 200 || undefined);
   // CN "client" is not in the list, yet the client port lets it in (only the peer port checks it).
@@ -95,7 +84,7 @@ test('cert-allowed-cn before v8.4.0: one CN only (refused at start, not by --con
 });
 
 test('cert-allowed-cn from v8.4.0: several CNs, checked on the client port', async () => {
-  const p = startPd(4, 'https', tlsToml(['pd', 'tidb']), 'v8.5.1');
+  const p = pdAt(4, 'https', tlsToml(['pd', 'tidb']), 'v8.5.1');
   const url = `https://${IP(4)}:2379/pd/api/v1/members`;
   await waitFor('v8.5 PD up', () => curl(url, withCert(tidb)).http === 200 || undefined);
   const denied = curl(url, withCert(client));
@@ -108,7 +97,7 @@ test('cert-allowed-cn from v8.4.0: several CNs, checked on the client port', asy
 // tikv/pd v8.5.1 server/config/config.go GenEmbedEtcdConfig: "Only check client cert when there
 // are multiple CNs" — `if len(c.Security.CertAllowedCNs) > 1 { cfg.ClientTLSInfo.AllowedCNs = … }`.
 test('cert-allowed-cn from v8.4.0 with one CN: the client port takes any certificate of the CA', async () => {
-  const p = startPd(6, 'https', tlsToml(['pd']), 'v8.5.1');
+  const p = pdAt(6, 'https', tlsToml(['pd']), 'v8.5.1');
   const url = `https://${IP(6)}:2379/pd/api/v1/members`;
   await waitFor('v8.5 PD up', () => curl(url, withCert(pd)).http === 200 || undefined);
   expect(curl(url, withCert(client)).http).toBe(200);
@@ -117,11 +106,11 @@ test('cert-allowed-cn from v8.4.0 with one CN: the client port takes any certifi
 });
 
 test('stored peer URLs win over the config after a switch to https, until member update', async () => {
-  const first = startPd(5, 'http', '');
+  const first = pdAt(5, 'http', '');
   await waitFor('http PD up', () => curl(`http://${IP(5)}:2379/pd/api/v1/members`).http === 200 || undefined);
   await first.stop();
   // Same data dir, now everything https.
-  const second = startPd(5, 'https', tlsToml());
+  const second = pdAt(5, 'https', tlsToml());
   const url = `https://${IP(5)}:2379`;
   await waitFor('https PD up', () => curl(`${url}/pd/api/v1/members`, withCert(client)).http === 200 || undefined);
   const list = () => JSON.parse(curl(`${url}/v3/cluster/member/list`, { ...withCert(client), method: 'POST', data: '{}' }).body);

@@ -24,11 +24,11 @@ import * as net from 'net';
 import * as path from 'path';
 import * as tls from 'tls';
 import { ServerTls } from '../../lab/emulators/common/tls';
-import { buildEmulators, curl, loopbackNet, Pki, startEmulator, stopAll, tmpDir, waitFor, writeFile } from './helpers';
+import { buildEmulators, curl, loopbackNet, Pki, startEmulator, startPd, startTikv, stopAll, tmpDir, waitFor, writeFile } from './helpers';
 
 jest.setTimeout(120000);
 
-const IP = loopbackNet(9);
+const IP = loopbackNet(__filename);
 let base: string;
 let pki: Pki;
 let client: { cert: string; key: string };
@@ -161,22 +161,12 @@ describe('the TiKV and TiFlash emulators', () => {
   it('gRPC ports serve the new certificate on the next connection; status ports only after a failed handshake', async () => {
     const build = buildEmulators();
     const pd = pki.issue('pd', 'pd', [IP(1)]);
-    const pdDir = path.join(base, 'pd');
-    writeFile(path.join(pdDir, 'conf/pd.toml'), `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${pd.cert}"\nkey-path = "${pd.key}"\n`);
-    startEmulator(build, 'pd-server', [
-      '--name=pd-1', `--client-urls=https://${IP(1)}:2379`, `--peer-urls=https://${IP(1)}:2380`, `--data-dir=${path.join(pdDir, 'data')}`,
-      `--initial-cluster=pd-1=https://${IP(1)}:2380`, '--config=conf/pd.toml',
-    ], { cwd: pdDir });
+    startPd({ build, base, ip: IP }, 1, { scheme: 'https', dir: 'pd', toml: `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${pd.cert}"\nkey-path = "${pd.key}"\n` });
     const mtls = { ca: pki.ca, ...client };
     await waitFor('PD up', () => curl(`https://${IP(1)}:2379/pd/api/v1/members`, mtls).http === 200 || undefined, 30000);
 
     const kv = own('tikv');
-    const kvDir = path.join(base, 'tikv-proc');
-    writeFile(path.join(kvDir, 'conf/tikv.toml'), `[security]\nca-path = "${pki.ca}"\ncert-path = "${kv.cert}"\nkey-path = "${kv.key}"\n`);
-    startEmulator(build, 'tikv-server', [
-      '--addr', `${IP(2)}:20160`, '--status-addr', `${IP(2)}:20180`, '--pd', `${IP(1)}:2379`, '--data-dir', path.join(kvDir, 'data'),
-      '--config', 'conf/tikv.toml', '--log-file', 'log/tikv.log',
-    ], { cwd: kvDir });
+    startTikv({ build, base, ip: IP }, 2, { pd: `${IP(1)}:2379`, dir: 'tikv-proc', toml: `[security]\nca-path = "${pki.ca}"\ncert-path = "${kv.cert}"\nkey-path = "${kv.key}"\n` });
 
     const fl = own('tiflash');
     const flDir = path.join(base, 'tiflash-proc');
@@ -200,6 +190,6 @@ describe('the TiKV and TiFlash emulators', () => {
     for (const [h, p] of status) for (let i = 0; i < 2; i++) expect(`${h}:${p} ${await served(h, p)}`).toBe(`${h}:${p} 1001`);
     for (const [h, p] of status) await failHandshake(h, p);
     for (const [h, p] of status) expect(`${h}:${p} ${await served(h, p)}`).toBe(`${h}:${p} 2002`);
-    expect(fs.readFileSync(path.join(kvDir, 'log/tikv.log'), 'utf8')).toContain('Status server error: TLS handshake error');
+    expect(fs.readFileSync(path.join(base, 'tikv-proc/log/tikv.log'), 'utf8')).toContain('Status server error: TLS handshake error');
   });
 });

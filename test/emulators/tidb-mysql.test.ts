@@ -10,11 +10,11 @@ import * as net from 'net';
 import * as path from 'path';
 import * as mysql from 'mysql2/promise';
 import { parseJsonLossless } from '../../lab/emulators/common/json';
-import { buildEmulators, curl, loopbackNet, openssl, Pki, Proc, startEmulator, stopAll, tmpDir, waitFor, writeFile } from './helpers';
+import { buildEmulators, curl, loopbackNet, openssl, Pki, Proc, startEmulator, startPd, startTikv, stopAll, tmpDir, waitFor, writeFile } from './helpers';
 
 jest.setTimeout(180000);
 
-const IP = loopbackNet(5);
+const IP = loopbackNet(__filename);
 let build: string;
 let base: string;
 let pki: Pki; // cluster CA
@@ -37,11 +37,15 @@ function startTidb(n: number, toml: string, env: Record<string, string> = {}, ex
     '--config=conf/tidb.toml', '--log-file=log/tidb.log', ...extraArgs], { cwd: dir, env: { TISEAL_EMULATOR_BOOT_TIMEOUT_MS: '20000', ...env } });
 }
 
-function startTikv(n: number): Proc {
-  const dir = path.join(base, `tikv-${n}`);
-  writeFile(path.join(dir, 'conf/tikv.toml'), `[security]\nca-path = "${pki.ca}"\ncert-path = "${c[`tikv${n}`].cert}"\nkey-path = "${c[`tikv${n}`].key}"\n`);
-  return startEmulator(build, 'tikv-server', ['--addr', `${IP(n)}:20160`, '--status-addr', `${IP(n)}:20180`, '--pd', PD(),
-    '--data-dir', path.join(dir, 'data'), '--config', 'conf/tikv.toml', '--log-file', 'log/tikv.log'], { cwd: dir });
+// TiKV's own raftstore keys: 100 ms ticks, so a region whose store came back elects in 1–2 s, not 10–20 s.
+const RAFT = '[raftstore]\nraft-base-tick-interval = "100ms"\nraft-store-max-leader-lease = "900ms"\n';
+// TiDB 20's backoff budget (TISEAL_EMULATOR_KV_BACKOFF_MS; client-go's 20 s is the default, checked
+// in kv-backoff.test.ts): the outage test needs it spent, not 20 s long.
+const BACKOFF_MS = 4000;
+
+function tikvAt(n: number): Proc {
+  const toml = `[security]\nca-path = "${pki.ca}"\ncert-path = "${c[`tikv${n}`].cert}"\nkey-path = "${c[`tikv${n}`].key}"\n${RAFT}`;
+  return startTikv({ build, base, ip: IP }, n, { pd: PD(), toml });
 }
 
 const tidbUp = (n: number, p: Proc): Promise<true> =>
@@ -85,13 +89,10 @@ beforeAll(async () => {
   c.sql = sql.issue('sql-server', 'tidb-sql', [IP(30), IP(31), IP(32)], '0x1001');
   c.sqlClient = sql.issue('sql-client', 'app', []);
   c.otherClient = other.issue('other-client', 'app', []);
-  const dir = path.join(base, 'pd');
-  writeFile(path.join(dir, 'conf/pd.toml'), `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${c.pd.cert}"\nkey-path = "${c.pd.key}"\n`);
-  pd = startEmulator(build, 'pd-server', ['--name=pd-1', `--client-urls=https://${PD()}`, `--peer-urls=https://${IP(1)}:2380`,
-    `--data-dir=${path.join(dir, 'data')}`, `--initial-cluster=pd-1=https://${IP(1)}:2380`, '--config=conf/pd.toml'], { cwd: dir });
+  pd = startPd({ build, base, ip: IP }, 1, { scheme: 'https', dir: 'pd', toml: `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${c.pd.cert}"\nkey-path = "${c.pd.key}"\n` });
   await waitFor('PD up', () => curl(`https://${PD()}/pd/api/v1/members`, mtls(c.client)).http === 200 || undefined, 30000);
-  startTikv(10);
-  kvB = startTikv(11);
+  tikvAt(10);
+  kvB = tikvAt(11);
   await waitFor('stores Up', () => stores().filter((s) => s.state_name === 'Up').length === 2 || undefined, 30000);
 });
 
@@ -102,7 +103,7 @@ afterAll(async () => {
 
 describe('plaintext TiDB (no ssl-*)', () => {
   beforeAll(async () => {
-    await tidbUp(20, startTidb(20, clusterToml()));
+    await tidbUp(20, startTidb(20, clusterToml(), { TISEAL_EMULATOR_KV_BACKOFF_MS: String(BACKOFF_MS) }));
   });
 
   // pkg/server/server.go NewServer: CLIENT_SSL is offered only when a TLS config was loaded.
@@ -191,8 +192,8 @@ describe('plaintext TiDB (no ssl-*)', () => {
   });
 
   // A region needs a majority of its peers: with one of two stores stopped no write commits. TiDB
-  // (client-go region_request.go + Backoffer) retries until its 20 s budget is spent, then
-  // pkg/store/driver/error/error.go maps the region error to 9005.
+  // (client-go region_request.go + Backoffer) retries until its budget (20 s; BACKOFF_MS here) is
+  // spent, then pkg/store/driver/error/error.go maps the region error to 9005.
   test('one of two TiKV stores stopped: no majority → 9005 after the backoff budget; works again when it is back', async () => {
     for (let i = 0; i < 4; i++) expect(mariadb(20, `REPLACE INTO test.kv (k, v) VALUES ('route-${i}', 'v${i}')`, ['--skip-ssl']).code).toBe(0);
     await kvB.stop();
@@ -200,8 +201,8 @@ describe('plaintext TiDB (no ssl-*)', () => {
     const down = spawnSync('mariadb', ['-h', IP(20), '-P', '4000', '-u', 'root', '--skip-ssl', '-N', '-B', '-e', "REPLACE INTO test.kv (k, v) VALUES ('route-0', 'x')"],
       { encoding: 'utf8', timeout: 90000 });
     expect(down.stderr).toContain('ERROR 9005 (HY000) at line 1: Region is unavailable');
-    expect(Date.now() - t0).toBeGreaterThan(15000);
-    kvB = startTikv(11);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(BACKOFF_MS); // the sleeps alone add up to the budget
+    kvB = tikvAt(11);
     await waitFor('store 11 Up again', () => stores().filter((s) => s.state_name === 'Up').length === 2 || undefined, 30000);
     await waitFor('a majority again', () => mariadb(20, "SELECT v FROM test.kv WHERE k = 'route-1'", ['--skip-ssl']).out === 'v1\n' || undefined, 60000);
   });
@@ -336,8 +337,9 @@ describe('TLS for MySQL clients (ssl-ca/ssl-cert/ssl-key)', () => {
     const accepted = (n: number) => mariadb(n, 'SELECT 1', ['--skip-ssl']).out === '1\n' || undefined;
     try {
       expect(mariadb(30, 'SET GLOBAL require_secure_transport = ON', verify()).code).toBe(0);
-      // TiDB 20 offers no TLS: through the watch it refuses every client well before the 30 s reload.
-      await waitFor('TiDB 20 applies ON', () => refused(20), 3000);
+      // TiDB 20 offers no TLS: through the watch it refuses every client well before the 30 s reload
+      // (10 s: room for a loaded machine, still a third of the reload).
+      await waitFor('TiDB 20 applies ON', () => refused(20), 10000);
       expect(mariadb(32, 'SELECT @@global.require_secure_transport', verify()).out).toBe('ON\n');
 
       await tidb30.stop();
@@ -351,8 +353,8 @@ describe('TLS for MySQL clients (ssl-ca/ssl-cert/ssl-key)', () => {
       expect(refused(33)).toBe(true);
 
       expect(mariadb(30, 'SET GLOBAL require_secure_transport = OFF', withCert).code).toBe(0);
-      await waitFor('TiDB 20 applies OFF', () => accepted(20), 3000);
-      await waitFor('TiDB 33 applies OFF', () => accepted(33), 3000);
+      await waitFor('TiDB 20 applies OFF', () => accepted(20), 10000);
+      await waitFor('TiDB 33 applies OFF', () => accepted(33), 10000);
       expect(accepted(30)).toBe(true);
       // The TLS config loaded under ON keeps demanding client certificates until it is reloaded.
       expect(mariadb(30, 'SELECT 1', verify()).code).not.toBe(0);

@@ -2,35 +2,20 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseJsonLossless } from '../../lab/emulators/common/json';
-import { buildEmulators, curl, loopbackNet, openssl, Pki, Proc, startEmulator, stopAll, tmpDir, waitFor, writeFile } from './helpers';
+import { buildEmulators, curl, EmuEnv, loopbackNet, openssl, Pki, Proc, startEmulator, startPd, startTikv, stopAll, tmpDir, waitFor, writeFile } from './helpers';
 
 jest.setTimeout(150000);
 
-const IP = loopbackNet(3);
+const IP = loopbackNet(__filename);
 let build: string;
 let base: string;
 let pki: Pki;
 let pdCert: { cert: string; key: string };
 let client: { cert: string; key: string };
 
-function startPd(n: number, scheme: 'http' | 'https', toml: string): Proc {
-  const dir = path.join(base, `pd-${n}`);
-  writeFile(path.join(dir, 'conf/pd.toml'), toml);
-  return startEmulator(build, 'pd-server', [
-    `--name=pd-${n}`, `--client-urls=${scheme}://${IP(n)}:2379`, `--peer-urls=${scheme}://${IP(n)}:2380`,
-    `--data-dir=${path.join(dir, 'data')}`, `--initial-cluster=pd-${n}=${scheme}://${IP(n)}:2380`, '--config=conf/pd.toml',
-  ], { cwd: dir });
-}
-
-function startTikv(n: number, pd: string, toml: string, dirName = `tikv-${n}`): Proc {
-  const dir = path.join(base, dirName);
-  writeFile(path.join(dir, 'conf/tikv.toml'), toml);
-  return startEmulator(build, 'tikv-server', [
-    '--addr', `${IP(n)}:20160`, '--advertise-addr', `${IP(n)}:20160`, '--status-addr', `${IP(n)}:20180`,
-    '--advertise-status-addr', `${IP(n)}:20180`, '--pd', pd, '--data-dir', path.join(dir, 'data'), '--config', 'conf/tikv.toml',
-    '--log-file', 'log/tikv.log',
-  ], { cwd: dir });
-}
+const env = (): EmuEnv => ({ build, base, ip: IP });
+const pdAt = (n: number, scheme: 'http' | 'https', toml: string): Proc => startPd(env(), n, { scheme, toml });
+const tikvAt = (n: number, pd: string, toml: string, dir = `tikv-${n}`): Proc => startTikv(env(), n, { pd, toml, dir, advertise: true });
 
 function stores(url: string, tls = false): Record<string, unknown>[] {
   const r = curl(`${url}/pd/api/v1/stores`, tls ? { ca: pki.ca, cert: client.cert, key: client.key } : {});
@@ -49,8 +34,8 @@ beforeAll(async () => {
   pki = new Pki(path.join(base, 'tls'));
   pdCert = pki.issue('pd', 'pd', [IP(2)]);
   client = pki.issue('client', 'client', []);
-  startPd(1, 'http', '[schedule]\nmax-store-down-time = "6s"\n');
-  startPd(2, 'https', `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${pdCert.cert}"\nkey-path = "${pdCert.key}"\n`);
+  pdAt(1, 'http', '[schedule]\nmax-store-down-time = "6s"\n');
+  pdAt(2, 'https', `[security]\ncacert-path = "${pki.ca}"\ncert-path = "${pdCert.cert}"\nkey-path = "${pdCert.key}"\n`);
   await waitFor('PDs up', () => curl(`http://${PLAIN_PD()}/pd/api/v1/members`).http === 200 &&
     curl(`https://${IP(2)}:2379/pd/api/v1/members`, { ca: pki.ca, cert: client.cert, key: client.key }).http === 200 || undefined, 30000);
 });
@@ -61,8 +46,8 @@ afterAll(async () => {
 });
 
 test('config errors exit 1 with TiKV messages', async () => {
-  const onlyCa = startTikv(20, PLAIN_PD(), `[security]\nca-path = "${pki.ca}"\n`);
-  const missing = startTikv(21, PLAIN_PD(), secToml({ cert: path.join(base, 'nope.crt'), key: client.key }));
+  const onlyCa = tikvAt(20, PLAIN_PD(), `[security]\nca-path = "${pki.ca}"\n`);
+  const missing = tikvAt(21, PLAIN_PD(), secToml({ cert: path.join(base, 'nope.crt'), key: client.key }));
   const flag = startEmulator(build, 'tikv-server', ['--adress', 'x'], { cwd: base });
   const noPd = startEmulator(build, 'tikv-server', ['--addr', `${IP(22)}:20160`], { cwd: base });
   expect(await onlyCa.exited).toBe(1);
@@ -76,25 +61,25 @@ test('config errors exit 1 with TiKV messages', async () => {
 });
 
 test('a TiKV heartbeats to PD and is Up; a restart keeps its store id', async () => {
-  const kv = startTikv(10, `http://${PLAIN_PD()}`, '[server]\nlabels = { zone = "z1" }\n');
+  const kv = tikvAt(10, `http://${PLAIN_PD()}`, '[server]\nlabels = { zone = "z1" }\n');
   const s = await waitFor('store Up', () => stores(`http://${PLAIN_PD()}`).find((x) => x.address === `${IP(10)}:20160` && x.state_name === 'Up'));
   expect(s).toMatchObject({ status_address: `${IP(10)}:20180`, version: '8.5.1', labels: [{ key: 'zone', value: 'z1' }] });
   expect(typeof s.last_heartbeat).toBe('bigint');
   // TiKV opens its status port last (components/server/src/server.rs: run_status_server after node.start), so Up in PD comes first.
   await waitFor('status port', () => curl(`http://${IP(10)}:20180/status`).http === 200 || undefined);
   await kv.stop();
-  startTikv(10, PLAIN_PD(), '[server]\nlabels = { zone = "z1" }\n');
+  tikvAt(10, PLAIN_PD(), '[server]\nlabels = { zone = "z1" }\n');
   await waitFor('status port back', () => curl(`http://${IP(10)}:20180/status`).http === 200 || undefined);
   const all = stores(`http://${PLAIN_PD()}`).filter((x) => x.address === `${IP(10)}:20160`);
   expect(all.map((x) => x.id)).toEqual([s.id]);
 });
 
 test('a TiKV with TLS against a plaintext PD never heartbeats: the store goes Down', async () => {
-  const first = startTikv(11, PLAIN_PD(), '');
+  const first = tikvAt(11, PLAIN_PD(), '');
   const s = await waitFor('store Up', () => stores(`http://${PLAIN_PD()}`).find((x) => x.address === `${IP(11)}:20160` && x.state_name === 'Up'));
   await first.stop();
   const kv11 = pki.issue('tikv-11', 'tikv', [IP(11)]);
-  const tlsKv = startTikv(11, PLAIN_PD(), secToml(kv11));
+  const tlsKv = tikvAt(11, PLAIN_PD(), secToml(kv11));
   await waitFor('store Down', () => stores(`http://${PLAIN_PD()}`).find((x) => x.id === s.id && x.state_name === 'Down'), 20000, 500);
   expect(tlsKv.exitCode()).toBeUndefined();
   expect(tlsKv.output()).toContain('PD failed to respond');
@@ -105,7 +90,7 @@ test('a TiKV with TLS against a plaintext PD never heartbeats: the store goes Do
 test('TLS TiKV: Up through a TLS PD, CN rules, and certificate reload on mtime change', async () => {
   const kv = pki.issue('tikv-12', 'tikv', [IP(12)], '0x1001');
   const cnList = 'cert-allowed-cn = ["tidb", "pd", "tikv"]\n';
-  startTikv(12, `${IP(2)}:2379`, secToml(kv, cnList));
+  tikvAt(12, `${IP(2)}:2379`, secToml(kv, cnList));
   await waitFor('TLS store Up', () => stores(`https://${IP(2)}:2379`, true).find((x) => x.address === `${IP(12)}:20160` && x.state_name === 'Up'));
   await waitFor('TLS status port', () => curl(`https://${IP(12)}:20180/status`, { ca: pki.ca, cert: client.cert, key: client.key }).http === 200 || undefined);
   const serial = (): string => {
@@ -152,7 +137,7 @@ test('encryption at rest: master key file format and the key dictionary', async 
     `[security.encryption]\ndata-encryption-method = "${method}"\n[security.encryption.master-key]\ntype = "file"\npath = "${master}"\n` +
     (prev ? `[security.encryption.previous-master-key]\ntype = "file"\npath = "${prev}"\n` : '');
   const run = async (toml: string, expectExit?: number): Promise<Proc> => {
-    const p = startTikv(13, PLAIN_PD(), toml, 'tikv-enc');
+    const p = tikvAt(13, PLAIN_PD(), toml, 'tikv-enc');
     if (expectExit !== undefined) {
       expect(await p.exited).toBe(expectExit);
     } else {

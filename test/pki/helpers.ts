@@ -3,6 +3,7 @@ import { execFile, spawnSync } from 'child_process';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
+import { nextTestRsaPem } from '../support/test-keys';
 
 /** Run openssl synchronously (never while a server in this process must answer: that would deadlock). */
 export function openssl(args: string[], opts: { cwd?: string; input?: string; allowFail?: boolean } = {}): { code: number; stdout: string; stderr: string } {
@@ -78,20 +79,29 @@ commonName = supplied
 `;
 
 export type OsslKey = 'rsa' | 'ec';
-const newkey = (k: OsslKey) => (k === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']);
+/**
+ * `openssl req` arguments that give the request a new key written to `keyFile`. RSA keys come from
+ * test/support/test-keys.ts (made once per machine: the prime search was most of these tests' CPU),
+ * in the PKCS#8 form `-newkey rsa:2048 -keyout` writes; EC keys are cheap and made by openssl.
+ */
+function newkey(k: OsslKey, keyFile: string): string[] {
+  if (k === 'ec') return ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-keyout', keyFile];
+  fs.writeFileSync(keyFile, nextTestRsaPem(), { mode: 0o600 });
+  return ['-key', keyFile];
+}
 
 /** A self-signed certificate made by openssl alone: `openssl req -x509 -newkey …`. */
 export function opensslSelfSigned(t: TempDir, stem: string, cn: string, opts: { key?: OsslKey; ext?: string; days?: number } = {}): { cert: string; key: string } {
   const cnf = t.write('openssl.cnf', OPENSSL_CNF);
-  openssl(['req', '-x509', ...newkey(opts.key ?? 'rsa'), '-nodes', '-config', cnf, '-extensions', opts.ext ?? 'v3_ca', '-subj', `/CN=${cn}`,
-    '-days', String(opts.days ?? 30), '-keyout', t.path(`${stem}.key`), '-out', t.path(`${stem}.crt`)], { cwd: t.dir });
+  openssl(['req', '-x509', ...newkey(opts.key ?? 'rsa', t.path(`${stem}.key`)), '-nodes', '-config', cnf, '-extensions', opts.ext ?? 'v3_ca', '-subj', `/CN=${cn}`,
+    '-days', String(opts.days ?? 30), '-out', t.path(`${stem}.crt`)], { cwd: t.dir });
   return { cert: t.read(`${stem}.crt`), key: t.read(`${stem}.key`) };
 }
 
 /** An intermediate CA signed by `parentStem` with openssl x509 -req. */
 export function opensslIntermediate(t: TempDir, stem: string, cn: string, parentStem: string, key: OsslKey = 'rsa'): { cert: string; key: string } {
   const cnf = t.write('openssl.cnf', OPENSSL_CNF);
-  openssl(['req', '-new', ...newkey(key), '-nodes', '-config', cnf, '-subj', `/CN=${cn}`, '-keyout', t.path(`${stem}.key`), '-out', t.path(`${stem}.csr`)], { cwd: t.dir });
+  openssl(['req', '-new', ...newkey(key, t.path(`${stem}.key`)), '-nodes', '-config', cnf, '-subj', `/CN=${cn}`, '-out', t.path(`${stem}.csr`)], { cwd: t.dir });
   openssl(['x509', '-req', '-in', t.path(`${stem}.csr`), '-CA', t.path(`${parentStem}.crt`), '-CAkey', t.path(`${parentStem}.key`), '-CAcreateserial',
     '-days', '30', '-extfile', cnf, '-extensions', 'v3_ca', '-out', t.path(`${stem}.crt`)], { cwd: t.dir });
   return { cert: t.read(`${stem}.crt`), key: t.read(`${stem}.key`) };
@@ -103,7 +113,7 @@ export function opensslCaWindow(t: TempDir, stem: string, cn: string, startdate:
   fs.mkdirSync(t.path('newcerts'), { recursive: true });
   fs.writeFileSync(t.path('index.txt'), '');
   fs.writeFileSync(t.path('serial'), '1000\n');
-  openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-config', cnf, '-subj', `/CN=${cn}`, '-keyout', t.path(`${stem}.key`), '-out', t.path(`${stem}.csr`)], { cwd: t.dir });
+  openssl(['req', '-new', ...newkey('rsa', t.path(`${stem}.key`)), '-nodes', '-config', cnf, '-subj', `/CN=${cn}`, '-out', t.path(`${stem}.csr`)], { cwd: t.dir });
   openssl(['ca', '-batch', '-selfsign', '-config', cnf, '-keyfile', t.path(`${stem}.key`), '-in', t.path(`${stem}.csr`), '-out', t.path(`${stem}.crt`),
     '-startdate', startdate, '-enddate', enddate, '-extensions', 'v3_ca', '-notext'], { cwd: t.dir });
   return { cert: t.read(`${stem}.crt`), key: t.read(`${stem}.key`) };

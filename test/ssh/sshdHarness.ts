@@ -59,6 +59,8 @@ export interface SshdOptions {
   hostKeyTypes?: Array<'ed25519' | 'rsa' | 'ecdsa'>;
   logLevel?: string;
   extraConfig?: string[];
+  /** Where ports come from (default freePort): lets a test hand out a taken one first. */
+  pickPort?: (address: string) => Promise<number>;
 }
 
 export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
@@ -71,9 +73,11 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   }
 }
 
+/** How often sshd is started again when another process bound its port first. */
+const PORT_TRIES = 5;
+
 async function launch(dir: string, opts: SshdOptions): Promise<Sshd> {
   const address = opts.address ?? '127.0.0.1';
-  const port = await freePort(address);
   const hostKeys: Record<string, string> = {};
   for (const t of opts.hostKeyTypes ?? ['ed25519']) hostKeys[t] = keygen(path.join(dir, `host_${t}`), t);
   const clientKey = keygen(path.join(dir, 'client_ed25519'));
@@ -82,7 +86,7 @@ async function launch(dir: string, opts: SshdOptions): Promise<Sshd> {
   // sshd reads AuthorizedKeysFile with the login user's rights: let non-root test users in.
   fs.chmodSync(dir, 0o755);
   const sftpServer = fs.existsSync('/usr/lib/openssh/sftp-server') ? '/usr/lib/openssh/sftp-server' : 'internal-sftp';
-  const config = [
+  const config = (port: number): string[] => [
     `ListenAddress ${address}:${port}`,
     ...Object.values(hostKeys).map((k) => `HostKey ${k}`),
     `AuthorizedKeysFile ${authorizedKeysFile}`,
@@ -97,24 +101,41 @@ async function launch(dir: string, opts: SshdOptions): Promise<Sshd> {
     ...(opts.extraConfig ?? []),
   ];
   const configFile = path.join(dir, 'sshd_config');
-  fs.writeFileSync(configFile, config.join('\n') + '\n');
   // sshd refuses to start without its privilege separation directory (normally made by the service unit).
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
-  const child: ChildProcess = spawn(...sshdCommand(dir, configFile), { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    log += d.toString('utf8');
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  while (!log.includes('Server listening on')) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      throw new Error(`sshd did not start (exit ${child.exitCode}): ${log}`);
+  // sshd must be given its port: one picked free can be bound by another process before sshd binds
+  // it ("Bind to port … failed: Address already in use", then "Cannot bind any address", exit 255);
+  // sshd is then started again on another port.
+  const start = async (port: number): Promise<{ child: ChildProcess; exited: Promise<void>; log: () => string } | 'port-taken'> => {
+    fs.writeFileSync(configFile, config(port).join('\n') + '\n');
+    const child: ChildProcess = spawn(...sshdCommand(dir, configFile), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      log += d.toString('utf8');
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const deadline = Date.now() + 30_000;
+    while (!log.includes('Server listening on')) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        if (child.exitCode === null) child.kill('SIGKILL');
+        await exited;
+        if (/Address already in use/.test(log)) return 'port-taken';
+        throw new Error(`sshd did not start (exit ${child.exitCode}): ${log}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
     }
-    await new Promise((r) => setTimeout(r, 20));
+    return { child, exited, log: () => log };
+  };
+  let port = 0;
+  let started: Awaited<ReturnType<typeof start>> = 'port-taken';
+  for (let attempt = 1; started === 'port-taken'; attempt++) {
+    if (attempt > PORT_TRIES) throw new Error(`sshd could not bind a port on ${address} in ${PORT_TRIES} tries`);
+    port = await (opts.pickPort ?? freePort)(address);
+    started = await start(port);
   }
+  const { child, exited } = started;
+  const log = started.log;
   const pid = child.pid!;
   return {
     port,
@@ -129,8 +150,8 @@ async function launch(dir: string, opts: SshdOptions): Promise<Sshd> {
         const [type, b64] = fs.readFileSync(`${k}.pub`, 'utf8').trim().split(/\s+/);
         return `[${address}]:${port} ${type} ${b64}`;
       }),
-    log: () => log,
-    accepted: () => (log.match(/Accepted publickey for /g) ?? []).length,
+    log,
+    accepted: () => (log().match(/Accepted publickey for /g) ?? []).length,
     async stop() {
       if (child.exitCode === null) {
         process.kill(pid, 'SIGTERM');

@@ -25,6 +25,34 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * The TCP ports a process listens on at 127.0.0.1 (Linux: its socket inodes in /proc/<pid>/fd
+ * matched against /proc/<pid>/net/tcp).
+ */
+export function loopbackListenPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  const ports: number[] = [];
+  for (const line of fs.readFileSync(`/proc/${pid}/net/tcp`, 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // sl local_address rem_address st … inode; 0100007F = 127.0.0.1 (little-endian), 0A = LISTEN
+    if (f.length < 10 || f[3] !== '0A' || !inodes.has(f[9])) continue;
+    const [addr, port] = f[1].split(':');
+    if (addr === '0100007F') ports.push(parseInt(port, 16));
+  }
+  return ports;
+}
+
+/** How often a start is tried again when another process took etcd's client port first. */
+const PORT_TRIES = 5;
+
 export class GatewayError extends Error {
   constructor(message: string, readonly status: number) {
     super(message);
@@ -135,6 +163,8 @@ export interface EtcdStart {
   log: Logger;
   peerAllowedCN?: string;
   forceNewCluster?: boolean;
+  /** Test seam (the emulators never set it): where the client port comes from, default freePort. */
+  pickPort?: () => Promise<number>;
 }
 
 export class EtcdProcess {
@@ -144,8 +174,25 @@ export class EtcdProcess {
   private exited = false;
   exitPromise!: Promise<number | null>;
 
+  /**
+   * etcd needs its client port on the command line (its JSON gateway dials the listen address as
+   * written, so port 0 does not do): a free port is picked, and another process can bind it before
+   * etcd does. That etcd exits with "address already in use" and is started again on another port;
+   * nothing is asked of the port before /proc shows this etcd listening there, so another etcd on
+   * it never answers for this one.
+   */
   async start(o: EtcdStart): Promise<void> {
-    const port = await freePort();
+    for (let attempt = 1; ; attempt++) {
+      const port = await (o.pickPort ?? freePort)();
+      const outcome = await this.startOn(o, port);
+      if (outcome === 'started') return;
+      if (attempt >= PORT_TRIES) throw new Error(`etcd could not bind a client port in ${PORT_TRIES} tries (last 127.0.0.1:${port}: address already in use)`);
+      o.log.warn('embedded etcd lost its client port to another process, trying another', { port: String(port) });
+    }
+  }
+
+  private async startOn(o: EtcdStart, port: number): Promise<'started' | 'port-taken'> {
+    this.exited = false;
     this.clientUrl = `http://127.0.0.1:${port}`;
     this.gateway = new Gateway(this.clientUrl);
     const { cfg } = o;
@@ -177,6 +224,7 @@ export class EtcdProcess {
     o.log.info('starting embedded etcd', { bin, client: this.clientUrl, peer: cfg.peerUrls.join(','), state: o.initialClusterState });
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: path.resolve('.') });
     this.child = child;
+    let portTaken = false;
     const pipe = (stream: NodeJS.ReadableStream | null): void => {
       let buf = '';
       stream?.setEncoding('utf8');
@@ -184,7 +232,10 @@ export class EtcdProcess {
         buf += d;
         let nl: number;
         while ((nl = buf.indexOf('\n')) >= 0) {
-          o.log.raw(`[etcd] ${buf.slice(0, nl)}`);
+          const line = buf.slice(0, nl);
+          // etcd binds its listeners first (embed.StartEtcd): "listen tcp 127.0.0.1:<port>: bind: address already in use"
+          if (line.includes(`listen tcp 127.0.0.1:${port}: bind: address already in use`)) portTaken = true;
+          o.log.raw(`[etcd] ${line}`);
           buf = buf.slice(nl + 1);
         }
       });
@@ -197,12 +248,28 @@ export class EtcdProcess {
         resolve(code);
       }),
     );
+    // Until this etcd listens on the port, nothing there is asked (it could be someone else's).
+    for (;;) {
+      if (this.exited) {
+        const code = await this.exitPromise;
+        if (portTaken) return 'port-taken';
+        throw new Error(`etcd exited with code ${code}`);
+      }
+      let mine = false;
+      try {
+        mine = loopbackListenPorts(child.pid!).includes(port);
+      } catch {
+        /* not there yet, or gone: the exit check above tells */
+      }
+      if (mine) break;
+      await sleep(20);
+    }
     // Wait until etcd's client listener answers (quorum is not needed for maintenance/status).
     for (;;) {
       if (this.exited) throw new Error(`etcd exited with code ${await this.exitPromise}`);
       try {
         await this.gateway.status();
-        return;
+        return 'started';
       } catch {
         await sleep(100);
       }

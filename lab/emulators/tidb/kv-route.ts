@@ -28,8 +28,18 @@ import { clientTlsOptions, splitHostPort, TlsPaths } from '../common/tls';
  */
 const PD_DEADLINE_MS = 5000;
 const STORE_TIMEOUT_MS = 3000;
-const MAX_BACKOFF_MS = 20000;
+/** client-go's budget (PrewriteMaxBackoff / getMaxBackoff: 20 s). */
+export const MAX_BACKOFF_MS = 20000;
 const SLOW_MS = 300;
+
+/**
+ * The backoff budget: client-go's 20 s, or TISEAL_EMULATOR_KV_BACKOFF_MS for tests that only need
+ * the budget spent, not its length (the lab never sets it, so the lab's TiDBs wait as long as TiDB).
+ */
+export function maxBackoffMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.TISEAL_EMULATOR_KV_BACKOFF_MS);
+  return Number.isFinite(v) && v > 0 ? v : MAX_BACKOFF_MS;
+}
 
 type BackoffKind = 'tikvRPC' | 'regionScheduling' | 'regionMiss';
 const BACKOFF: Record<BackoffKind, { base: number; cap: number; jitter: boolean }> = {
@@ -48,11 +58,12 @@ interface Region {
 
 class Backoffer {
   private total = 0;
+  private readonly budget = maxBackoffMs();
   private readonly slept: Record<BackoffKind, number> = { tikvRPC: 0, regionScheduling: 0, regionMiss: 0 };
   private readonly attempts: Record<BackoffKind, number> = { tikvRPC: 0, regionScheduling: 0, regionMiss: 0 };
 
   async backoff(kind: BackoffKind): Promise<void> {
-    if (this.total >= MAX_BACKOFF_MS) {
+    if (this.total >= this.budget) {
       const longest = (Object.keys(this.slept) as BackoffKind[]).sort((a, b) => this.slept[b] - this.slept[a])[0];
       throw longest === 'tikvRPC' ? errors.tikvServerTimeout() : errors.regionUnavailable();
     }

@@ -16,9 +16,13 @@ import { RotateState, verifyServedStep } from '../../../src/tasks/certs/rotate';
 import { parseTopology } from '../../../src/topology';
 import { Pki, tmpDir } from '../../emulators/helpers';
 import { fakeTlsContext } from '../../support/tls-context';
+import { privateLoopback } from '../../support/loopback';
 
 jest.setTimeout(60000);
 
+// The store's host: an address of this file's own, so a status port closed for a restart is still
+// free when it listens again.
+const HOST = privateLoopback();
 let base: string;
 let pki: Pki;
 let client: { cert: string; key: string };
@@ -45,7 +49,7 @@ interface Store {
 }
 
 async function listen(s: net.Server, port = 0): Promise<number> {
-  await new Promise<void>((r) => s.listen(port, '127.0.0.1', r));
+  await new Promise<void>((r) => s.listen(port, HOST, r));
   servers.push(s);
   return (s.address() as net.AddressInfo).port;
 }
@@ -54,7 +58,7 @@ async function listen(s: net.Server, port = 0): Promise<number> {
 async function store(name: string, statusPolicy: ReloadPolicy): Promise<Store> {
   const dir = path.join(base, name);
   fs.mkdirSync(dir, { recursive: true });
-  const first = pki.issue(`${name}-1`, 'tikv', [], '0x1001');
+  const first = pki.issue(`${name}-1`, 'tikv', [HOST], '0x1001');
   const files = { cert: path.join(dir, 'tikv.crt'), key: path.join(dir, 'tikv.pem') };
   fs.copyFileSync(first.cert, files.cert);
   fs.copyFileSync(first.key, files.key);
@@ -83,10 +87,10 @@ async function store(name: string, statusPolicy: ReloadPolicy): Promise<Store> {
 
 function context(st: Store, pool: FakePool): TlsContext {
   const topology = parseTopology(
-    `global:\n  user: tidb\npd_servers:\n  - host: 127.0.0.2\ntikv_servers:\n  - host: 127.0.0.1\n    port: ${st.grpc}\n    status_port: ${st.status}\n`,
+    `global:\n  user: tidb\npd_servers:\n  - host: 127.0.0.2\ntikv_servers:\n  - host: ${HOST}\n    port: ${st.grpc}\n    status_port: ${st.status}\n`,
     't.yaml',
   );
-  const pd = { stores: async () => [{ id: '1', address: `127.0.0.1:${st.grpc}`, stateName: 'Up' }] } as unknown as PdClient;
+  const pd = { stores: async () => [{ id: '1', address: `${HOST}:${st.grpc}`, stateName: 'Up' }] } as unknown as PdClient;
   return fakeTlsContext({
     runId: 'r',
     topology,
@@ -103,7 +107,7 @@ function context(st: Store, pool: FakePool): TlsContext {
 
 /** What `reissue` leaves behind: new key and certificate in place, the pushed serial recorded. */
 function reissue(st: Store, ctx: TlsContext): RotateState {
-  const next = pki.issue(`${path.basename(path.dirname(st.files.cert))}-2`, 'tikv', [], '0x2002');
+  const next = pki.issue(`${path.basename(path.dirname(st.files.cert))}-2`, 'tikv', [HOST], '0x2002');
   fs.copyFileSync(next.key, st.files.key);
   fs.copyFileSync(next.cert, st.files.cert);
   const inst = ctx.topology.instances.find((i) => i.role === 'tikv')!;
@@ -128,7 +132,7 @@ describe('tls rotate: verify-served', () => {
     const { titles, results } = await runStep(ctx, state);
     // The gRPC port reloaded on the probe's own connection; only the status port needs the nudge.
     expect(titles).toEqual([
-      `tikv-${st.grpc} on 127.0.0.1: make status_port ${st.status} reload with one deliberately failed TLS handshake (its status server reloads only then); restart tikv-${st.grpc}.service only if it still serves its old certificate`,
+      `tikv-${st.grpc} on ${HOST}: make status_port ${st.status} reload with one deliberately failed TLS handshake (its status server reloads only then); restart tikv-${st.grpc}.service only if it still serves its old certificate`,
     ]);
     expect(results).toEqual([`port ${st.status} reloaded after a failed handshake; no restart`]);
     expect(ctx.notes.join('\n')).toMatch(/every port serves its new certificate; nothing restarted \(1 TiKV\/TiFlash status port\(s\) reloaded after a deliberately failed TLS handshake/);
@@ -138,15 +142,15 @@ describe('tls rotate: verify-served', () => {
   it('falls back to a restart when the port does not reload even after the failed handshake', async () => {
     const st = await store('kv-b', 'never');
     const pool = new FakePool();
-    pool.host('127.0.0.1').onExec(/systemctl restart tikv-\d+\.service$/, async () => {
+    pool.host(HOST).onExec(/systemctl restart tikv-\d+\.service$/, async () => {
       await st.restart();
     });
     const ctx = context(st, pool);
     const state = reissue(st, ctx);
     const { results } = await runStep(ctx, state, 1500);
     expect(results).toEqual(['restarted']);
-    expect(pool.host('127.0.0.1').commands().filter((c) => /systemctl restart/.test(c))).toHaveLength(1);
-    expect(ctx.notes.join('\n')).toMatch(new RegExp(`tikv-${st.grpc} on 127.0.0.1 needed a restart to serve its new certificate \\(port ${st.status} kept serial 1001\\)`));
+    expect(pool.host(HOST).commands().filter((c) => /systemctl restart/.test(c))).toHaveLength(1);
+    expect(ctx.notes.join('\n')).toMatch(new RegExp(`tikv-${st.grpc} on ${HOST} needed a restart to serve its new certificate \\(port ${st.status} kept serial 1001\\)`));
     expect(ctx.notes.join('\n')).toMatch(/every port serves its new certificate; 1 instance\(s\) had to be restarted/);
   });
 
@@ -159,7 +163,7 @@ describe('tls rotate: verify-served', () => {
     await new Promise((r) => setTimeout(r, 300));
     // Still the old certificate: decide probed with completed handshakes only.
     const serial = await new Promise<string>((resolve, reject) => {
-      const s = tls.connect({ host: '127.0.0.1', port: st.status, rejectUnauthorized: false }, () => {
+      const s = tls.connect({ host: HOST, port: st.status, rejectUnauthorized: false }, () => {
         resolve(s.getPeerX509Certificate()!.serialNumber.replace(/^0+/, ''));
         s.end();
       });

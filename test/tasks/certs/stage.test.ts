@@ -9,14 +9,18 @@ import type { TlsContext } from '../../../src/tasks/context';
 import { stageStep } from '../../../src/tasks/certs/stage';
 import { parseTopology } from '../../../src/topology';
 import { deployedPool, fakeTlsContext } from '../../support/deployed-pool';
+import { testKeyPool } from '../../support/test-keys';
 
-// RSA keys for every instance: seconds on a loaded two-core machine.
+// RSA keys for every instance: seconds on a loaded two-core machine (keys come from
+// test/support/test-keys.ts, made once per machine).
 jest.setTimeout(60_000);
 
 const topoFile = path.join(__dirname, '..', '..', '..', 'lab', 'topologies', 'default.yaml');
 
 function context(want: 'on' | 'off', pool: FakePool, stateDir: string): TlsContext {
-  return fakeTlsContext({ want, topology: parseTopology(fs.readFileSync(topoFile, 'utf8'), topoFile), pool, stateDir, flags: { keyType: 'rsa' } });
+  const ctx = fakeTlsContext({ want, topology: parseTopology(fs.readFileSync(topoFile, 'utf8'), topoFile), pool, stateDir, flags: { keyType: 'rsa' } });
+  ctx.keyPool = testKeyPool(); // what tls enable's RsaKeyPool is: leaves take keys made ahead
+  return ctx;
 }
 
 /** `ca-path = ""` means TLS off, like an absent key (TiUP renders the learner config with empty ones). */

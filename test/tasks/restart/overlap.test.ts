@@ -12,14 +12,7 @@ import { FakePool } from '../../../src/ssh/fake';
 import { overlapRestartStep, waitListening } from '../../../src/tasks/restart/overlap';
 import { parseTopology } from '../../../src/topology';
 import { fakeTlsContext } from '../../support/deployed-pool';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort, privateLoopback } from '../../support/loopback';
 
 interface Event {
   action: string;
@@ -27,15 +20,20 @@ interface Event {
   t: number;
 }
 
-/** One host, 127.0.0.1: PD, two TiKV, a TiDB; ports nobody listens on except PD's, once "started". */
+/**
+ * One host on a loopback address of its own (so the ports picked free stay free until PD's
+ * listener opens, whatever other test files bind meanwhile): PD, two TiKV, a TiDB; ports nobody
+ * listens on except PD's, once "started".
+ */
 async function setup(initial: 'active' | 'inactive') {
-  const [pdPort, ...others] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const host = privateLoopback();
+  const [pdPort, ...others] = await Promise.all(Array.from({ length: 8 }, () => freePort(host)));
   const topo = parseTopology(
     [
       'global: {user: tidb, deploy_dir: /tidb-deploy, data_dir: /tidb-data}',
-      `pd_servers: [{host: 127.0.0.1, client_port: ${pdPort}, peer_port: ${others[0]}}]`,
-      `tikv_servers: [{host: 127.0.0.1, port: ${others[1]}, status_port: ${others[2]}}, {host: 127.0.0.1, port: ${others[3]}, status_port: ${others[4]}}]`,
-      `tidb_servers: [{host: 127.0.0.1, port: ${others[5]}, status_port: ${others[6]}}]`,
+      `pd_servers: [{host: ${host}, client_port: ${pdPort}, peer_port: ${others[0]}}]`,
+      `tikv_servers: [{host: ${host}, port: ${others[1]}, status_port: ${others[2]}}, {host: ${host}, port: ${others[3]}, status_port: ${others[4]}}]`,
+      `tidb_servers: [{host: ${host}, port: ${others[5]}, status_port: ${others[6]}}]`,
     ].join('\n'),
     'overlap.yaml',
   );
@@ -45,7 +43,7 @@ async function setup(initial: 'active' | 'inactive') {
   let opening: NodeJS.Timeout | undefined;
   let listeningAt = 0;
   const pool = new FakePool();
-  const h = pool.host('127.0.0.1');
+  const h = pool.host(host);
   const pdUnit = topo.instances.find((i) => i.role === 'pd')!.unit;
   const started = Math.floor(Date.now() / 1000) - 3600; // an hour ago, before the configs changed
   h.onExec(/^systemctl show -p Id .* --timestamp=unix (.*)$/, (_c, ctx) => {
@@ -62,7 +60,7 @@ async function setup(initial: 'active' | 'inactive') {
       // PD's process takes a while before its client port listens.
       opening = setTimeout(() => {
         listener = net.createServer((s) => s.destroy());
-        listener.listen(pdPort, '127.0.0.1', () => (listeningAt = Date.now()));
+        listener.listen(pdPort, host, () => (listeningAt = Date.now()));
       }, 300);
     }
     return { stdout: '', stderr: '', code: 0 };
@@ -117,7 +115,8 @@ describe('the overlap restart schedule', () => {
   });
 
   it('says which port did not listen, and since when', async () => {
-    const port = await freePort();
-    await expect(waitListening('127.0.0.1', port, 200, 20)).rejects.toThrow(new RegExp(`^127\\.0\\.0\\.1:${port} does not listen 0 s after its start: .*ECONNREFUSED`));
+    const host = privateLoopback();
+    const port = await freePort(host);
+    await expect(waitListening(host, port, 200, 20)).rejects.toThrow(new RegExp(`^${host.replace(/\./g, '\\.')}:${port} does not listen 0 s after its start: .*ECONNREFUSED`));
   });
 });
