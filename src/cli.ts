@@ -65,10 +65,10 @@ function action(load: Loader) {
 
 /** A changing run (not a dry run) leaves one record in <state-dir>/audit.log and syslog. */
 function recordRun(verb: string, topologyFile: string, flags: Record<string, unknown>, exitCode: number, failure: unknown): void {
-  // Only a run that started its steps (it went to the hosts) or handed out what it signed (cert
-  // client) is recorded: input refused up front (flags, topology, a bring-your-own CA) leaves the
-  // state dir untouched.
-  const started = runRecord.stepStarted || (runRecord.issued.length > 0 && exitCode === 0 && failure === undefined);
+  // Only a run that began to change something (an action of its plan ran, failed or not) or handed
+  // out what it signed (cert client) is recorded: input refused up front or by preflight (flags,
+  // topology, a bring-your-own CA, an unreachable host) leaves the state dir untouched.
+  const started = runRecord.changing || (runRecord.issued.length > 0 && exitCode === 0 && failure === undefined);
   if (!CHANGING_VERBS.has(verb) || flags.dryRun || !started) return;
   let stateDir: string;
   try {

@@ -36,8 +36,7 @@ export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptio
         return;
       }
       if (!opts.dryRun) opts.journal?.append({ type: 'step-start', step: step.id, at: now() });
-      runRecord.noteStep();
-        runStats.stepStart(step.id);
+      runStats.stepStart(step.id);
       const failed = (e: unknown): never => {
         runStats.stepEnd(step.id, 'failed');
         throw e;
@@ -67,6 +66,7 @@ export function buildTaskList<C extends object>(steps: Step<C>[], opts: RunOptio
         (a): ListrTask<C> => ({
           title: a.title,
           task: async (_c, sub) => {
+            runRecord.noteChange(); // an action of the plan began: this run changes something
             const note = await a.run().catch(failed);
             if (note) sub.title = `${a.title}: ${note}`;
           },

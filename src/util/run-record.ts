@@ -15,10 +15,10 @@ class RunRecord {
   runId?: string;
   cluster?: string;
   readonly issued: IssuedRecord[] = [];
-  /** A step of the plan began: the run went past its input checks to the hosts. */
-  stepStarted = false;
-  noteStep(): void {
-    this.stepStarted = true;
+  /** An action of the plan began (preflight and decisions only read): the run changes something. */
+  changing = false;
+  noteChange(): void {
+    this.changing = true;
   }
   noteIssued(r: IssuedRecord): void {
     this.issued.push(r);
@@ -31,7 +31,7 @@ class RunRecord {
     this.runId = undefined;
     this.cluster = undefined;
     this.issued.length = 0;
-    this.stepStarted = false;
+    this.changing = false;
   }
 }
 

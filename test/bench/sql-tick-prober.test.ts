@@ -119,8 +119,11 @@ describe('the SQL tick prober', () => {
     await sleep(600); // the last stalled tick has timed out (400 ms) by now
     const during = (await ticksAfter(prober, from, 8)).filter((t) => t.at < from + 500);
     expect(during.length).toBeGreaterThanOrEqual(8);
-    for (let i = 1; i < during.length; i++) expect(during[i].at - during[i - 1].at).toBeLessThan(100);
-    expect(during.every((t) => !t.answered && /^(REPLACE|connect): timed out after 400 ms$/.test(t.backends[0].error!))).toBe(true);
+    // A tick that waited for a stalled one would start ≥ 400 ms late; 300 leaves room for a loaded machine.
+    for (let i = 1; i < during.length; i++) expect(during[i].at - during[i - 1].at).toBeLessThan(300);
+    // Whichever statement of the tick met the stall (the write, its read-back, or the connect) timed out.
+    const errors = during.map((t) => `${t.answered ? 'answered' : t.backends[0].error}`);
+    expect(errors.filter((e) => !/^(REPLACE|SELECT|connect): timed out after 400 ms$/.test(e))).toEqual([]);
     expect(during.every((t) => t.end - t.at < 1000)).toBe(true);
     const recovered = await ticksAfter(prober, Date.now() + 50, 3);
     expect(recovered.every((t) => t.answered)).toBe(true);

@@ -131,7 +131,7 @@ describe('tidb', () => {
 
   test('right material: https status, MySQL greeting with the TiDB version', async () => {
     const p = tidb(20, clusterToml(pki.ca, certs.tidb, '[unknown]\nx = 1\n'));
-    await waitFor('tidb status', () => curl(`https://${IP(20)}:10080/status`, { ca: pki.ca }).http === 200 || undefined, 20000);
+    await waitFor('tidb status', () => curl(`https://${IP(20)}:10080/status`, { ca: pki.ca }).http === 200 || undefined, 60000); // a loaded machine: PD, TiKV and TiDB start together
     expect(JSON.parse(curl(`https://${IP(20)}:10080/status`, { ca: pki.ca }).body)).toMatchObject({ version: '8.0.11-TiDB-v8.5.1' });
     expect(p.output()).toContain('contained invalid configuration options: unknown, unknown.x;');
     const greeting = await new Promise<Buffer>((resolve, reject) => {

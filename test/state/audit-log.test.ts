@@ -4,7 +4,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { main } from '../../src/cli';
 import { appendAuditLog, auditRecord } from '../../src/state/audit-log';
-import { createCA, issueLeaf } from '../../src/pki';
+import { X509Certificate } from 'crypto';
+import { CertStore, createCA, issueLeaf } from '../../src/pki';
 import { runRecord } from '../../src/util/run-record';
 
 let dir: string;
@@ -68,25 +69,33 @@ test('appended as one JSON line each, 0600, never through a symlink; also to sys
   }
 });
 
-test('the CLI writes one record for a changing run (also a refused one), none for a dry run or a read-only verb', async () => {
+test('the CLI writes one record for a run that changed something (a certificate handed out), none for a dry run, a read-only verb or a refused run', async () => {
   const topo = path.join(dir, 'c9.yaml');
   fs.writeFileSync(topo, 'global:\n  user: tidb\n  ssh_port: 1\npd_servers:\n  - host: 127.0.0.1\n');
   const state = path.join(dir, 'state');
-  const silence = [jest.spyOn(process.stdout, 'write').mockImplementation(() => true), jest.spyOn(process.stderr, 'write').mockImplementation(() => true)];
+  const kh = path.join(dir, 'kh');
+  const ca = await createCA({ cluster: 'c9', keyType: 'ecdsa' });
+  const said: string[] = [];
+  const silence = [jest.spyOn(process.stdout, 'write').mockImplementation(() => true), jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (said.push(String(c)), true))];
   try {
     await main(['topology', 'check', topo, '--state-dir', state]);
-    await main(['tls', 'enable', topo, '--dry-run', '--state-dir', state, '--known-hosts', path.join(dir, 'kh')]);
-    expect(fs.existsSync(path.join(state, 'audit.log'))).toBe(false);
-    // no terminal and no --yes: a usage error, the run never started: nothing recorded
+    await main(['tls', 'enable', topo, '--dry-run', '--state-dir', state, '--known-hosts', kh]);
+    // no terminal and no --yes: a usage error, the run never started
     expect(await main(['tls', 'enable', topo, '--state-dir', state])).toBe(2);
+    // refused before any change (nothing listens on the SSH port: loopback, port 1)
+    expect(await main(['tls', 'enable', topo, '--yes', '--state-dir', state, '--known-hosts', kh])).not.toBe(0);
     expect(fs.existsSync(path.join(state, 'audit.log'))).toBe(false);
-    // a run that started and failed (nothing listens on the SSH port: loopback, port 1) is recorded
-    expect(await main(['tls', 'enable', topo, '--yes', '--state-dir', state, '--known-hosts', path.join(dir, 'kh')])).not.toBe(0);
+    // cert client signs and hands out a certificate (local only): recorded, with its serial and CA
+    await new CertStore(state, 'c9').saveCA(ca);
+    said.length = 0;
+    const code = await main(['cert', 'client', topo, '--cn', 'ops', '--out', path.join(dir, 'out'), '--state-dir', state]);
+    expect(`${code} ${said.join('')}`).toBe('0 ');
   } finally {
     silence.forEach((s) => s.mockRestore());
   }
   const recs = lines(path.join(state, 'audit.log'));
   expect(recs).toHaveLength(1);
-  expect(recs[0]).toMatchObject({ verb: 'tls enable', outcome: 'failed', cluster: 'c9', argv: ['tls', 'enable', topo, '--yes', '--state-dir', state, '--known-hosts', path.join(dir, 'kh')], issued: [] });
-  expect(recs[0].error).toMatch(/127\.0\.0\.1/);
+  const serial = new X509Certificate(fs.readFileSync(path.join(dir, 'out', 'ops.crt'))).serialNumber;
+  expect(recs[0]).toMatchObject({ verb: 'cert client', outcome: 'ok', cluster: 'c9', argv: ['cert', 'client', topo, '--cn', 'ops', '--out', path.join(dir, 'out'), '--state-dir', state], caFingerprints: [ca.info.fingerprintSha256] });
+  expect(recs[0].issued.map((i: { cn: string; serial: string }) => `${i.cn} ${i.serial.toUpperCase().replace(/^0+/, '')}`)).toEqual([`ops ${serial.replace(/^0+/, '')}`]);
 });
