@@ -5,7 +5,7 @@ import { terminalMessage } from './util/terminal';
 import { Command, CommanderError, Option } from 'commander';
 import { addExamples, commandPath, helpConfig, sharedOption } from './cli-help';
 import { TisealError, UsageError } from './errors';
-import { GlobalOptions, toGlobalOptions } from './options';
+import { clusterNameFor, GlobalOptions, toGlobalOptions } from './options';
 import { writeStatsFile } from './util/run-stats';
 import { CHANGE_CONCURRENCY, READ_CONCURRENCY } from './util/concurrency';
 
@@ -71,12 +71,14 @@ function recordRun(verb: string, topologyFile: string, flags: Record<string, unk
   const started = runRecord.changing || (runRecord.issued.length > 0 && exitCode === 0 && failure === undefined);
   if (!CHANGING_VERBS.has(verb) || flags.dryRun || !started) return;
   let stateDir: string;
+  let clusterName: string;
   try {
-    stateDir = toGlobalOptions(flags).stateDir;
+    const opts = toGlobalOptions(flags);
+    stateDir = opts.stateDir;
+    clusterName = clusterNameFor(topologyFile, opts.clusterName);
   } catch {
     return; // bad flags: the run was refused before it could change anything
   }
-  const clusterName = typeof flags.clusterName === 'string' ? flags.clusterName : path.basename(String(topologyFile ?? '')).replace(/\.ya?ml$/, '') || undefined;
   const rec = auditRecord({ stateDir, verb, argv: invokedWith ?? process.argv.slice(2), exitCode, failure, clusterName });
   for (const w of appendAuditLog(stateDir, rec)) process.stderr.write(`warning: ${w}\n`);
 }

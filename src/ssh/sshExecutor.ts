@@ -28,6 +28,8 @@ const TIMEOUT_GRACE_MS = 5_000;
 const KILL_AFTER_S = 2;
 /** Exit codes of coreutils `timeout` when it fired (TERM worked / needed KILL). */
 const TIMEOUT_CODES = new Set([124, 137]);
+/** What stat answers for a path that does not exist. */
+const MISSING: RemoteStat = { exists: false, isFile: false, isDirectory: false, mode: 0, size: 0, uid: -1, gid: -1, mtimeMs: 0 };
 /** How long tiseal waits for one root-side file script (stat, read, back up, write) before giving up on it. */
 export const ROOT_SCRIPT_DEADLINE_MS = 120_000;
 
@@ -341,13 +343,13 @@ export class SshExecutor implements Executor {
     if (opts.sudo) {
       const out = await this.rootScript('stat', remotePath, safeStatScript(remotePath), undefined, true);
       return out === undefined
-        ? { exists: false, isFile: false, isDirectory: false, mode: 0, size: 0, uid: -1, gid: -1, mtimeMs: 0 }
+        ? { ...MISSING }
         : { exists: true, ...parseStatOutput(out.toString('utf8')) };
     }
     const r = await this.exec(statCommand(remotePath), { allowFailure: true });
     if (r.code === 0) return { exists: true, ...parseStatOutput(r.stdout) };
     if (/No such file or directory|Not a directory/.test(r.stderr)) {
-      return { exists: false, isFile: false, isDirectory: false, mode: 0, size: 0, uid: -1, gid: -1, mtimeMs: 0 };
+      return { ...MISSING };
     }
     const code = /Permission denied/.test(r.stderr) ? 'EACCES' : 'EIO';
     throw new RemoteFileError(this.host, 'stat', remotePath, code, r.stderr.trim() || `stat exited ${r.code}`, code === 'EACCES' ? 'pass { sudo: true } for paths the login user cannot see' : undefined);
@@ -360,7 +362,7 @@ export class SshExecutor implements Executor {
     return remotePaths.map((p, i) => {
       const line = byIndex.get(i);
       if (line === undefined) throw new RemoteFileError(this.host, 'stat', p, 'EIO', 'no answer for this path');
-      return line === '-' ? { exists: false, isFile: false, isDirectory: false, mode: 0, size: 0, uid: -1, gid: -1, mtimeMs: 0 } : { exists: true, ...parseStatOutput(line) };
+      return line === '-' ? { ...MISSING } : { exists: true, ...parseStatOutput(line) };
     });
   }
 

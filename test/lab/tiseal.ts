@@ -104,16 +104,21 @@ export function pdJson<T>(info: LabInfo, host: string, apiPath: string, scheme: 
   return JSON.parse(r.out.replace(/"(member_id|cluster_id|id)":\s*(\d+)/g, '"$1":"$2"')) as T;
 }
 
-export function etcdctlMembers(info: LabInfo, host: string, scheme: 'http' | 'https'): string[] {
+/** etcdctl (v3 gRPC through PD's client port) with the state dir's client certificate over https; stdout. */
+export function etcdctl(info: LabInfo, host: string, scheme: 'http' | 'https', args: string[]): string {
   const f = tlsFiles(info);
   const tls = scheme === 'https' ? ['--cacert', f.ca, '--cert', f.cert, '--key', f.key] : [];
-  const r = spawnSync('etcdctl', ['--endpoints', `${scheme}://${host}:2379`, ...tls, '--dial-timeout', '5s', '--command-timeout', '10s', 'member', 'list', '-w', 'simple'], {
+  const r = spawnSync('etcdctl', ['--endpoints', `${scheme}://${host}:2379`, ...tls, '--dial-timeout', '5s', '--command-timeout', '10s', ...args], {
     encoding: 'utf8',
     env: { ...process.env, ETCDCTL_API: '3' },
     timeout: 20_000,
   });
-  if (r.status !== 0) throw new Error(`etcdctl member list via ${scheme}://${host}:2379: ${r.stderr}`);
-  return r.stdout.trim().split('\n').filter(Boolean);
+  if (r.status !== 0) throw new Error(`etcdctl ${args.join(' ')} via ${scheme}://${host}:2379: ${r.stderr}`);
+  return r.stdout;
+}
+
+export function etcdctlMembers(info: LabInfo, host: string, scheme: 'http' | 'https'): string[] {
+  return etcdctl(info, host, scheme, ['member', 'list', '-w', 'simple']).trim().split('\n').filter(Boolean);
 }
 
 /** sha256 of every file under the deploy dirs and units of every host (to prove nothing changed). */

@@ -5,7 +5,6 @@
  * PD takes a CN list, no TiDB Binlog, TiFlash without HTTP), so the matrix need not convert the
  * lab once more at that version.
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -18,31 +17,21 @@ import { expectPrometheusScrapes } from './prometheus-targets';
 import { expectNgMonitoringReachesPd } from './ngmonitoring';
 import { configs, expectUnsupportedRefused, expectVerifyCnOnTls, VersionCase } from './verify-cn-checks';
 import { resolveOptions } from '../../lab/options';
-import { clusterDir, labTopology, pdJson, pdMembership, remoteChecksums, runAndKill, runTiseal, RunResult, tlsFiles, unitStartTimes } from './tiseal';
+import { clusterDir, etcdctl, labTopology, pdJson, pdMembership, remoteChecksums, runAndKill, runTiseal, RunResult, tlsFiles, unitStartTimes } from './tiseal';
 
 jest.setTimeout(12 * 60_000);
 
 const PD = '10.77.0.11';
 
-/**
- * Put and read keys with etcdctl (etcd's v3 gRPC API through PD's client port): with a v8.4+ CN
- * list PD's JSON gateway (/v3/kv/*) fails by design (it dials itself without a client CN), so the
- * same client must work before and after the switch.
- */
-function etcdctl(info: LabInfo, scheme: 'http' | 'https', args: string[]): string {
-  const f = tlsFiles(info);
-  const tls = scheme === 'https' ? ['--cacert', f.ca, '--cert', f.cert, '--key', f.key] : [];
-  const r = spawnSync('etcdctl', ['--endpoints', `${scheme}://${PD}:2379`, ...tls, '--dial-timeout', '5s', '--command-timeout', '10s', ...args], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' }, timeout: 20_000 });
-  if (r.status !== 0) throw new Error(`etcdctl ${args.join(' ')} via ${scheme}://${PD}:2379: ${r.stderr}`);
-  return r.stdout;
-}
-
+// Keys are put and read with etcdctl (etcd's v3 gRPC API through PD's client port): with a v8.4+
+// CN list PD's JSON gateway (/v3/kv/*) fails by design (it dials itself without a client CN), so
+// the same client must work before and after the switch.
 function putKeys(info: LabInfo, scheme: 'http' | 'https', n: number): void {
-  for (let i = 0; i < n; i++) etcdctl(info, scheme, ['put', `tiseal-test/${i}`, `value-${i}`]);
+  for (let i = 0; i < n; i++) etcdctl(info, PD, scheme, ['put', `tiseal-test/${i}`, `value-${i}`]);
 }
 
 function readKeys(info: LabInfo, scheme: 'http' | 'https', n: number): string[] {
-  return Array.from({ length: n }, (_, i) => etcdctl(info, scheme, ['get', `tiseal-test/${i}`, '--print-value-only']).trim());
+  return Array.from({ length: n }, (_, i) => etcdctl(info, PD, scheme, ['get', `tiseal-test/${i}`, '--print-value-only']).trim());
 }
 
 /** The acceptance checks for a cluster that tiseal says is on TLS. */
